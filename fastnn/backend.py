@@ -1,0 +1,44 @@
+"""Backend selection: a name, else ``$FASTNN_BACKEND``, else ``"numba"``.
+
+A backend is a module that provides every function named in :data:`KERNELS`, with one shared
+signature per name: :mod:`fastnn.numpy_backend` (the reference) and :mod:`fastnn.kernels`
+(compiled with Numba).
+"""
+
+import importlib
+import os
+
+BACKENDS = {"numba": "fastnn.kernels", "numpy": "fastnn.numpy_backend"}
+DEFAULT_BACKEND = "numba"
+
+KERNELS = (
+    "activate",
+    "activation_derivative",
+    "dense_forward",
+    "dense_backward",
+    "softmax",
+    "softmax_cross_entropy",
+    "binary_cross_entropy",
+    "mean_squared_error",
+    "sgd_update",
+    "train_epoch",
+)
+
+
+def resolve_backend(name=None):
+    """Return the backend's name: ``name``, else ``$FASTNN_BACKEND``, else ``"numba"``."""
+    source = "backend"
+    if name is None:
+        name = os.environ.get("FASTNN_BACKEND") or DEFAULT_BACKEND
+        source = "$FASTNN_BACKEND"
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, one of {sorted(BACKENDS)}; got {name!r}")
+    key = name.strip().lower()
+    if key not in BACKENDS:
+        raise ValueError(f"{source} must be one of {sorted(BACKENDS)}; got {name!r}")
+    return key
+
+
+def get_backend(name=None):
+    """Return the backend module for ``name`` (resolved as in :func:`resolve_backend`)."""
+    return importlib.import_module(BACKENDS[resolve_backend(name)])

@@ -1,0 +1,46 @@
+"""Layers. fastnn has one: the fully connected :class:`Dense`."""
+
+from ._codes import ACTIVATIONS
+from ._validation import check_choice, check_int, check_number
+
+
+class Dense:
+    """A fully connected layer: ``z = x @ W + b``, ``a = activation(z)``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths. ``W`` has shape ``(n_in, n_out)`` (rows indexed by input),
+        ``b`` has shape ``(n_out,)``.
+    activation : {"relu", "sigmoid", "tanh", None}, default None
+        ``None`` (or ``"linear"``) leaves ``z`` as it is, as a final layer that feeds a loss does.
+    bias_init : float, default 0.0
+        The value every bias starts at.
+
+    Notes
+    -----
+    A layer owns no memory of its own: once it belongs to a built :class:`~fastnn.Sequential`,
+    :attr:`W` and :attr:`b` are views into the model's single parameter buffer.
+    """
+
+    def __init__(self, n_in, n_out, activation=None, bias_init=0.0):
+        self.n_in = check_int(n_in, "n_in", low=1)
+        self.n_out = check_int(n_out, "n_out", low=1)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        if self.activation == "linear":
+            self.activation = None
+        self.bias_init = check_number(bias_init, "bias_init")
+        self.W = None
+        self.b = None
+
+    def __repr__(self):
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r})"
+
+    def to_config(self):
+        """The layer as a JSON-ready dict (what :meth:`Sequential.save` stores)."""
+        return {
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "activation": self.activation,
+            "bias_init": self.bias_init,
+        }

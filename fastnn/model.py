@@ -1,0 +1,618 @@
+"""The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+from tqdm import tqdm
+
+from ._codes import (
+    ACT,
+    ACTIVATIONS,
+    IDENTITY,
+    LOSSES,
+    SIGMOID,
+)
+from ._validation import (
+    as_array,
+    check_choice,
+    check_features,
+    check_finite,
+    check_int,
+    check_labels,
+    check_targets,
+)
+from .backend import get_backend, resolve_backend
+from .layers import Dense
+from .optimizers import SGD
+
+DTYPES = ("float32", "float64")
+LOSS_KERNELS = {
+    "softmax_cross_entropy": "softmax_cross_entropy",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "mse": "mean_squared_error",
+}
+_ALIGN = 64  # bytes: every W and b starts on a cache line
+_PREDICT_ROWS = 8192
+_PROGRESS_STEPS = 20
+_FILE_FORMAT = "fastnn.Sequential"
+
+
+class History:
+    """What :meth:`Sequential.fit` returns.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        One value per epoch for each of ``"loss"``, ``"epoch_time"`` (seconds of training, without
+        validation), ``"accuracy"`` (classification), and the validation metrics prefixed with
+        ``"val_"`` when ``validation_data`` is given. Training loss and accuracy are the running
+        means over the epoch, each sample measured just before its update.
+    epoch : list of int
+        The epoch numbers, from 0.
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def _append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+def _aligned_zeros(n, dtype):
+    """A zeroed 1-D array of ``n`` items whose first byte sits on a ``_ALIGN`` boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n + _ALIGN // itemsize, dtype)
+    shift = (-raw.ctypes.data % _ALIGN) // itemsize
+    return raw[shift : shift + n]
+
+
+def _round_up(n, multiple):
+    return -(-n // multiple) * multiple
+
+
+class Sequential:
+    """A stack of dense layers with a loss, trained by SGD on the ``numpy`` or ``numba`` backend.
+
+    Parameters
+    ----------
+    layers : list of Dense, optional
+        The layers, first to last; more can be appended with :meth:`add`.
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
+        What the last layer's output feeds. ``softmax_cross_entropy`` takes integer labels
+        ``0..K-1`` and K logits; ``binary_cross_entropy`` takes labels 0/1 and one logit (a final
+        activation of ``None`` or ``"sigmoid"`` both mean one sigmoid output, computed stably from
+        the logit); ``mse`` takes real targets.
+    backend : {"numba", "numpy"} or None
+        ``None`` reads ``$FASTNN_BACKEND``, else uses ``"numba"``. Can be changed at any time,
+        training continues from the same state.
+    dtype : {"float32", "float64"}
+        The dtype of the parameters and of the arithmetic.
+    seed : int or None, default 0
+        Seeds the initial weights and the shuffles: the same seed gives the same weights on
+        either backend. ``None`` draws fresh entropy.
+
+    Attributes
+    ----------
+    optimizer : SGD or None
+        The optimizer of the last :meth:`fit`, reused (with its momentum and update count) when
+        ``fit`` is called again without one.
+    """
+
+    def __init__(
+        self, layers=None, loss="softmax_cross_entropy", backend=None, dtype="float32", seed=0
+    ):
+        self.loss = check_choice(loss, "loss", LOSSES)
+        self._dtype = check_choice(
+            np.dtype(dtype).name if _is_dtype(dtype) else dtype, "dtype", DTYPES
+        )
+        self.backend = backend
+        self.seed = None if seed is None else check_int(seed, "seed", low=0)
+        init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
+        self._init_seq = init_seq
+        self._shuffle_rng = np.random.default_rng(shuffle_seq)
+        self.layers = []
+        self.optimizer = None
+        self._params = None
+        self._layout = None
+        if layers is not None:
+            if isinstance(layers, Dense):
+                raise TypeError(
+                    "layers must be a list of Dense layers; got a single Dense: wrap it in a list"
+                )
+            for layer in layers:
+                self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------
+
+    @property
+    def backend(self):
+        """The backend's name, ``"numba"`` or ``"numpy"``; assign to switch on a live model."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, name):
+        self._backend = resolve_backend(name)
+        self._ops = get_backend(self._backend)
+
+    @property
+    def dtype(self):
+        """The parameters' dtype name, ``"float32"`` or ``"float64"``."""
+        return self._dtype
+
+    def add(self, layer):
+        """Append a :class:`Dense` layer; its ``n_in`` must equal the previous layer's ``n_out``."""
+        if not isinstance(layer, Dense):
+            raise TypeError(f"layer must be a fastnn.Dense; got {type(layer).__name__}")
+        if self._params is not None:
+            raise ValueError(
+                "cannot add a layer to a model that is already built (trained, or "
+                "given weights); start a new Sequential"
+            )
+        if layer.W is not None or any(layer is other for other in self.layers):
+            raise ValueError(f"{layer!r} already belongs to a model; create a new Dense")
+        if self.layers and self.layers[-1].n_out != layer.n_in:
+            raise ValueError(
+                f"layers do not chain: layer {len(self.layers) - 1} has n_out="
+                f"{self.layers[-1].n_out} but the next Dense has n_in={layer.n_in}"
+            )
+        self.layers.append(layer)
+
+    def summary(self):
+        """A one-line description: widths, activations, loss, dtype and backend."""
+        if not self.layers:
+            return "Sequential(no layers)"
+        widths = [str(self.layers[0].n_in)]
+        for layer in self.layers:
+            act = f" {layer.activation}" if layer.activation else ""
+            widths.append(f"{layer.n_out}{act}")
+        n_params = sum(layer.n_in * layer.n_out + layer.n_out for layer in self.layers)
+        return (
+            f"{' -> '.join(widths)} | loss {self.loss} | {n_params:,} parameters | "
+            f"{self.dtype} | backend {self.backend}"
+        )
+
+    def __repr__(self):
+        return (
+            f"Sequential({self.layers!r}, loss={self.loss!r}, backend={self.backend!r}, "
+            f"dtype={self.dtype!r}, seed={self.seed!r})"
+        )
+
+    @property
+    def _n_classes(self):
+        return self.layers[-1].n_out if self.loss == "softmax_cross_entropy" else 2
+
+    def _check_architecture(self):
+        if not self.layers:
+            raise ValueError(
+                "the model has no layers: pass a list of Dense to Sequential or call add()"
+            )
+        last = self.layers[-1]
+        if self.loss == "binary_cross_entropy" and (
+            last.n_out != 1 or last.activation not in (None, "sigmoid")
+        ):
+            raise ValueError(
+                "binary_cross_entropy needs one output unit with activation None or 'sigmoid'; "
+                f"the last layer is {last!r}"
+            )
+        if self.loss == "softmax_cross_entropy" and last.n_out < 2:
+            raise ValueError(
+                "softmax_cross_entropy needs at least 2 output units (one per "
+                f"class); the last layer is {last!r}"
+            )
+
+    def _kernel_activation(self, index):
+        layer = self.layers[index]
+        if index == len(self.layers) - 1 and self.loss == "binary_cross_entropy":
+            return IDENTITY  # the sigmoid is part of the loss, computed from the logit
+        return ACTIVATIONS[layer.activation]
+
+    def _build(self):
+        """Allocate the parameter buffer, lay the layers out in it and draw the initial weights."""
+        if self._params is not None:
+            return
+        self._check_architecture()
+        dtype = np.dtype(self.dtype)
+        pad = _ALIGN // dtype.itemsize
+        rows, offset = [], 0
+        for index, layer in enumerate(self.layers):
+            w_offset = offset
+            offset += _round_up(layer.n_in * layer.n_out, pad)
+            b_offset = offset
+            offset += _round_up(layer.n_out, pad)
+            rows.append(
+                (w_offset, b_offset, layer.n_in, layer.n_out, self._kernel_activation(index))
+            )
+        params = _aligned_zeros(offset, dtype)
+        rng = np.random.default_rng(self._init_seq)
+        for layer, (w_offset, b_offset, n_in, n_out, _) in zip(self.layers, rows):
+            layer.W = params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
+            layer.b = params[b_offset : b_offset + n_out]
+            if layer.activation == "relu":  # He: N(0, 2 / n_in)
+                layer.W[...] = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
+            else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
+                limit = math.sqrt(6.0 / (n_in + n_out))
+                layer.W[...] = rng.uniform(-limit, limit, (n_in, n_out))
+            layer.b[...] = layer.bias_init
+        self._layout = np.array(rows, dtype=np.int64)
+        self._params = params
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _check_X(self, X, name="X"):
+        self._build()
+        return check_features(X, name, self.dtype, self.layers[0].n_in)
+
+    def _check_xy(self, X, y, x_name="X", y_name="y"):
+        """Checked (X, labels, targets); the loss that does not use one gets it empty."""
+        X = self._check_X(X, x_name)
+        n = X.shape[0]
+        n_out = self.layers[-1].n_out
+        no_labels = np.empty(0, np.int64)
+        no_targets = np.empty((0, n_out), self.dtype)
+        if self.loss == "softmax_cross_entropy":
+            why = (
+                f"; the output layer has {n_out} units, one per class: widen the last Dense "
+                "to the number of classes"
+            )
+            return X, check_labels(y, y_name, n, n_out, why), no_targets
+        if self.loss == "binary_cross_entropy":
+            labels = check_labels(y, y_name, n, 2, " (binary_cross_entropy takes labels 0/1)")
+            return X, labels, labels.astype(self.dtype)[:, None]
+        return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
+
+    # -- training --------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X,
+        y,
+        epochs=1,
+        batch_size=1,
+        optimizer=None,
+        shuffle=True,
+        validation_data=None,
+        verbose=1,
+        workers=1,
+    ):
+        """Train with SGD.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like
+            Integer labels (classification losses) or targets of shape (n_samples,) or
+            (n_samples, n_outputs) (``mse``).
+        epochs : int, default 1
+        batch_size : int, default 1
+            1 updates after every sample; larger batches average the gradient over the batch
+            (the last, shorter batch over its own size).
+        optimizer : SGD, optional
+            Defaults to the model's last optimizer, else ``SGD()``. Its state (momentum, update
+            count) carries on when the same instance is passed again.
+        shuffle : bool, default True
+            Visit the samples in a fresh order each epoch, drawn from the model's seed;
+            ``False`` visits them in order.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after every epoch into the ``val_*`` history keys.
+        verbose : int, default 1
+            0 silent, 1 a progress bar and a line per epoch, 2 the line only.
+        workers : int, default 1
+            Must be 1 for now.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        ValueError
+            On bad input, or when the training loss becomes NaN or infinite; then the
+            parameters and optimizer state are restored to the start of that epoch.
+        """
+        X, labels, targets = self._check_xy(X, y)
+        epochs = check_int(epochs, "epochs", low=0)
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+        verbose = check_int(verbose, "verbose", low=0)
+        workers = check_int(workers, "workers", low=1)
+        if workers != 1:
+            raise ValueError(f"workers must be 1; got {workers}")
+        validation = self._check_validation(validation_data)
+        if optimizer is None:
+            optimizer = self.optimizer if self.optimizer is not None else SGD()
+        elif not isinstance(optimizer, SGD):
+            raise TypeError(f"optimizer must be a fastnn.SGD; got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        velocity = optimizer._state_for(self._params)
+
+        n = X.shape[0]
+        batches_per_step = max(1, _round_up(n, batch_size) // batch_size // _PROGRESS_STEPS)
+        step = n if verbose != 1 else batch_size * batches_per_step
+        history = History()
+        for epoch in range(epochs):
+            order = self._shuffle_rng.permutation(n) if shuffle else np.arange(n)
+            saved = (self._params.copy(), velocity.copy(), optimizer.iterations)
+            stats = np.zeros(2)
+            bar = tqdm(
+                total=n,
+                desc=f"epoch {epoch + 1}/{epochs}",
+                unit="sample",
+                disable=verbose != 1,
+                leave=False,
+                file=sys.stderr,
+            )
+            started = time.perf_counter()
+            for first in range(0, n, step):
+                part = order[first : first + step]
+                optimizer.iterations = int(
+                    self._ops.train_epoch(
+                        self._params,
+                        velocity,
+                        self._layout,
+                        X,
+                        labels,
+                        targets,
+                        part,
+                        batch_size,
+                        LOSSES[self.loss],
+                        optimizer.lr,
+                        optimizer.momentum,
+                        optimizer.nesterov,
+                        optimizer.decay,
+                        optimizer.l1,
+                        optimizer.l2,
+                        optimizer.iterations,
+                        stats,
+                    )
+                )
+                seen = first + len(part)
+                running = stats[0] / seen
+                if not math.isfinite(running):
+                    bar.close()
+                    self._params[...], velocity[...], optimizer.iterations = saved
+                    raise ValueError(
+                        f"the training loss became {running} in epoch {epoch + 1} (after "
+                        f"{seen} of {n} samples) with lr={optimizer.lr}: the learning rate is "
+                        "probably too large, try a smaller one. The weights were restored to "
+                        "the start of that epoch."
+                    )
+                bar.update(len(part))
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+            elapsed = time.perf_counter() - started
+            bar.close()
+            logs = {"loss": stats[0] / n}
+            if self.loss != "mse":
+                logs["accuracy"] = stats[1] / n
+            logs["epoch_time"] = elapsed
+            if validation is not None:
+                scores = self._evaluate_checked(*validation)
+                logs.update({f"val_{key}": value for key, value in scores.items()})
+            history._append(epoch, logs)
+            if verbose:
+                text = " - ".join(
+                    f"{key} {value:.4f}" for key, value in logs.items() if key != "epoch_time"
+                )
+                print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
+        return history
+
+    def _check_validation(self, validation_data):
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val); got "
+                f"{type(validation_data).__name__}"
+            )
+        return self._check_xy(
+            *validation_data, x_name="validation_data[0]", y_name="validation_data[1]"
+        )
+
+    # -- inference -------------------------------------------------------------------------
+
+    def _outputs(self, X):
+        """The last layer's outputs for checked ``X`` (logits for the classification losses)."""
+        n_out = self.layers[-1].n_out
+        out = np.empty((X.shape[0], n_out), self.dtype)
+        for first in range(0, X.shape[0], _PREDICT_ROWS):
+            a = X[first : first + _PREDICT_ROWS]
+            for layer, row in zip(self.layers, self._layout):
+                z = np.empty((a.shape[0], layer.n_out), self.dtype)
+                nxt = np.empty_like(z)
+                self._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
+                a = nxt
+            out[first : first + a.shape[0]] = a
+        return out
+
+    def _probabilities(self, out):
+        if self.loss == "softmax_cross_entropy":
+            proba = np.empty_like(out)
+            self._ops.softmax(out, proba)
+            return proba
+        if self.loss == "binary_cross_entropy":
+            p = np.empty_like(out)
+            self._ops.activate(out, SIGMOID, p)
+            return np.hstack([1 - p, p])
+        raise ValueError(
+            "predict_proba needs a classification loss; this model's loss is 'mse': use predict"
+        )
+
+    def _labels(self, out):
+        if self.loss == "softmax_cross_entropy":
+            return np.argmax(out, axis=1)
+        return (out[:, 0] > 0).astype(np.int64)
+
+    def predict(self, X):
+        """Class labels (classification losses) or predicted values (``mse``).
+
+        Values have shape (n_samples,) for one output, else (n_samples, n_outputs).
+        """
+        out = self._outputs(self._check_X(X))
+        if self.loss == "mse":
+            return out[:, 0] if out.shape[1] == 1 else out
+        return self._labels(out)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes); rows sum to 1.
+
+        With ``binary_cross_entropy`` the columns are P(y=0) and P(y=1).
+        """
+        return self._probabilities(self._outputs(self._check_X(X)))
+
+    def evaluate(self, X, y):
+        """The mean loss and metrics on (X, y).
+
+        Returns
+        -------
+        dict
+            ``{"loss", "accuracy"}`` for classification, ``{"loss", "mse", "r2"}`` for ``mse``.
+        """
+        return self._evaluate_checked(*self._check_xy(X, y))
+
+    def _evaluate_checked(self, X, labels, targets):
+        out = self._outputs(X)
+        loss_fn = getattr(self._ops, LOSS_KERNELS[self.loss])
+        truth = labels if self.loss == "softmax_cross_entropy" else targets
+        loss = float(loss_fn(out, truth, np.empty_like(out)))
+        if self.loss == "mse":
+            residual = np.sum((targets - out) ** 2, axis=0, dtype=np.float64)
+            total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
+            r2 = 1.0 - residual / np.where(total > 0, total, 1.0)
+            return {"loss": loss, "mse": loss, "r2": float(np.mean(r2))}
+        return {"loss": loss, "accuracy": float(np.mean(self._labels(out) == labels))}
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def get_weights(self):
+        """Copies of the parameters: ``[(W, b), ...]``, W of shape (n_in, n_out), b (n_out,)."""
+        self._build()
+        return [(layer.W.copy(), layer.b.copy()) for layer in self.layers]
+
+    def set_weights(self, weights):
+        """Replace the parameters with ``[(W, b), ...]`` of the shapes :meth:`get_weights` gives.
+
+        Everything is checked before anything changes.
+        """
+        self._build()
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise TypeError(
+                f"weights must be a list of (W, b) pairs; got {type(weights).__name__}"
+            ) from None
+        if len(weights) != len(self.layers):
+            raise ValueError(
+                f"weights must hold one (W, b) pair per layer: expected "
+                f"{len(self.layers)}, got {len(weights)}"
+            )
+        checked = []
+        for index, (pair, layer) in enumerate(zip(weights, self.layers)):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"weights[{index}] must be a (W, b) pair")
+            arrays = []
+            for part, value, shape in (
+                ("W", pair[0], layer.W.shape),
+                ("b", pair[1], layer.b.shape),
+            ):
+                name = f"weights[{index}] ({part})"
+                arr = as_array(value, name)
+                if arr.shape != shape:
+                    raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
+                arr = arr.astype(self.dtype)
+                check_finite(arr, name)
+                arrays.append(arr)
+            checked.append(arrays)
+        for layer, (W, b) in zip(self.layers, checked):
+            layer.W[...] = W
+            layer.b[...] = b
+
+    # -- files -----------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the architecture (JSON) and the weights (named arrays) to an ``.npz`` file.
+
+        The file is written to a temporary file in the same folder and renamed into place, so a
+        failed save leaves any previous file intact. ``".npz"`` is appended when missing, as
+        :func:`numpy.savez` does. The optimizer state is not saved. Returns the path written.
+        """
+        self._build()
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        config = {
+            "format": _FILE_FORMAT,
+            "version": 1,
+            "loss": self.loss,
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "seed": self.seed,
+            "layers": [layer.to_config() for layer in self.layers],
+        }
+        arrays = {"config": np.array(json.dumps(config))}
+        for index, layer in enumerate(self.layers):
+            arrays[f"W{index}"] = layer.W
+            arrays[f"b{index}"] = layer.b
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+
+def _is_dtype(value):
+    return isinstance(value, (type, np.dtype)) and value in (np.float32, np.float64)
+
+
+def load(path, backend=None):
+    """Load a model written by :meth:`Sequential.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    backend : {"numba", "numpy"}, optional
+        Defaults to the backend the model was saved with.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            config = json.loads(str(data["config"]))
+            if not isinstance(config, dict) or config.get("format") != _FILE_FORMAT:
+                raise ValueError("no fastnn architecture record")
+            layers = [Dense(**layer) for layer in config["layers"]]
+            weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(len(layers))]
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a readable fastnn model file: {exc}") from exc
+    model = Sequential(
+        layers,
+        loss=config["loss"],
+        backend=backend or config["backend"],
+        dtype=config["dtype"],
+        seed=config["seed"],
+    )
+    model.set_weights(weights)
+    return model
+
+
+__all__ = ["History", "Sequential", "load"]

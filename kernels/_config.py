@@ -1,0 +1,16 @@
+"""The one place where the Numba options of every kernel are set.
+
+- fastmath: a subset without ``nnan``/``ninf``, so NaN and inf still behave (a NaN loss must
+  surface as NaN, not be optimised away); ``reassoc`` and ``contract`` let LLVM vectorise
+  reductions and use FMA.
+- ``error_model="numpy"``: division by zero gives inf/NaN as in NumPy, never ZeroDivisionError.
+- ``cache=True``: compiled kernels are written next to the modules (or to ``$NUMBA_CACHE_DIR``) so
+  that a second process starts at once. ``FASTNN_NUMBA_CACHE=0`` turns the disk cache off.
+"""
+
+import os
+
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+
+JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CACHE)

@@ -1,0 +1,397 @@
+"""One whole training epoch in compiled code, for any depth.
+
+All parameters live in one flat buffer; ``layout`` (one int64 row per layer: weight offset, bias
+offset, n_in, n_out, activation code) says where each layer's ``W`` (n_in, n_out) and ``b`` sit.
+The velocity buffer mirrors the same layout. Work buffers are allocated once per call, never per
+sample or per batch.
+
+``batch_size == 1`` runs fused per-sample SGD: forward, loss gradient, backward and update of one
+sample before the next, skipping zero inputs (and zero ReLU outputs) in the forward product and
+in the weight update, which changes no number. Larger batches average the gradient over the batch
+and reuse the single-purpose kernels.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._codes import (
+    ACT,
+    B_OFFSET,
+    BINARY_CROSS_ENTROPY,
+    N_IN,
+    N_OUT,
+    SOFTMAX_CROSS_ENTROPY,
+    W_OFFSET,
+)
+from ._config import JIT_OPTIONS
+from .activations import _activate_row, _derivative_row, activation_derivative
+from .dense import dense_backward, dense_forward
+from .losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
+from .sgd import sgd_update
+
+
+@njit(**JIT_OPTIONS)
+def _layer(buffer, layout, layer):
+    """The (W, b) views of one layer in a flat buffer laid out by ``layout``."""
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
+    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
+
+
+@njit(**JIT_OPTIONS)
+def _unit_offsets(layout):
+    start = np.zeros(layout.shape[0] + 1, np.int64)
+    for layer in range(layout.shape[0]):
+        start[layer + 1] = start[layer] + layout[layer, N_OUT]
+    return start
+
+
+@njit(**JIT_OPTIONS)
+def _loss_and_grad(loss, out, labels, targets, grad):
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        return softmax_cross_entropy(out, labels, grad)
+    if loss == BINARY_CROSS_ENTROPY:
+        return binary_cross_entropy(out, targets, grad)
+    return mean_squared_error(out, targets, grad)
+
+
+@njit(**JIT_OPTIONS)
+def _n_correct(loss, out, labels):
+    correct = 0
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        for r in range(out.shape[0]):
+            correct += np.argmax(out[r]) == labels[r]
+    elif loss == BINARY_CROSS_ENTROPY:
+        for r in range(out.shape[0]):
+            correct += (out[r, 0] > 0) == (labels[r] == 1)
+    return correct
+
+
+@njit(**JIT_OPTIONS)
+def _sample_forward(x, W, b, act, z, a, nonzero):
+    """z = x W + b over the nonzero x only (their indices go to ``nonzero``); a = act(z)."""
+    z[:] = b
+    count = 0
+    for i in range(W.shape[0]):
+        xi = x[i]
+        if xi != 0:
+            nonzero[count] = i
+            count += 1
+            row = W[i]
+            for j in range(z.shape[0]):
+                z[j] += xi * row[j]
+    _activate_row(z, act, a)
+    return count
+
+
+@njit(**JIT_OPTIONS)
+def _sample_update(x, nonzero, count, W, b, VW, Vb, delta, lr, momentum, nesterov, l1, l2, grow):
+    """Apply one sample's step to W and b, where dW = outer(x, delta) and db = delta."""
+    if momentum == 0 and l1 == 0 and l2 == 0:
+        rate = W.dtype.type(lr)
+        # Rows of zero inputs have a zero gradient: only the nonzero rows move.
+        for c in range(count):
+            i = nonzero[c]
+            step = rate * x[i]
+            row = W[i]
+            for j in range(delta.shape[0]):
+                row[j] -= step * delta[j]
+        for j in range(delta.shape[0]):
+            b[j] -= rate * delta[j]
+        return
+    # Momentum or a penalty moves every row, so the update is dense.
+    for i in range(W.shape[0]):
+        xi = x[i]
+        for j in range(delta.shape[0]):
+            grow[j] = xi * delta[j]
+        sgd_update(W[i], VW[i], grow, lr, momentum, nesterov, l1, l2)
+    sgd_update(b, Vb, delta, lr, momentum, nesterov, 0.0, 0.0)
+
+
+@njit(**JIT_OPTIONS)
+def _per_sample_epoch(
+    params,
+    velocity,
+    layout,
+    X,
+    labels,
+    targets,
+    order,
+    loss,
+    lr,
+    momentum,
+    nesterov,
+    decay,
+    l1,
+    l2,
+    t,
+    stats,
+):
+    dtype = params.dtype
+    n_layers = layout.shape[0]
+    start = _unit_offsets(layout)
+    widest = max(layout[:, N_IN].max(), layout[:, N_OUT].max())
+    z = np.empty(start[n_layers], dtype)
+    a = np.empty(start[n_layers], dtype)
+    dact = np.empty(start[n_layers], dtype)
+    delta = np.empty(widest, dtype)
+    delta_prev = np.empty(widest, dtype)
+    grow = np.empty(widest, dtype)
+    nonzero = np.empty((n_layers, widest), np.int64)
+    counts = np.empty(n_layers, np.int64)
+    n_out = layout[n_layers - 1, N_OUT]
+    grad = np.empty((1, n_out), dtype)
+    last = start[n_layers - 1]
+
+    for k in range(order.shape[0]):
+        s = order[k]
+        lr_t = lr / (1.0 + decay * t)
+        # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l)
+        W, b = _layer(params, layout, 0)
+        counts[0] = _sample_forward(
+            X[s], W, b, layout[0, ACT], z[: start[1]], a[: start[1]], nonzero[0]
+        )
+        for layer in range(1, n_layers):
+            W, b = _layer(params, layout, layer)
+            lo, hi = start[layer], start[layer + 1]
+            counts[layer] = _sample_forward(
+                a[start[layer - 1] : lo],
+                W,
+                b,
+                layout[layer, ACT],
+                z[lo:hi],
+                a[lo:hi],
+                nonzero[layer],
+            )
+        # loss and dL/da of the output, then delta_L = dL/da * act'(z_L)
+        out = a[last:].reshape(1, n_out)
+        stats[0] += _loss_and_grad(loss, out, labels[s : s + 1], targets[s : s + 1], grad)
+        stats[1] += _n_correct(loss, out, labels[s : s + 1])
+        _derivative_row(z[last:], a[last:], layout[n_layers - 1, ACT], dact[last:])
+        for j in range(n_out):
+            delta[j] = grad[0, j] * dact[last + j]
+        # backward and update, top layer first; each W is read for delta_{l-1} before it moves
+        for layer in range(n_layers - 1, -1, -1):
+            W, b = _layer(params, layout, layer)
+            VW, Vb = _layer(velocity, layout, layer)
+            n_in = layout[layer, N_IN]
+            cur = delta[: layout[layer, N_OUT]]
+            if layer == 0:
+                _sample_update(
+                    X[s],
+                    nonzero[0],
+                    counts[0],
+                    W,
+                    b,
+                    VW,
+                    Vb,
+                    cur,
+                    lr_t,
+                    momentum,
+                    nesterov,
+                    l1,
+                    l2,
+                    grow,
+                )
+                break
+            lo, hi = start[layer - 1], start[layer]
+            _derivative_row(z[lo:hi], a[lo:hi], layout[layer - 1, ACT], dact[lo:hi])
+            prev = delta_prev[:n_in]
+            for i in range(n_in):
+                d = dact[lo + i]
+                acc = dtype.type(0)
+                if d != 0:
+                    row = W[i]
+                    for j in range(cur.shape[0]):
+                        acc += row[j] * cur[j]
+                prev[i] = acc * d  # delta_{l-1} = (delta_l W_l^T) * act'(z_{l-1})
+            _sample_update(
+                a[lo:hi],
+                nonzero[layer],
+                counts[layer],
+                W,
+                b,
+                VW,
+                Vb,
+                cur,
+                lr_t,
+                momentum,
+                nesterov,
+                l1,
+                l2,
+                grow,
+            )
+            delta, delta_prev = delta_prev, delta
+        t += 1
+    return t
+
+
+@njit(**JIT_OPTIONS)
+def _minibatch_epoch(
+    params,
+    velocity,
+    layout,
+    X,
+    labels,
+    targets,
+    order,
+    batch_size,
+    loss,
+    lr,
+    momentum,
+    nesterov,
+    decay,
+    l1,
+    l2,
+    t,
+    stats,
+):
+    dtype = params.dtype
+    n_layers = layout.shape[0]
+    start = _unit_offsets(layout)
+    widest = max(layout[:, N_IN].max(), layout[:, N_OUT].max())
+    n_in0 = layout[0, N_IN]
+    n_targets = targets.shape[1]
+    xbuf = np.empty(batch_size * n_in0, dtype)
+    zbuf = np.empty(batch_size * start[n_layers], dtype)
+    abuf = np.empty(batch_size * start[n_layers], dtype)
+    dbuf = np.empty(batch_size * widest, dtype)
+    dbuf_prev = np.empty(batch_size * widest, dtype)
+    dact = np.empty(batch_size * widest, dtype)
+    grads = np.empty_like(params)
+    label_buf = np.empty(batch_size, np.int64)
+    target_buf = np.empty((batch_size, n_targets), dtype)
+    no_dx = np.empty((0, n_in0), dtype)
+    n = order.shape[0]
+
+    for first in range(0, n, batch_size):
+        m = min(batch_size, n - first)
+        x = xbuf[: m * n_in0].reshape(m, n_in0)
+        for r in range(m):
+            s = order[first + r]
+            x[r] = X[s]
+            if labels.shape[0] > 0:
+                label_buf[r] = labels[s]
+            if targets.shape[0] > 0:
+                target_buf[r] = targets[s]
+        lr_t = lr / (1.0 + decay * t)
+        # forward
+        inp = x
+        for layer in range(n_layers):
+            W, b = _layer(params, layout, layer)
+            width = layout[layer, N_OUT]
+            zl = zbuf[m * start[layer] : m * start[layer + 1]].reshape(m, width)
+            al = abuf[m * start[layer] : m * start[layer + 1]].reshape(m, width)
+            dense_forward(inp, W, b, layout[layer, ACT], zl, al)
+            inp = al
+        # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
+        n_out = layout[n_layers - 1, N_OUT]
+        delta = dbuf[: m * n_out].reshape(m, n_out)
+        stats[0] += m * _loss_and_grad(loss, inp, label_buf[:m], target_buf[:m], delta)
+        stats[1] += _n_correct(loss, inp, label_buf[:m])
+        lo = m * start[n_layers - 1]
+        zl = zbuf[lo : lo + m * n_out].reshape(m, n_out)
+        d = dact[: m * n_out].reshape(m, n_out)
+        activation_derivative(zl, inp, layout[n_layers - 1, ACT], d)
+        for r in range(m):
+            for j in range(n_out):
+                delta[r, j] *= d[r, j]
+        # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
+        for layer in range(n_layers - 1, -1, -1):
+            W, _ = _layer(params, layout, layer)
+            dW, db = _layer(grads, layout, layer)
+            n_in = layout[layer, N_IN]
+            if layer == 0:
+                dense_backward(x, W, delta, dW, db, no_dx)
+                break
+            lo, hi = m * start[layer - 1], m * start[layer]
+            zp = zbuf[lo:hi].reshape(m, n_in)
+            ap = abuf[lo:hi].reshape(m, n_in)
+            dx = dbuf_prev[: m * n_in].reshape(m, n_in)
+            dense_backward(ap, W, delta, dW, db, dx)
+            d = dact[: m * n_in].reshape(m, n_in)
+            activation_derivative(zp, ap, layout[layer - 1, ACT], d)
+            for r in range(m):
+                for j in range(n_in):
+                    dx[r, j] *= d[r, j]
+            delta = dx
+            dbuf, dbuf_prev = dbuf_prev, dbuf
+        # update every layer with the batch's mean gradient
+        for layer in range(n_layers):
+            W, b = _layer(params, layout, layer)
+            VW, Vb = _layer(velocity, layout, layer)
+            dW, db = _layer(grads, layout, layer)
+            sgd_update(
+                W.reshape(-1), VW.reshape(-1), dW.reshape(-1), lr_t, momentum, nesterov, l1, l2
+            )
+            sgd_update(b, Vb, db, lr_t, momentum, nesterov, 0.0, 0.0)
+        t += 1
+    return t
+
+
+@njit(**JIT_OPTIONS)
+def train_epoch(
+    params,
+    velocity,
+    layout,
+    X,
+    labels,
+    targets,
+    order,
+    batch_size,
+    loss,
+    lr,
+    momentum,
+    nesterov,
+    decay,
+    l1,
+    l2,
+    t,
+    stats,
+):
+    """Run SGD over the samples ``X[order]`` in batches of ``batch_size``; return the new ``t``.
+
+    ``params`` and ``velocity`` are updated in place. ``labels`` (int64) serve the classification
+    losses and ``targets`` (n, k) the others; the unused one may be empty. ``t`` counts the
+    updates so far (for ``lr_t = lr / (1 + decay t)``). ``stats[0]`` accumulates the sum of the
+    per-sample training losses and ``stats[1]`` the number of correct predictions, both measured
+    before each update.
+    """
+    if batch_size == 1:
+        return _per_sample_epoch(
+            params,
+            velocity,
+            layout,
+            X,
+            labels,
+            targets,
+            order,
+            loss,
+            lr,
+            momentum,
+            nesterov,
+            decay,
+            l1,
+            l2,
+            t,
+            stats,
+        )
+    return _minibatch_epoch(
+        params,
+        velocity,
+        layout,
+        X,
+        labels,
+        targets,
+        order,
+        batch_size,
+        loss,
+        lr,
+        momentum,
+        nesterov,
+        decay,
+        l1,
+        l2,
+        t,
+        stats,
+    )
