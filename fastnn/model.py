@@ -183,6 +183,23 @@ class Sequential:
             f"{self.dtype} | backend {self.backend}"
         )
 
+    def __getstate__(self):
+        # The backend module does not pickle, and the layers' views would be pickled as copies:
+        # keep the names and the one buffer, and re-attach the views when unpickled.
+        state = self.__dict__.copy()
+        del state["_ops"]
+        state["layers"] = [Dense(**layer.to_config()) for layer in self.layers]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._ops = get_backend(self._backend)
+        if self._params is not None:
+            params = _aligned_zeros(self._params.size, self._params.dtype)
+            params[...] = self._params
+            self._params = params
+            self._attach_layers()
+
     def __repr__(self):
         return (
             f"Sequential({self.layers!r}, loss={self.loss!r}, backend={self.backend!r}, "
@@ -234,19 +251,24 @@ class Sequential:
             rows.append(
                 (w_offset, b_offset, layer.n_in, layer.n_out, self._kernel_activation(index))
             )
-        params = _aligned_zeros(offset, dtype)
+        self._layout = np.array(rows, dtype=np.int64)
+        self._params = _aligned_zeros(offset, dtype)
+        self._attach_layers()
         rng = np.random.default_rng(self._init_seq)
-        for layer, (w_offset, b_offset, n_in, n_out, _) in zip(self.layers, rows):
-            layer.W = params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
-            layer.b = params[b_offset : b_offset + n_out]
+        for layer in self.layers:
+            n_in, n_out = layer.W.shape
             if layer.activation == "relu":  # He: N(0, 2 / n_in)
                 layer.W[...] = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
             else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
                 limit = math.sqrt(6.0 / (n_in + n_out))
                 layer.W[...] = rng.uniform(-limit, limit, (n_in, n_out))
             layer.b[...] = layer.bias_init
-        self._layout = np.array(rows, dtype=np.int64)
-        self._params = params
+
+    def _attach_layers(self):
+        """Point every layer's W and b at its place in the parameter buffer."""
+        for layer, (w_offset, b_offset, n_in, n_out, _) in zip(self.layers, self._layout):
+            layer.W = self._params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
+            layer.b = self._params[b_offset : b_offset + n_out]
 
     # -- data ------------------------------------------------------------------------------
 
