@@ -98,7 +98,8 @@ def check_features(X, name, dtype, n_features=None):
             f"{name} has {arr.shape[1]} features per sample, but the model's first layer "
             f"expects {n_features}"
         )
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(arr, name)
     return arr
 
@@ -124,7 +125,7 @@ def check_labels(y, name, n_samples, n_classes, why=""):
         check_finite(arr, name)
         fractional = arr != np.round(arr)
         if fractional.any():
-            value = arr[np.argmax(fractional)]
+            value = arr[np.argmax(fractional)].item()
             raise ValueError(
                 f"{name} must hold integer class labels 0..{n_classes - 1}; got the fractional "
                 f"value {value!r}"
@@ -132,8 +133,8 @@ def check_labels(y, name, n_samples, n_classes, why=""):
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
         raise ValueError(
-            f"{name} must hold class labels 0..{n_classes - 1}; got {arr[bad][0]!r} "
-            f"(min {arr.min()!r}, max {arr.max()!r}){why}"
+            f"{name} must hold class labels 0..{n_classes - 1}; got {arr[bad][0].item()!r} "
+            f"(min {arr.min().item()!r}, max {arr.max().item()!r}){why}"
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
 
@@ -151,6 +152,7 @@ def check_targets(y, name, n_samples, n_outputs, dtype):
         )
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(arr, name)
     return arr

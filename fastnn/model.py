@@ -379,27 +379,7 @@ class Sequential:
             started = time.perf_counter()
             for first in range(0, n, step):
                 part = order[first : first + step]
-                optimizer.iterations = int(
-                    self._ops.train_epoch(
-                        self._params,
-                        velocity,
-                        self._layout,
-                        X,
-                        labels,
-                        targets,
-                        part,
-                        batch_size,
-                        LOSSES[self.loss],
-                        optimizer.lr,
-                        optimizer.momentum,
-                        optimizer.nesterov,
-                        optimizer.decay,
-                        optimizer.l1,
-                        optimizer.l2,
-                        optimizer.iterations,
-                        stats,
-                    )
-                )
+                self._train_part(X, labels, targets, part, batch_size, optimizer, velocity, stats)
                 seen = first + len(part)
                 running = stats[0] / seen
                 if not math.isfinite(running):
@@ -429,6 +409,19 @@ class Sequential:
                 )
                 print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
         return history
+
+    def _train_part(self, X, labels, targets, order, batch_size, optimizer, velocity, stats):
+        """Train on ``X[order]`` in one backend call; advances ``optimizer.iterations``."""
+        o = optimizer
+        with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
+            # fmt: off
+            t = self._ops.train_epoch(
+                self._params, velocity, self._layout, X, labels, targets, order, batch_size,
+                LOSSES[self.loss], o.lr, o.momentum, o.nesterov, o.decay, o.l1, o.l2,
+                o.iterations, stats,
+            )
+            # fmt: on
+        o.iterations = int(t)
 
     def _check_validation(self, validation_data):
         if validation_data is None:

@@ -1,0 +1,54 @@
+import os
+
+import numpy as np
+import pytest
+
+import fastnn.kernels as numba_backend
+import fastnn.numpy_backend as numpy_backend
+
+import naive
+
+# Parity tolerances from DESIGN.md, with an explicit atol for values that cross zero.
+TOLERANCE = {
+    np.float64: dict(rtol=1e-12, atol=1e-12),
+    np.float32: dict(rtol=1e-5, atol=1e-5),
+}
+DTYPES = [np.float64, np.float32]
+SEEDS = [0, 1, 2]
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_env(monkeypatch):
+    """Tests choose backends explicitly; a developer's $FASTNN_BACKEND must not leak in."""
+    monkeypatch.delenv("FASTNN_BACKEND", raising=False)
+
+
+def call_all(name, *args):
+    """Call kernel ``name`` on fresh copies of ``args`` in the numba, numpy and naive backends.
+
+    Returns ``{backend: (return value, args after the call)}``, so outputs filled in place can
+    be compared.
+    """
+    results = {}
+    for label, module in (("numba", numba_backend), ("numpy", numpy_backend), ("naive", naive)):
+        copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        value = getattr(module, name)(*copies)
+        results[label] = (value, copies)
+    return results
+
+
+def assert_agree(results, dtype, positions, compare_value=False):
+    """Assert numba == numpy == naive on the arrays at ``positions`` (and the return value)."""
+    tol = TOLERANCE[dtype]
+    ref_value, ref_args = results["numpy"]
+    for label in ("numba", "naive"):
+        value, args = results[label]
+        for p in positions:
+            np.testing.assert_allclose(args[p], ref_args[p], err_msg=f"{label} vs numpy, arg {p}",
+                                       **tol)  # fmt: skip
+        if compare_value:
+            np.testing.assert_allclose(value, ref_value, err_msg=f"{label} vs numpy", **tol)
+
+
+def pytest_report_header(config):
+    return f"FASTNN_NUMBA_CACHE={os.environ.get('FASTNN_NUMBA_CACHE', '1')}"

@@ -1,0 +1,254 @@
+"""Bad input gets a ValueError/TypeError naming the argument, before any kernel runs."""
+
+import numpy as np
+import pytest
+
+import fastnn as fn
+
+BACKENDS = ["numba", "numpy"]
+
+
+@pytest.fixture(params=BACKENDS)
+def model(request):
+    return fn.Sequential([fn.Dense(4, 8, activation="relu"), fn.Dense(8, 3)],
+                         backend=request.param, dtype="float64")  # fmt: skip
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+
+
+def test_nan_and_inf_in_X(model, data):
+    X, y = data
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[3, 2] = bad
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity .*\(3, 2\)"):
+            model.fit(Xb, y, verbose=0)
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            model.predict(Xb)
+
+
+def test_values_that_overflow_float32(data):
+    X, y = data
+    model = fn.Sequential([fn.Dense(4, 3)], dtype="float32")
+    X = X.copy()
+    X[0, 0] = 1e300
+    with pytest.raises(ValueError, match="NaN or infinity .* in float32"):
+        model.fit(X, y, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 1, 3], r"y must hold class labels 0\.\.2; got 3 .*widen the last Dense"),
+        ([0, -1, 2], r"y must hold class labels 0\.\.2; got -1"),
+        ([0, 1.5, 2], r"y must hold integer class labels 0\.\.2; got the fractional value 1\.5"),
+    ],
+)
+def test_bad_labels(model, data, labels, message):
+    X, _ = data
+    with pytest.raises(ValueError, match=message):
+        model.fit(X[:3], labels, verbose=0)
+
+
+def test_float_labels_that_are_whole_numbers_are_fine(model, data):
+    X, y = data
+    model.fit(X, y.astype(float), verbose=0)
+
+
+def test_length_mismatch(model, data):
+    X, y = data
+    with pytest.raises(ValueError, match="y has 19 entries but X has 20 samples"):
+        model.fit(X, y[:-1], verbose=0)
+
+
+def test_wrong_feature_count(model, data):
+    X, y = data
+    with pytest.raises(ValueError, match="X has 5 features per sample, but the model's first "
+                                         "layer expects 4"):  # fmt: skip
+        model.fit(np.ones((20, 5)), y, verbose=0)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        model.predict(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "X, error, message",
+    [
+        (np.ones(4), ValueError, r"X must be 2-D.*got 1-D.*reshape\(1, -1\)"),
+        (np.ones((2, 2, 2)), ValueError, "X must be 2-D"),
+        (np.ones((0, 4)), ValueError, "at least one sample"),
+        (np.array([["a", "b", "c", "d"]]), TypeError, "X must hold numbers"),
+        ([[1, 2], [3]], TypeError, "X must be an array of numbers"),
+        (np.array([[object(), 1, 2, 3]], dtype=object), TypeError, "X must hold numbers only"),
+    ],
+)
+def test_malformed_X(model, X, error, message):
+    with pytest.raises(error, match=message):
+        model.predict(X)
+
+
+def test_sparse_X_is_refused_with_a_hint(model):
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"sparse matrix.*toarray\(\)"):
+        model.predict(sparse.csr_matrix(np.ones((2, 4))))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(loss="hinge"), ValueError, "loss must be one of 'softmax_cross_entropy'"),
+        (dict(backend="cuda"), ValueError, r"backend must be one of \['numba', 'numpy'\]"),
+        (dict(backend=3), TypeError, "backend must be a string"),
+        (dict(dtype="float16"), ValueError, "dtype must be one of 'float32', 'float64'"),
+        (dict(seed=-1), ValueError, "seed must be an integer >= 0"),
+        (dict(seed=1.5), TypeError, "seed must be an integer"),
+    ],
+)
+def test_bad_model_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fn.Sequential([fn.Dense(2, 2)], **kwargs)
+
+
+def test_backend_setter_validates():
+    model = fn.Sequential([fn.Dense(2, 2)])
+    with pytest.raises(ValueError, match="backend must be one of"):
+        model.backend = "torch"
+    assert model.backend == "numba"
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        ((4, 8), dict(activation="swish"), ValueError, "activation must be one of"),
+        ((0, 8), {}, ValueError, "n_in must be an integer >= 1"),
+        ((4, 2.5), {}, TypeError, "n_out must be an integer"),
+        ((4, 8), dict(bias_init=float("nan")), ValueError, "bias_init must be a finite number"),
+    ],
+)
+def test_bad_dense_arguments(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fn.Dense(*args, **kwargs)
+
+
+def test_layers_that_do_not_chain():
+    with pytest.raises(ValueError, match="layers do not chain: layer 0 has n_out=8 but the next "
+                                         "Dense has n_in=7"):  # fmt: skip
+        fn.Sequential([fn.Dense(4, 8), fn.Dense(7, 3)])
+    with pytest.raises(TypeError, match="layers must be a list of Dense"):
+        fn.Sequential(fn.Dense(4, 8))
+    with pytest.raises(TypeError, match="layer must be a fastnn.Dense"):
+        fn.Sequential([fn.Dense(4, 8), "relu"])
+
+
+def test_output_layer_must_fit_the_loss(data):
+    X, y = data
+    with pytest.raises(ValueError, match="binary_cross_entropy needs one output unit"):
+        fn.Sequential([fn.Dense(4, 2)], loss="binary_cross_entropy").fit(X, y % 2, verbose=0)
+    with pytest.raises(ValueError, match="binary_cross_entropy needs one output unit"):
+        fn.Sequential([fn.Dense(4, 1, activation="relu")], loss="binary_cross_entropy").predict(X)
+    with pytest.raises(ValueError, match="softmax_cross_entropy needs at least 2 output units"):
+        fn.Sequential([fn.Dense(4, 1)]).fit(X, y, verbose=0)
+    with pytest.raises(ValueError, match="no layers"):
+        fn.Sequential().fit(X, y, verbose=0)
+    with pytest.raises(ValueError, match="labels 0/1"):
+        fn.Sequential([fn.Dense(4, 1)], loss="binary_cross_entropy").fit(X, y, verbose=0)
+
+
+def test_softmax_output_narrower_than_the_classes(data):
+    X, _ = data
+    model = fn.Sequential([fn.Dense(4, 3)])
+    with pytest.raises(ValueError, match="the output layer has 3 units, one per class"):
+        model.fit(X, np.arange(20) % 5, verbose=0)
+
+
+def test_regression_target_shape(data):
+    X, _ = data
+    model = fn.Sequential([fn.Dense(4, 2)], loss="mse")
+    with pytest.raises(ValueError, match=r"y must have shape \(20, 2\)"):
+        model.fit(X, np.ones(20), verbose=0)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        fn.Sequential([fn.Dense(4, 1)], loss="mse").fit(X, np.full(20, np.nan), verbose=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(lr=0), ValueError, "lr must be a finite number > 0"),
+        (dict(lr=-0.1), ValueError, "lr must be a finite number > 0"),
+        (dict(lr=float("nan")), ValueError, "lr must be a finite number > 0; got nan"),
+        (dict(lr="0.1"), TypeError, "lr must be a real number"),
+        (dict(momentum=1.0), ValueError, r"momentum must be a finite number >= 0 and < 1"),
+        (dict(momentum=-0.1), ValueError, "momentum must be"),
+        (dict(nesterov=1), TypeError, "nesterov must be True or False"),
+        (dict(decay=-1), ValueError, "decay must be a finite number >= 0"),
+        (dict(l1=-1), ValueError, "l1 must be"),
+        (dict(l2=float("inf")), ValueError, "l2 must be"),
+    ],
+)
+def test_bad_optimizer_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fn.SGD(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1"),
+        (dict(epochs=-1), ValueError, "epochs must be an integer >= 0"),
+        (dict(epochs=1.5), TypeError, "epochs must be an integer"),
+        (dict(optimizer="sgd"), TypeError, "optimizer must be a fastnn.SGD"),
+        (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+        (dict(workers=0), ValueError, "workers must be an integer >= 1"),
+        (dict(validation_data=[1, 2, 3]), ValueError, r"validation_data must be a tuple"),
+    ],
+)
+def test_bad_fit_arguments(model, data, kwargs, error, message):
+    X, y = data
+    with pytest.raises(error, match=message):
+        model.fit(X, y, verbose=0, **kwargs)
+
+
+def test_bad_validation_data(model, data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"validation_data\[0\] has 5 features"):
+        model.fit(X, y, validation_data=(np.ones((3, 5)), [0, 1, 2]), verbose=0)
+    with pytest.raises(ValueError, match=r"validation_data\[1\] must hold class labels"):
+        model.fit(X, y, validation_data=(X, y + 5), verbose=0)
+
+
+def test_set_weights_checks_count_and_shapes_before_changing_anything(model):
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="one \\(W, b\\) pair per layer: expected 2, got 1"):
+        model.set_weights(before[:1])
+    bad = [before[0], (np.ones((8, 4)), before[1][1])]
+    with pytest.raises(ValueError, match=r"weights\[1\] \(W\) must have shape \(8, 3\); got \(8, "
+                                         r"4\)"):  # fmt: skip
+        model.set_weights(bad)
+    with pytest.raises(ValueError, match=r"weights\[0\] \(b\) contains NaN"):
+        model.set_weights([(before[0][0], np.full(8, np.nan)), before[1]])
+    with pytest.raises(TypeError, match="weights must be a list"):
+        model.set_weights(5)
+    np.testing.assert_array_equal(model.get_weights()[0][0], before[0][0])
+
+
+def test_non_finite_training_loss_stops_with_advice_and_restores_weights(model, data):
+    X, y = data
+    model.fit(X, y, epochs=1, verbose=0)  # a healthy epoch first
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="the training loss became (nan|inf) in epoch 1 .*"
+                                         "try a smaller one"):  # fmt: skip
+        model.fit(X * 1e3, y, epochs=3, optimizer=fn.SGD(lr=1e30), verbose=0)
+    for (W, b), (W0, b0) in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+
+
+def test_adding_to_a_built_model_is_refused(model, data):
+    model.predict(data[0])
+    with pytest.raises(ValueError, match="already built"):
+        model.add(fn.Dense(3, 3))
+    with pytest.raises(ValueError, match="already belongs to a model"):
+        fn.Sequential([model.layers[0]])

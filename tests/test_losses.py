@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+import fastnn.kernels as numba_backend
+import fastnn.numpy_backend as numpy_backend
+
+from conftest import DTYPES, SEEDS, assert_agree, call_all
+
+
+def _logits(seed, dtype, m=6, k=5, scale=3.0):
+    return np.random.default_rng(seed).normal(0, scale, (m, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_softmax_parity(dtype, seed):
+    z = _logits(seed, dtype)
+    assert_agree(call_all("softmax", z, np.empty_like(z)), dtype, positions=[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_softmax_cross_entropy_parity(dtype, seed):
+    z = _logits(seed, dtype)
+    labels = np.random.default_rng(seed).integers(0, z.shape[1], z.shape[0])
+    results = call_all("softmax_cross_entropy", z, labels, np.empty_like(z))
+    assert_agree(results, dtype, positions=[2], compare_value=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binary_cross_entropy_parity(dtype, seed):
+    z = _logits(seed, dtype, k=1)
+    y = np.random.default_rng(seed).integers(0, 2, z.shape).astype(dtype)
+    results = call_all("binary_cross_entropy", z, y, np.empty_like(z))
+    assert_agree(results, dtype, positions=[2], compare_value=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_mean_squared_error_parity(dtype, seed, k):
+    out = _logits(seed, dtype, k=k)
+    y = _logits(seed + 100, dtype, k=k)
+    results = call_all("mean_squared_error", out, y, np.empty_like(out))
+    assert_agree(results, dtype, positions=[2], compare_value=True)
+
+
+@pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_losses_are_stable_for_any_logit(backend, dtype):
+    z = np.array([[1000.0, -1000.0, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]], dtype)
+    grad = np.empty_like(z)
+    loss = backend.softmax_cross_entropy(z, np.array([1, 2]), grad)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    # row 0: label 1 has logit -1000 below the max: loss 2000 / 2 rows + row 1's small loss
+    assert loss == pytest.approx((2000 + np.log(1 + np.exp(-1) + np.exp(-2))) / 2, rel=1e-5)
+    z1 = np.array([[1000.0], [-1000.0], [80.0]], dtype)
+    loss = backend.binary_cross_entropy(z1, np.array([[0.0], [1.0], [1.0]], dtype),
+                                        np.empty_like(z1))  # fmt: skip
+    assert loss == pytest.approx(2000 / 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy",
+                                  "mean_squared_error"])  # fmt: skip
+def test_loss_gradient_matches_finite_differences(backend, name):
+    rng = np.random.default_rng(7)
+    k = 1 if name == "binary_cross_entropy" else 4
+    z = rng.normal(size=(5, k))
+    if name == "softmax_cross_entropy":
+        y = rng.integers(0, k, 5)
+    elif name == "binary_cross_entropy":
+        y = rng.integers(0, 2, (5, 1)).astype(float)
+    else:
+        y = rng.normal(size=(5, k))
+    fn = getattr(backend, name)
+    grad = np.empty_like(z)
+    fn(z, y, grad)
+    eps = 1e-5
+    numeric = np.empty_like(z)
+    scratch = np.empty_like(z)
+    for idx in np.ndindex(z.shape):
+        up, down = z.copy(), z.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (fn(up, y, scratch) - fn(down, y, scratch)) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
