@@ -54,14 +54,14 @@ def read_idx(path, magic):
     data = _read_bytes(path)
     n_dims = magic & 0xFF
     header = 4 * (1 + n_dims)
-    if len(data) < header:
-        raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header")
     found = int.from_bytes(data[:4], "big")
-    if found != magic:
+    if len(data) >= 4 and found != magic:
         raise ValueError(
             f"{path}: magic number {found} (0x{found:08x}), expected {magic} "
             f"(0x{magic:08x}); is it the right file?"
         )
+    if len(data) < header:
+        raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header")
     dims = tuple(int.from_bytes(data[4 * (1 + i) : 4 * (2 + i)], "big") for i in range(n_dims))
     expected = header + int(np.prod(dims))
     if len(data) != expected:

@@ -44,8 +44,9 @@ def assert_agree(results, dtype, positions, compare_value=False):
     for label in ("numba", "naive"):
         value, args = results[label]
         for p in positions:
-            np.testing.assert_allclose(args[p], ref_args[p], err_msg=f"{label} vs numpy, arg {p}",
-                                       **tol)  # fmt: skip
+            np.testing.assert_allclose(
+                args[p], ref_args[p], err_msg=f"{label} vs numpy, arg {p}", **tol
+            )
         if compare_value:
             np.testing.assert_allclose(value, ref_value, err_msg=f"{label} vs numpy", **tol)
 

@@ -143,9 +143,24 @@ def _layer(buffer, layout, layer):
 
 
 def train_epoch(
-    params, velocity, layout, X, labels, targets, order, batch_size, loss,
-    lr, momentum, nesterov, decay, l1, l2, t, stats,
-):  # fmt: skip
+    params,
+    velocity,
+    layout,
+    X,
+    labels,
+    targets,
+    order,
+    batch_size,
+    loss,
+    lr,
+    momentum,
+    nesterov,
+    decay,
+    l1,
+    l2,
+    t,
+    stats,
+):
     n_layers = layout.shape[0]
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
@@ -187,8 +202,16 @@ def train_epoch(
         for layer in range(n_layers):
             W, b = _layer(params, layout, layer)
             VW, Vb = _layer(velocity, layout, layer)
-            sgd_update(W.reshape(-1), VW.reshape(-1), grads[layer][0].reshape(-1),
-                       lr_t, momentum, nesterov, l1, l2)  # fmt: skip
+            sgd_update(
+                W.reshape(-1),
+                VW.reshape(-1),
+                grads[layer][0].reshape(-1),
+                lr_t,
+                momentum,
+                nesterov,
+                l1,
+                l2,
+            )
             sgd_update(b, Vb, grads[layer][1], lr_t, momentum, nesterov, 0.0, 0.0)
         t += 1
     return t

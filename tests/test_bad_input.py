@@ -10,8 +10,9 @@ BACKENDS = ["numba", "numpy"]
 
 @pytest.fixture(params=BACKENDS)
 def model(request):
-    return fn.Sequential([fn.Dense(4, 8, activation="relu"), fn.Dense(8, 3)],
-                         backend=request.param, dtype="float64")  # fmt: skip
+    return fn.Sequential(
+        [fn.Dense(4, 8, activation="relu"), fn.Dense(8, 3)], backend=request.param, dtype="float64"
+    )
 
 
 @pytest.fixture
@@ -67,8 +68,9 @@ def test_length_mismatch(model, data):
 
 def test_wrong_feature_count(model, data):
     X, y = data
-    with pytest.raises(ValueError, match="X has 5 features per sample, but the model's first "
-                                         "layer expects 4"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="X has 5 features per sample, but the model's first layer expects 4"
+    ):
         model.fit(np.ones((20, 5)), y, verbose=0)
     with pytest.raises(ValueError, match="X has 3 features"):
         model.predict(np.ones((2, 3)))
@@ -134,8 +136,9 @@ def test_bad_dense_arguments(args, kwargs, error, message):
 
 
 def test_layers_that_do_not_chain():
-    with pytest.raises(ValueError, match="layers do not chain: layer 0 has n_out=8 but the next "
-                                         "Dense has n_in=7"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="layers do not chain: layer 0 has n_out=8 but the next Dense has n_in=7"
+    ):
         fn.Sequential([fn.Dense(4, 8), fn.Dense(7, 3)])
     with pytest.raises(TypeError, match="layers must be a list of Dense"):
         fn.Sequential(fn.Dense(4, 8))
@@ -224,8 +227,11 @@ def test_set_weights_checks_count_and_shapes_before_changing_anything(model):
     with pytest.raises(ValueError, match="one \\(W, b\\) pair per layer: expected 2, got 1"):
         model.set_weights(before[:1])
     bad = [before[0], (np.ones((8, 4)), before[1][1])]
-    with pytest.raises(ValueError, match=r"weights\[1\] \(W\) must have shape \(8, 3\); got \(8, "
-                                         r"4\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"weights\[1\] \(W\) must have shape \(8, 3\); got \(8, "
+        r"4\)",
+    ):
         model.set_weights(bad)
     with pytest.raises(ValueError, match=r"weights\[0\] \(b\) contains NaN"):
         model.set_weights([(before[0][0], np.full(8, np.nan)), before[1]])
@@ -238,8 +244,9 @@ def test_non_finite_training_loss_stops_with_advice_and_restores_weights(model, 
     X, y = data
     model.fit(X, y, epochs=1, verbose=0)  # a healthy epoch first
     before = model.get_weights()
-    with pytest.raises(ValueError, match="the training loss became (nan|inf) in epoch 1 .*"
-                                         "try a smaller one"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="the training loss became (nan|inf) in epoch 1 .*try a smaller one"
+    ):
         model.fit(X * 1e3, y, epochs=3, optimizer=fn.SGD(lr=1e30), verbose=0)
     for (W, b), (W0, b0) in zip(model.get_weights(), before):
         np.testing.assert_array_equal(W, W0)

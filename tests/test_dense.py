@@ -32,8 +32,9 @@ def test_dense_backward_parity(dtype, seed, with_dx):
     x, W, _ = _inputs(seed, dtype)
     delta = np.random.default_rng(seed + 10).normal(size=(x.shape[0], W.shape[1])).astype(dtype)
     dx = np.empty((x.shape[0] if with_dx else 0, W.shape[0]), dtype)
-    results = call_all("dense_backward", x, W, delta, np.empty_like(W), np.empty(W.shape[1],
-                       dtype), dx)  # fmt: skip
+    results = call_all(
+        "dense_backward", x, W, delta, np.empty_like(W), np.empty(W.shape[1], dtype), dx
+    )
     assert_agree(results, dtype, positions=[3, 4, 5])
 
 

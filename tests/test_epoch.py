@@ -33,10 +33,17 @@ def make_problem(loss, seed=0, n=40, n_in=12):
 def make_model(loss, n_in, n_out, backend, dtype="float64", seed=0):
     last = "sigmoid" if loss == "binary_cross_entropy" else None
     return fn.Sequential(
-        [fn.Dense(n_in, 9, activation="relu"), fn.Dense(9, 6, activation="tanh"),
-         fn.Dense(6, 5, activation="sigmoid"), fn.Dense(5, n_out, activation=last)],
-        loss=loss, backend=backend, dtype=dtype, seed=seed,
-    )  # fmt: skip
+        [
+            fn.Dense(n_in, 9, activation="relu"),
+            fn.Dense(9, 6, activation="tanh"),
+            fn.Dense(6, 5, activation="sigmoid"),
+            fn.Dense(5, n_out, activation=last),
+        ],
+        loss=loss,
+        backend=backend,
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 def assert_weights_close(a, b, rtol, atol=1e-12):
@@ -49,9 +56,25 @@ def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.0
     params = model._params.copy()
     velocity = np.zeros_like(params)
     stats = np.zeros(2)
-    t = module.train_epoch(params, velocity, model._layout, X, labels, targets, order, batch_size,
-                           LOSSES[model.loss], lr, opts["momentum"], opts["nesterov"],
-                           opts["decay"], opts["l1"], opts["l2"], 3, stats)  # fmt: skip
+    t = module.train_epoch(
+        params,
+        velocity,
+        model._layout,
+        X,
+        labels,
+        targets,
+        order,
+        batch_size,
+        LOSSES[model.loss],
+        lr,
+        opts["momentum"],
+        opts["nesterov"],
+        opts["decay"],
+        opts["l1"],
+        opts["l2"],
+        3,
+        stats,
+    )
     return params, velocity, stats, t
 
 
@@ -66,7 +89,7 @@ def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts):
     results = {
         module.__name__: run_epoch(
             module, model, X, labels, targets, order, batch_size, OPTIONS[opts]
-        )  # fmt: skip
+        )
         for module in (numba_backend, numpy_backend, naive)
     }
     ref = results["naive"]
@@ -86,8 +109,14 @@ def test_backends_agree_over_several_epochs(loss, batch_size, opts):
     trained = {}
     for backend in ("numba", "numpy"):
         model = make_model(loss, X.shape[1], n_out, backend)
-        history = model.fit(X, y, epochs=3, batch_size=batch_size,
-                            optimizer=fn.SGD(lr=0.05, **OPTIONS[opts]), verbose=0)  # fmt: skip
+        history = model.fit(
+            X,
+            y,
+            epochs=3,
+            batch_size=batch_size,
+            optimizer=fn.SGD(lr=0.05, **OPTIONS[opts]),
+            verbose=0,
+        )
         trained[backend] = (model.get_weights(), history.history["loss"])
     assert_weights_close(trained["numba"][0], trained["numpy"][0], rtol=EPOCH_RTOL)
     np.testing.assert_allclose(trained["numba"][1], trained["numpy"][1], rtol=1e-9)
@@ -162,8 +191,10 @@ def test_same_seed_gives_bit_identical_weights(backend):
 
 
 def test_initial_weights_are_identical_on_both_backends_and_differ_by_seed():
-    inits = [make_model("mse", 12, 2, backend, seed=seed).get_weights()
-             for backend, seed in (("numba", 3), ("numpy", 3), ("numpy", 4))]  # fmt: skip
+    inits = [
+        make_model("mse", 12, 2, backend, seed=seed).get_weights()
+        for backend, seed in (("numba", 3), ("numpy", 3), ("numpy", 4))
+    ]
     for (Wa, ba), (Wb, bb) in zip(inits[0], inits[1]):
         np.testing.assert_array_equal(Wa, Wb)
         np.testing.assert_array_equal(ba, bb)
@@ -174,8 +205,14 @@ def test_initial_weights_are_identical_on_both_backends_and_differ_by_seed():
 def test_switching_backend_between_epochs_continues_the_trajectory(batch_size):
     X, y, n_out = make_problem("softmax_cross_entropy", seed=5)
     straight = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
-    straight.fit(X, y, epochs=4, batch_size=batch_size, verbose=0,
-                 optimizer=fn.SGD(lr=0.05, momentum=0.9, decay=0.01))  # fmt: skip
+    straight.fit(
+        X,
+        y,
+        epochs=4,
+        batch_size=batch_size,
+        verbose=0,
+        optimizer=fn.SGD(lr=0.05, momentum=0.9, decay=0.01),
+    )
     switched = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
     optimizer = fn.SGD(lr=0.05, momentum=0.9, decay=0.01)
     for backend in ("numba", "numpy", "numba", "numpy"):

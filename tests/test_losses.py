@@ -56,14 +56,16 @@ def test_losses_are_stable_for_any_logit(backend, dtype):
     # row 0: label 1 has logit -1000 below the max: loss 2000 / 2 rows + row 1's small loss
     assert loss == pytest.approx((2000 + np.log(1 + np.exp(-1) + np.exp(-2))) / 2, rel=1e-5)
     z1 = np.array([[1000.0], [-1000.0], [80.0]], dtype)
-    loss = backend.binary_cross_entropy(z1, np.array([[0.0], [1.0], [1.0]], dtype),
-                                        np.empty_like(z1))  # fmt: skip
+    loss = backend.binary_cross_entropy(
+        z1, np.array([[0.0], [1.0], [1.0]], dtype), np.empty_like(z1)
+    )
     assert loss == pytest.approx(2000 / 3, rel=1e-5)
 
 
 @pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
-@pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy",
-                                  "mean_squared_error"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["softmax_cross_entropy", "binary_cross_entropy", "mean_squared_error"]
+)
 def test_loss_gradient_matches_finite_differences(backend, name):
     rng = np.random.default_rng(7)
     k = 1 if name == "binary_cross_entropy" else 4

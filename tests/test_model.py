@@ -16,8 +16,12 @@ def blobs(n=120, seed=0, n_classes=3, n_features=4):
 
 
 def classifier(backend="numba", dtype="float64", seed=0, n_classes=3):
-    return fn.Sequential([fn.Dense(4, 16, activation="relu"), fn.Dense(16, n_classes)],
-                         backend=backend, dtype=dtype, seed=seed)  # fmt: skip
+    return fn.Sequential(
+        [fn.Dense(4, 16, activation="relu"), fn.Dense(16, n_classes)],
+        backend=backend,
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
@@ -25,14 +29,14 @@ def test_fit_predict_evaluate_on_separable_blobs(backend):
     X, y = blobs()
     model = classifier(backend)
     history = model.fit(X, y, epochs=5, batch_size=4, validation_data=(X, y), verbose=0)
-    assert set(history.history) == {"loss", "accuracy", "epoch_time", "val_loss",
-                                    "val_accuracy"}  # fmt: skip
+    assert set(history.history) == {"loss", "accuracy", "epoch_time", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 5 and history.epoch == [0, 1, 2, 3, 4]
     assert history.history["loss"][-1] < history.history["loss"][0]
     scores = model.evaluate(X, y)
     assert scores["accuracy"] > 0.9
-    assert scores == pytest.approx({"loss": history.history["val_loss"][-1],
-                                    "accuracy": history.history["val_accuracy"][-1]})  # fmt: skip
+    assert scores == pytest.approx(
+        {"loss": history.history["val_loss"][-1], "accuracy": history.history["val_accuracy"][-1]}
+    )
     proba = model.predict_proba(X)
     assert proba.shape == (len(X), 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
@@ -52,8 +56,11 @@ def test_keras_style_building_equals_the_list_form():
 def test_binary_classification_with_one_sigmoid_output():
     X, y = blobs(n_classes=2)
     for last in (None, "sigmoid"):
-        model = fn.Sequential([fn.Dense(4, 8, activation="tanh"), fn.Dense(8, 1, activation=last)],
-                              loss="binary_cross_entropy", dtype="float64")  # fmt: skip
+        model = fn.Sequential(
+            [fn.Dense(4, 8, activation="tanh"), fn.Dense(8, 1, activation=last)],
+            loss="binary_cross_entropy",
+            dtype="float64",
+        )
         model.fit(X, y, epochs=5, verbose=0)
         proba = model.predict_proba(X)
         assert proba.shape == (len(X), 2)
@@ -66,8 +73,9 @@ def test_regression_with_mse():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.3
-    model = fn.Sequential([fn.Dense(3, 16, activation="tanh"), fn.Dense(16, 1)], loss="mse",
-                          dtype="float64")  # fmt: skip
+    model = fn.Sequential(
+        [fn.Dense(3, 16, activation="tanh"), fn.Dense(16, 1)], loss="mse", dtype="float64"
+    )
     history = model.fit(X, y, epochs=30, batch_size=8, optimizer=fn.SGD(lr=0.01), verbose=0)
     assert set(history.history) == {"loss", "epoch_time"}
     scores = model.evaluate(X, y)
@@ -111,8 +119,9 @@ def test_biases_start_at_zero_unless_asked():
 
 
 def test_he_and_glorot_initial_scales():
-    model = fn.Sequential([fn.Dense(500, 400, activation="relu"), fn.Dense(400, 300)],
-                          dtype="float64")  # fmt: skip
+    model = fn.Sequential(
+        [fn.Dense(500, 400, activation="relu"), fn.Dense(400, 300)], dtype="float64"
+    )
     (W0, _), (W1, _) = model.get_weights()
     assert W0.std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)  # He
     limit = np.sqrt(6 / 700)

@@ -18,8 +18,9 @@ def test_sgd_update_parity(dtype, seed, opts):
     rng = np.random.default_rng(seed)
     p, v, g = (rng.normal(size=33).astype(dtype) for _ in range(3))
     p[:3] = 0  # sign(0) = 0 under L1
-    results = call_all("sgd_update", p, v, g, 0.05, opts["momentum"], opts["nesterov"],
-                       opts["l1"], opts["l2"])  # fmt: skip
+    results = call_all(
+        "sgd_update", p, v, g, 0.05, opts["momentum"], opts["nesterov"], opts["l1"], opts["l2"]
+    )
     assert_agree(results, dtype, positions=[0, 1])
 
 
