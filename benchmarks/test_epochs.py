@@ -10,9 +10,10 @@ measured in one run, and on the full epoch.
 """
 
 import pytest
-from conftest import mlp
 
 import fastnn as fn
+
+from conftest import mlp
 
 REGIMES = {
     # name: (batch_size, lr, minimum test accuracy after one epoch)
