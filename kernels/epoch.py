@@ -68,38 +68,113 @@ def _n_correct(loss, out, labels):
 
 
 @njit(**JIT_OPTIONS)
-def _sample_forward(x, W, b, act, z, a, nonzero):
-    """z = x W + b over the nonzero x only (their indices go to ``nonzero``); a = act(z)."""
-    z[:] = b
+def _find_nonzero(x, nonzero):
+    """Write the indices of the nonzero ``x`` into ``nonzero``; return their count.
+
+    Branch-free: every index is written and the count only moves past the nonzero ones, so
+    the scan costs the same whatever the pattern of zeros.
+    """
     count = 0
-    for i in range(W.shape[0]):
-        xi = x[i]
-        if xi != 0:
-            nonzero[count] = i
-            count += 1
-            row = W[i]
-            for j in range(z.shape[0]):
-                z[j] += xi * row[j]
-    _activate_row(z, act, a)
+    for i in range(x.shape[0]):
+        nonzero[count] = i
+        count += x[i] != 0
     return count
 
 
 @njit(**JIT_OPTIONS)
-def _sample_update(x, nonzero, count, W, b, VW, Vb, delta, lr, momentum, nesterov, l1, l2, grow):
-    """Apply one sample's step to W and b, where dW = outer(x, delta) and db = delta."""
-    if momentum == 0 and l1 == 0 and l2 == 0:
-        rate = W.dtype.type(lr)
-        # Rows of zero inputs have a zero gradient: only the nonzero rows move.
-        for c in range(count):
-            i = nonzero[c]
+def _row(params, w, n_out, i):
+    """Row i of the (n_in, n_out) weight matrix stored flat in ``params`` from offset w."""
+    first = w + i * n_out
+    return params[first : first + n_out]
+
+
+@njit(**JIT_OPTIONS)
+def _forward_rows(x, nonzero, count, params, w, b, z):
+    """z = b + sum of x[i] W[i, :] over the listed rows i.
+
+    Four rows at a time, so that z is loaded and stored once per four rows of W.
+    """
+    n_out = z.shape[0]
+    z[:] = params[b : b + n_out]
+    c = 0
+    while c + 4 <= count:
+        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
+        x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
+        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
+        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        for j in range(n_out):
+            z[j] += x0 * r0[j] + x1 * r1[j] + x2 * r2[j] + x3 * r3[j]
+        c += 4
+    while c < count:
+        i = nonzero[c]
+        xi, row = x[i], _row(params, w, n_out, i)
+        for j in range(n_out):
+            z[j] += xi * row[j]
+        c += 1
+
+
+@njit(**JIT_OPTIONS)
+def _update_rows(x, nonzero, count, params, w, b, delta, rate):
+    """Plain SGD step W[i, :] -= rate x[i] delta on the listed rows, b -= rate delta.
+
+    dW = outer(x, delta) is zero on the rows of zero inputs, so those rows do not move.
+    """
+    n_out = delta.shape[0]
+    c = 0
+    while c + 4 <= count:
+        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
+        s0, s1, s2, s3 = rate * x[i0], rate * x[i1], rate * x[i2], rate * x[i3]
+        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
+        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        for j in range(n_out):
+            d = delta[j]
+            r0[j] -= s0 * d
+            r1[j] -= s1 * d
+            r2[j] -= s2 * d
+            r3[j] -= s3 * d
+        c += 4
+    while c < count:
+        i = nonzero[c]
+        step, row = rate * x[i], _row(params, w, n_out, i)
+        for j in range(n_out):
+            row[j] -= step * delta[j]
+        c += 1
+    bias = params[b : b + n_out]
+    for j in range(n_out):
+        bias[j] -= rate * delta[j]
+
+
+@njit(**JIT_OPTIONS)
+def _backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+    """delta_prev = (W delta) * act'(z_prev), row by row, reading each row before it moves.
+
+    With ``update`` the plain SGD step of this layer (input ``x``) is fused into the same pass.
+    """
+    n_out = delta.shape[0]
+    zero = params.dtype.type(0)
+    for i in range(x.shape[0]):
+        row = _row(params, w, n_out, i)
+        d = dact[i]
+        acc = zero
+        if d != 0:
+            for j in range(n_out):
+                acc += row[j] * delta[j]
+        delta_prev[i] = acc * d
+        if update and x[i] != 0:
             step = rate * x[i]
-            row = W[i]
-            for j in range(delta.shape[0]):
+            for j in range(n_out):
                 row[j] -= step * delta[j]
-        for j in range(delta.shape[0]):
-            b[j] -= rate * delta[j]
-        return
-    # Momentum or a penalty moves every row, so the update is dense.
+    if update:
+        bias = params[b : b + n_out]
+        for j in range(n_out):
+            bias[j] -= rate * delta[j]
+
+
+@njit(**JIT_OPTIONS)
+def _dense_update(x, params, velocity, layout, layer, delta, lr, momentum, nesterov, l1, l2, grow):
+    """The full SGD step (momentum, Nesterov, penalties) with dW = outer(x, delta), db = delta."""
+    W, b = _layer(params, layout, layer)
+    VW, Vb = _layer(velocity, layout, layer)
     for i in range(W.shape[0]):
         xi = x[i]
         for j in range(delta.shape[0]):
@@ -110,23 +185,9 @@ def _sample_update(x, nonzero, count, W, b, VW, Vb, delta, lr, momentum, nestero
 
 @njit(**JIT_OPTIONS)
 def _per_sample_epoch(
-    params,
-    velocity,
-    layout,
-    X,
-    labels,
-    targets,
-    order,
-    loss,
-    lr,
-    momentum,
-    nesterov,
-    decay,
-    l1,
-    l2,
-    t,
-    stats,
-):
+    params, velocity, layout, X, labels, targets, order, loss,
+    lr, momentum, nesterov, decay, l1, l2, t, stats,
+):  # fmt: skip
     dtype = params.dtype
     n_layers = layout.shape[0]
     start = _unit_offsets(layout)
@@ -137,32 +198,30 @@ def _per_sample_epoch(
     delta = np.empty(widest, dtype)
     delta_prev = np.empty(widest, dtype)
     grow = np.empty(widest, dtype)
-    nonzero = np.empty((n_layers, widest), np.int64)
-    counts = np.empty(n_layers, np.int64)
+    nonzero_input = np.empty(layout[0, N_IN], np.int64)
+    nonzero_hidden = np.empty(widest, np.int64)
     n_out = layout[n_layers - 1, N_OUT]
     grad = np.empty((1, n_out), dtype)
     last = start[n_layers - 1]
+    plain = momentum == 0 and l1 == 0 and l2 == 0
 
     for k in range(order.shape[0]):
         s = order[k]
+        x = X[s]
         lr_t = lr / (1.0 + decay * t)
-        # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l)
-        W, b = _layer(params, layout, 0)
-        counts[0] = _sample_forward(
-            X[s], W, b, layout[0, ACT], z[: start[1]], a[: start[1]], nonzero[0]
-        )
+        rate = dtype.type(lr_t)
+        # forward: z_l = a_{l-1} W_l + b_l over the nonzero a_{l-1} only, a_l = act(z_l)
+        count = _find_nonzero(x, nonzero_input)
+        _forward_rows(x, nonzero_input, count, params, layout[0, W_OFFSET], layout[0, B_OFFSET],
+                      z[: start[1]])  # fmt: skip
+        _activate_row(z[: start[1]], layout[0, ACT], a[: start[1]])
         for layer in range(1, n_layers):
-            W, b = _layer(params, layout, layer)
             lo, hi = start[layer], start[layer + 1]
-            counts[layer] = _sample_forward(
-                a[start[layer - 1] : lo],
-                W,
-                b,
-                layout[layer, ACT],
-                z[lo:hi],
-                a[lo:hi],
-                nonzero[layer],
-            )
+            inp = a[start[layer - 1] : lo]
+            n = _find_nonzero(inp, nonzero_hidden)
+            _forward_rows(inp, nonzero_hidden, n, params, layout[layer, W_OFFSET],
+                          layout[layer, B_OFFSET], z[lo:hi])  # fmt: skip
+            _activate_row(z[lo:hi], layout[layer, ACT], a[lo:hi])
         # loss and dL/da of the output, then delta_L = dL/da * act'(z_L)
         out = a[last:].reshape(1, n_out)
         stats[0] += _loss_and_grad(loss, out, labels[s : s + 1], targets[s : s + 1], grad)
@@ -171,57 +230,23 @@ def _per_sample_epoch(
         for j in range(n_out):
             delta[j] = grad[0, j] * dact[last + j]
         # backward and update, top layer first; each W is read for delta_{l-1} before it moves
-        for layer in range(n_layers - 1, -1, -1):
-            W, b = _layer(params, layout, layer)
-            VW, Vb = _layer(velocity, layout, layer)
-            n_in = layout[layer, N_IN]
-            cur = delta[: layout[layer, N_OUT]]
-            if layer == 0:
-                _sample_update(
-                    X[s],
-                    nonzero[0],
-                    counts[0],
-                    W,
-                    b,
-                    VW,
-                    Vb,
-                    cur,
-                    lr_t,
-                    momentum,
-                    nesterov,
-                    l1,
-                    l2,
-                    grow,
-                )
-                break
+        for layer in range(n_layers - 1, 0, -1):
             lo, hi = start[layer - 1], start[layer]
             _derivative_row(z[lo:hi], a[lo:hi], layout[layer - 1, ACT], dact[lo:hi])
-            prev = delta_prev[:n_in]
-            for i in range(n_in):
-                d = dact[lo + i]
-                acc = dtype.type(0)
-                if d != 0:
-                    row = W[i]
-                    for j in range(cur.shape[0]):
-                        acc += row[j] * cur[j]
-                prev[i] = acc * d  # delta_{l-1} = (delta_l W_l^T) * act'(z_{l-1})
-            _sample_update(
-                a[lo:hi],
-                nonzero[layer],
-                counts[layer],
-                W,
-                b,
-                VW,
-                Vb,
-                cur,
-                lr_t,
-                momentum,
-                nesterov,
-                l1,
-                l2,
-                grow,
-            )
+            width = layout[layer, N_OUT]
+            _backward_rows(a[lo:hi], dact[lo:hi], params, layout[layer, W_OFFSET],
+                           layout[layer, B_OFFSET], delta[:width], delta_prev, rate,
+                           plain)  # fmt: skip
+            if not plain:
+                _dense_update(a[lo:hi], params, velocity, layout, layer, delta[:width],
+                              lr_t, momentum, nesterov, l1, l2, grow)  # fmt: skip
             delta, delta_prev = delta_prev, delta
+        if plain:
+            _update_rows(x, nonzero_input, count, params, layout[0, W_OFFSET],
+                         layout[0, B_OFFSET], delta[: start[1]], rate)  # fmt: skip
+        else:
+            _dense_update(x, params, velocity, layout, 0, delta[: start[1]],
+                          lr_t, momentum, nesterov, l1, l2, grow)  # fmt: skip
         t += 1
     return t
 
