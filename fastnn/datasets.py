@@ -493,6 +493,11 @@ class TabularData:
         ``classes[i]``.
     mean, scale : ndarray of float64, shape (n_features,)
         Computed from the training rows only. Constant columns get scale 1.
+    target_mean, target_scale : float
+        Regression only (else 0 and 1): the training targets' mean and standard deviation.
+        The targets are returned unscaled; training on ``(y - target_mean) / target_scale``
+        and mapping predictions back with ``pred * target_scale + target_mean`` keeps SGD's
+        learning rate independent of the target's units.
     """
 
     X_train: np.ndarray
@@ -507,6 +512,8 @@ class TabularData:
     classes: list = field(default_factory=list)
     mean: np.ndarray = None
     scale: np.ndarray = None
+    target_mean: float = 0.0
+    target_scale: float = 1.0
 
     @property
     def scaling(self):
@@ -620,7 +627,16 @@ def _encode_target(cells, task, target, path):
     return np.array([code[v] for v in values], np.int64), order
 
 
-def load_csv(path, target, task="regression", features=None, val_size=0.1, test_size=0.2, seed=0):
+def load_csv(
+    path,
+    target,
+    task="regression",
+    features=None,
+    val_size=0.1,
+    test_size=0.2,
+    seed=0,
+    scale=True,
+):
     """Read a numeric table from a CSV file, split it, and standardise its features.
 
     The first row names the columns. Feature columns must be numeric; cells that are empty or
@@ -641,6 +657,9 @@ def load_csv(path, target, task="regression", features=None, val_size=0.1, test_
         Classification splits are stratified.
     seed : int, default 0
         Seeds the split.
+    scale : bool, default True
+        ``False`` returns the raw features (as float32) while still computing ``mean`` and
+        ``scale`` from the training rows.
 
     Returns
     -------
@@ -706,9 +725,13 @@ def load_csv(path, target, task="regression", features=None, val_size=0.1, test_
     except ValueError as exc:  # too few rows of a class to stratify
         raise ValueError(f"cannot split {path} ({n} rows) for task {task!r}: {exc}") from exc
     mean = X_train.mean(axis=0)
-    scale = X_train.std(axis=0)
-    scale[scale == 0] = 1.0
-    scaling = (mean, scale)
+    target_mean, target_scale = 0.0, 1.0
+    if task == "regression":
+        target_mean = float(np.mean(y_train, dtype=np.float64))
+        target_scale = float(np.std(y_train, dtype=np.float64)) or 1.0
+    std = X_train.std(axis=0)
+    std[std == 0] = 1.0
+    scaling = (mean, std) if scale else (np.zeros_like(mean), np.ones_like(std))
     return TabularData(
         X_train=standardize(X_train, scaling),
         y_train=y_train,
@@ -721,7 +744,9 @@ def load_csv(path, target, task="regression", features=None, val_size=0.1, test_
         task=task,
         classes=classes,
         mean=mean,
-        scale=scale,
+        scale=std,
+        target_mean=target_mean,
+        target_scale=target_scale,
     )
 
 

@@ -220,7 +220,7 @@ def r2_score(y_true, y_pred):
     return float(sk.r2_score(*_values(y_true, y_pred)))
 
 
-def report(model, X, y, class_names=None):
+def report(model, X, y, class_names=None, target_scaling=None):
     """Every metric that fits the model's loss, on ``(X, y)``.
 
     Parameters
@@ -230,6 +230,10 @@ def report(model, X, y, class_names=None):
         Features (already scaled as the model expects) and labels or targets.
     class_names : sequence of str, optional
         Names for the classes, used by the text report.
+    target_scaling : tuple (mean, scale), optional
+        Regression: the model was trained on ``(y - mean) / scale`` and ``y`` is given so
+        scaled; MSE, MAE, R^2 and the values returned are then in the target's own units, and
+        ``loss`` is left out.
 
     Returns
     -------
@@ -243,8 +247,12 @@ def report(model, X, y, class_names=None):
     scores = model.evaluate(X, y)
     out = {"loss": scores["loss"]}
     if model.loss == "mse":
-        y_pred = model.predict(X)
+        y_pred = model.predict(X).astype(np.float64)
         y_true = np.asarray(y, np.float64).reshape(np.shape(y_pred))
+        if target_scaling is not None:
+            mean, scale = target_scaling
+            y_pred, y_true = y_pred * scale + mean, y_true * scale + mean
+            del out["loss"]
         out.update(
             mse=mean_squared_error(y_true, y_pred),
             mae=mean_absolute_error(y_true, y_pred),
