@@ -14,6 +14,8 @@ model = fn.Sequential(
     backend="numba",
     seed=0,
 )
-history = model.fit(X_train, y_train, epochs=3, batch_size=1, optimizer=fn.SGD(lr=0.05, decay=5e-5), verbose=2)
+history = model.fit(
+    X_train, y_train, epochs=3, batch_size=1, optimizer=fn.SGD(lr=0.05, decay=5e-5), verbose=2
+)
 print(f"epoch times (s): {', '.join(f'{t:.2f}' for t in history.history['epoch_time'])}")
 print(f"test accuracy after 3 epochs: {model.evaluate(X_test, y_test)['accuracy']:.4f}")
