@@ -108,6 +108,14 @@ class Sequential:
     optimizer : SGD or None
         The optimizer of the last :meth:`fit`, reused (with its momentum and update count) when
         ``fit`` is called again without one.
+    feature_scaling : tuple (mean, scale) of 1-D float64 arrays, or None
+        The standardisation the training features went through, ``(X_raw - mean) / scale``, kept
+        with the model so that new raw rows can be scaled the same way before :meth:`predict`.
+        The model only stores it (and :meth:`save` / :func:`load` carry it); it never applies
+        it. :func:`fastnn.datasets.load_csv` computes it from the training rows.
+    metadata : dict
+        JSON-ready facts about the training data (data set, feature names, class names, ...),
+        stored and restored by :meth:`save` / :func:`load`; the model does not read it.
     """
 
     def __init__(
@@ -124,6 +132,8 @@ class Sequential:
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
         self.layers = []
         self.optimizer = None
+        self.feature_scaling = None
+        self.metadata = {}
         self._params = None
         self._layout = None
         if layers is not None:
@@ -574,11 +584,16 @@ class Sequential:
             "backend": self.backend,
             "seed": self.seed,
             "layers": [layer.to_config() for layer in self.layers],
+            "metadata": self.metadata,
         }
         arrays = {"config": np.array(json.dumps(config))}
         for index, layer in enumerate(self.layers):
             arrays[f"W{index}"] = layer.W
             arrays[f"b{index}"] = layer.b
+        if self.feature_scaling is not None:
+            mean, scale = self.feature_scaling
+            arrays["feature_mean"] = np.asarray(mean, np.float64)
+            arrays["feature_scale"] = np.asarray(scale, np.float64)
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
         try:
@@ -615,6 +630,9 @@ def load(path, backend=None):
                 raise ValueError("no fastnn architecture record")
             layers = [Dense(**layer) for layer in config["layers"]]
             weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(len(layers))]
+            scaling = None
+            if "feature_mean" in data.files:
+                scaling = (data["feature_mean"], data["feature_scale"])
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
@@ -627,6 +645,8 @@ def load(path, backend=None):
         seed=config["seed"],
     )
     model.set_weights(weights)
+    model.feature_scaling = scaling
+    model.metadata = config.get("metadata", {})
     return model
 
 
