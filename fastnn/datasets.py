@@ -134,9 +134,7 @@ def load_idx_dataset(images_path, labels_path):
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
             f"{labels.shape[0]} labels"
         )
-    X = images.reshape(images.shape[0], -1).astype(np.float32)
-    X *= np.float32(1 / 255)
-    return X, labels.astype(np.int64)
+    return _scale_pixels(images), labels.astype(np.int64)
 
 
 def _idx_candidates(name):
@@ -196,6 +194,11 @@ def load_idx(data_dir):
 def load_mnist(data_dir=None):
     """The MNIST handwritten digits, bundled with fastnn.
 
+    The bundled files are gzipped; the first call also keeps their decompressed pixels as
+    ``.npy`` files under :func:`data_home` ``/mnist-npy`` (when that folder is writable), so
+    later processes skip the decompression. Those files are checked for shape and dtype on every
+    load and rebuilt from the bundled copy when they do not fit.
+
     Parameters
     ----------
     data_dir : str or path-like, optional
@@ -209,9 +212,51 @@ def load_mnist(data_dir=None):
     """
     if data_dir is not None:
         return load_idx(data_dir)
-    folder = resources.files("fastnn") / "data" / "mnist"
-    with resources.as_file(folder) as root:
-        return load_idx(root)
+    cache = data_home() / "mnist-npy"
+    try:
+        raw = _read_mnist_cache(cache)
+    except (OSError, ValueError):
+        folder = resources.files("fastnn") / "data" / "mnist"
+        with resources.as_file(folder) as root:
+            raw = {key: read_idx(root / name, IMAGES_MAGIC if "images" in key else LABELS_MAGIC)
+                   for key, name in MNIST_FILES.items()}  # fmt: skip
+        _write_mnist_cache(cache, raw)
+    return tuple(
+        (_scale_pixels(raw[f"{part}_images"]), raw[f"{part}_labels"].astype(np.int64))
+        for part in ("train", "test")
+    )
+
+
+_MNIST_SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,),
+                 "test_images": (10000, 28, 28), "test_labels": (10000,)}  # fmt: skip
+
+
+def _read_mnist_cache(folder):
+    raw = {}
+    for key, shape in _MNIST_SHAPES.items():
+        arr = np.load(Path(folder) / f"{key}.npy", allow_pickle=False)
+        if arr.shape != shape or arr.dtype != np.uint8:
+            raise ValueError(f"cached {key} has shape {arr.shape} and dtype {arr.dtype}")
+        raw[key] = arr
+    return raw
+
+
+def _write_mnist_cache(folder, raw):
+    """Keep the decompressed arrays; a folder that cannot be written is simply not used."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, arr in raw.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".part", dir=folder)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, arr)
+            os.replace(tmp, folder / f"{key}.npy")
+    except OSError:
+        pass
+
+
+def _scale_pixels(images):
+    """uint8 images (n, rows, cols) as float32 rows (n, rows*cols) in [0, 1]."""
+    return np.multiply(images.reshape(images.shape[0], -1), np.float32(1 / 255), dtype=np.float32)
 
 
 # -- the download cache ----------------------------------------------------------------------
