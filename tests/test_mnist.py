@@ -96,3 +96,20 @@ def test_one_per_sample_epoch_on_mnist_reaches_95_percent(mnist):
     )
     assert model.evaluate(X_test, y_test)["accuracy"] >= 0.95
     assert history.history["accuracy"][0] > 0.9
+
+
+def test_decompressed_cache_is_written_checked_and_rebuilt(tmp_path, monkeypatch, mnist):
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    (X, y), _ = fn.datasets.load_mnist()
+    cache = tmp_path / "mnist-npy"
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "test_images.npy",
+        "test_labels.npy",
+        "train_images.npy",
+        "train_labels.npy",
+    ]
+    np.save(cache / "train_labels.npy", np.zeros(5, np.uint8))  # a damaged cache
+    (X2, y2), _ = fn.datasets.load_mnist()
+    np.testing.assert_array_equal(y2, mnist[0][1])
+    np.testing.assert_array_equal(X2, mnist[0][0])
+    assert np.load(cache / "train_labels.npy").shape == (60000,)
