@@ -29,6 +29,8 @@ from .dense import dense_backward, dense_forward
 from .losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from .sgd import sgd_update
 
+SPARSE_DENSITY = 0.3  # below this fraction of nonzero inputs, a batch's first layer goes sparse
+
 
 @njit(**JIT_OPTIONS)
 def _layer(buffer, layout, layer):
@@ -252,6 +254,31 @@ def _per_sample_epoch(
 
 
 @njit(**JIT_OPTIONS)
+def _count_nonzero(x):
+    count = 0
+    for r in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            count += x[r, i] != 0
+    return count
+
+
+@njit(**JIT_OPTIONS)
+def _sparse_weight_gradient(x, nonzero, counts, delta, dW, db):
+    """dW = x^T delta and db = sum(delta, 0), visiting only the nonzero entries of x."""
+    dW[:] = 0
+    db[:] = 0
+    for r in range(x.shape[0]):
+        d = delta[r]
+        for j in range(d.shape[0]):
+            db[j] += d[j]
+        for c in range(counts[r]):
+            i = nonzero[r, c]
+            xi, row = x[r, i], dW[i]
+            for j in range(d.shape[0]):
+                row[j] += xi * d[j]
+
+
+@njit(**JIT_OPTIONS)
 def _minibatch_epoch(
     params,
     velocity,
@@ -287,6 +314,9 @@ def _minibatch_epoch(
     label_buf = np.empty(batch_size, np.int64)
     target_buf = np.empty((batch_size, n_targets), dtype)
     no_dx = np.empty((0, n_in0), dtype)
+    nonzero = np.empty((batch_size, n_in0), np.int64)
+    counts = np.empty(batch_size, np.int64)
+    plain = momentum == 0 and l1 == 0 and l2 == 0
     n = order.shape[0]
 
     for first in range(0, n, batch_size):
@@ -300,6 +330,12 @@ def _minibatch_epoch(
             if targets.shape[0] > 0:
                 target_buf[r] = targets[s]
         lr_t = lr / (1.0 + decay * t)
+        # A mostly-zero batch (MNIST pixels) takes the first layer's products over its nonzero
+        # inputs only; a dense batch goes to BLAS.
+        sparse = _count_nonzero(x) < SPARSE_DENSITY * m * n_in0
+        if sparse:
+            for r in range(m):
+                counts[r] = _find_nonzero(x[r], nonzero[r])
         # forward
         inp = x
         for layer in range(n_layers):
@@ -307,7 +343,13 @@ def _minibatch_epoch(
             width = layout[layer, N_OUT]
             zl = zbuf[m * start[layer] : m * start[layer + 1]].reshape(m, width)
             al = abuf[m * start[layer] : m * start[layer + 1]].reshape(m, width)
-            dense_forward(inp, W, b, layout[layer, ACT], zl, al)
+            if layer == 0 and sparse:
+                for r in range(m):
+                    _forward_rows(x[r], nonzero[r], counts[r], params, layout[0, W_OFFSET],
+                                  layout[0, B_OFFSET], zl[r])  # fmt: skip
+                    _activate_row(zl[r], layout[0, ACT], al[r])
+            else:
+                dense_forward(inp, W, b, layout[layer, ACT], zl, al)
             inp = al
         # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
         n_out = layout[n_layers - 1, N_OUT]
@@ -326,6 +368,15 @@ def _minibatch_epoch(
             W, _ = _layer(params, layout, layer)
             dW, db = _layer(grads, layout, layer)
             n_in = layout[layer, N_IN]
+            if layer == 0 and sparse and plain:
+                # W -= lr_t x^T delta, one sample's nonzero rows at a time: no dW buffer
+                for r in range(m):
+                    _update_rows(x[r], nonzero[r], counts[r], params, layout[0, W_OFFSET],
+                                 layout[0, B_OFFSET], delta[r], dtype.type(lr_t))  # fmt: skip
+                break
+            if layer == 0 and sparse:
+                _sparse_weight_gradient(x, nonzero, counts, delta, dW, db)
+                break
             if layer == 0:
                 dense_backward(x, W, delta, dW, db, no_dx)
                 break
@@ -341,8 +392,8 @@ def _minibatch_epoch(
                     dx[r, j] *= d[r, j]
             delta = dx
             dbuf, dbuf_prev = dbuf_prev, dbuf
-        # update every layer with the batch's mean gradient
-        for layer in range(n_layers):
+        # update every layer with the batch's mean gradient (the first is done if it was fused)
+        for layer in range(1 if sparse and plain else 0, n_layers):
             W, b = _layer(params, layout, layer)
             VW, Vb = _layer(velocity, layout, layer)
             dW, db = _layer(grads, layout, layer)

@@ -19,10 +19,12 @@ OPTIONS = {"plain": PLAIN, "everything": EVERYTHING, "momentum": HEAVY_BALL}
 EPOCH_RTOL = 1e-9  # DESIGN.md: whole epochs on small data, float64 parameters
 
 
-def make_problem(loss, seed=0, n=40, n_in=12):
+def make_problem(loss, seed=0, n=40, n_in=12, zeros=0.5):
+    """Inputs with a fraction ``zeros`` of zeros: the zero-skipping paths are exercised (batches
+    below a density of 0.3 take the sparse first layer, the others BLAS)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
-    X[rng.random(X.shape) < 0.5] = 0  # half the inputs zero: the sparse path is exercised
+    X[rng.random(X.shape) < zeros] = 0
     if loss == "softmax_cross_entropy":
         return X, rng.integers(0, 4, n), 4
     if loss == "binary_cross_entropy":
@@ -81,8 +83,9 @@ def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.0
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
-def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts):
-    X, y, n_out = make_problem(loss)
+@pytest.mark.parametrize("zeros", [0.5, 0.85])
+def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros):
+    X, y, n_out = make_problem(loss, zeros=zeros)
     model = make_model(loss, X.shape[1], n_out, "numpy")
     X, labels, targets = model._check_xy(X, y)
     order = np.random.default_rng(5).permutation(len(X))
@@ -104,8 +107,9 @@ def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts):
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
-def test_backends_agree_over_several_epochs(loss, batch_size, opts):
-    X, y, n_out = make_problem(loss, seed=1)
+@pytest.mark.parametrize("zeros", [0.0, 0.85])
+def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros):
+    X, y, n_out = make_problem(loss, seed=1, zeros=zeros)
     trained = {}
     for backend in ("numba", "numpy"):
         model = make_model(loss, X.shape[1], n_out, backend)
