@@ -22,6 +22,7 @@ KERNELS = (
     "mean_squared_error",
     "sgd_update",
     "train_epoch",
+    "train_epoch_hogwild",
 )
 
 

@@ -341,7 +341,11 @@ class Sequential:
         verbose : int, default 1
             0 silent, 1 a progress bar and a line per epoch, 2 the line only.
         workers : int, default 1
-            Must be 1 for now.
+            Above 1, per-sample SGD (``batch_size=1``) runs Hogwild-style on the ``numba``
+            backend: that many threads each take a share of the epoch and update the shared
+            parameters without locks. Results then vary from run to run (not bit-reproducible);
+            the ``numpy`` backend runs the shares one after another. The default, 1, is serial
+            and deterministic.
 
         Returns
         -------
@@ -360,8 +364,9 @@ class Sequential:
             raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
         verbose = check_int(verbose, "verbose", low=0)
         workers = check_int(workers, "workers", low=1)
-        if workers != 1:
-            raise ValueError(f"workers must be 1; got {workers}")
+        if workers > 1 and batch_size != 1:
+            raise ValueError(f"workers > 1 runs per-sample SGD only: batch_size must be 1; got "
+                             f"batch_size={batch_size} with workers={workers}")  # fmt: skip
         validation = self._check_validation(validation_data)
         if optimizer is None:
             optimizer = self.optimizer if self.optimizer is not None else SGD()
@@ -389,7 +394,8 @@ class Sequential:
             started = time.perf_counter()
             for first in range(0, n, step):
                 part = order[first : first + step]
-                self._train_part(X, labels, targets, part, batch_size, optimizer, velocity, stats)
+                self._train_part(X, labels, targets, part, batch_size, optimizer, velocity, stats,
+                                 workers)  # fmt: skip
                 seen = first + len(part)
                 running = stats[0] / seen
                 if not math.isfinite(running):
@@ -420,17 +426,20 @@ class Sequential:
                 print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
         return history
 
-    def _train_part(self, X, labels, targets, order, batch_size, optimizer, velocity, stats):
+    def _train_part(self, X, labels, targets, order, batch_size, optimizer, velocity, stats,
+                    workers):  # fmt: skip
         """Train on ``X[order]`` in one backend call; advances ``optimizer.iterations``."""
         o = optimizer
-        with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
-            # fmt: off
-            t = self._ops.train_epoch(
-                self._params, velocity, self._layout, X, labels, targets, order, batch_size,
+        # fmt: off
+        args = (self._params, velocity, self._layout, X, labels, targets, order, batch_size,
                 LOSSES[self.loss], o.lr, o.momentum, o.nesterov, o.decay, o.l1, o.l2,
-                o.iterations, stats,
-            )
-            # fmt: on
+                o.iterations, stats)
+        # fmt: on
+        with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
+            if workers == 1:
+                t = self._ops.train_epoch(*args)
+            else:
+                t = self._ops.train_epoch_hogwild(*args, workers)
         o.iterations = int(t)
 
     def _check_validation(self, validation_data):

@@ -214,3 +214,20 @@ def train_epoch(
             sgd_update(b, Vb, db, lr_t, momentum, nesterov, 0.0, 0.0)
         t += 1
     return t
+
+
+def train_epoch_hogwild(
+    params, velocity, layout, X, labels, targets, order, batch_size, loss,
+    lr, momentum, nesterov, decay, l1, l2, t, stats, workers,
+):  # fmt: skip
+    """The workers' shares of ``order``, one after another (Hogwild without the interleaving).
+
+    Same contract as :func:`fastnn.kernels.train_epoch_hogwild`; with ``workers == 1`` it is
+    :func:`train_epoch`.
+    """
+    share = -(-len(order) // workers)
+    for w in range(workers):
+        part = order[w * share : (w + 1) * share]
+        train_epoch(params, velocity, layout, X, labels, targets, part, 1, loss, lr, momentum,
+                    nesterov, decay * workers, l1, l2, t // workers, stats)  # fmt: skip
+    return t + len(order)

@@ -7,7 +7,7 @@ shapes, dtypes and values, casts once and allocates the outputs.
 
 from .activations import activate, activation_derivative
 from .dense import dense_backward, dense_forward
-from .epoch import train_epoch
+from .epoch import train_epoch, train_epoch_hogwild
 from .losses import binary_cross_entropy, mean_squared_error, softmax, softmax_cross_entropy
 from .sgd import sgd_update
 
@@ -22,4 +22,5 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
     "train_epoch",
+    "train_epoch_hogwild",
 ]

@@ -14,3 +14,7 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
 
 JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CACHE)
+
+# Parallel kernels are not cached on disk: cached parallel functions have crashed when the
+# thread count changed between processes. They compile on first use in each process.
+PARALLEL_OPTIONS = dict(JIT_OPTIONS, cache=False, parallel=True)

@@ -12,7 +12,7 @@ and reuse the single-purpose kernels.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._codes import (
     ACT,
@@ -23,7 +23,7 @@ from .._codes import (
     SOFTMAX_CROSS_ENTROPY,
     W_OFFSET,
 )
-from ._config import JIT_OPTIONS
+from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
 from .activations import _activate_row, _derivative_row, activation_derivative
 from .dense import dense_backward, dense_forward
 from .losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
@@ -471,3 +471,32 @@ def train_epoch(
         t,
         stats,
     )
+
+
+@njit(**PARALLEL_OPTIONS)
+def train_epoch_hogwild(
+    params, velocity, layout, X, labels, targets, order, batch_size, loss,
+    lr, momentum, nesterov, decay, l1, l2, t, stats, workers,
+):  # fmt: skip
+    """Per-sample SGD split across ``workers`` threads that update one set of parameters.
+
+    Hogwild: each thread takes a contiguous share of ``order`` and updates ``params`` (and
+    ``velocity``) in place without locks, so the threads' updates interleave and may overwrite
+    each other. Results vary from run to run. With ``workers == 1`` it is
+    :func:`train_epoch`. ``batch_size`` must be 1. Each thread decays its learning rate with
+    ``workers`` times its own update count, close to the shared count. Returns
+    ``t + len(order)``.
+    """
+    n = order.shape[0]
+    share = -(-n // workers)
+    partial = np.zeros((workers, 2))
+    for w in prange(workers):
+        lo = min(n, w * share)
+        hi = min(n, lo + share)
+        _per_sample_epoch(params, velocity, layout, X, labels, targets, order[lo:hi], loss, lr,
+                          momentum, nesterov, decay * workers, l1, l2, t // workers,
+                          partial[w])  # fmt: skip
+    for w in range(workers):
+        stats[0] += partial[w, 0]
+        stats[1] += partial[w, 1]
+    return t + n

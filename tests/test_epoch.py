@@ -247,3 +247,58 @@ def test_shuffle_false_visits_samples_in_order():
     expected, *_ = run_epoch(naive, model, Xc, labels, targets, np.arange(len(X)), 1, PLAIN)
     model.fit(X, y, epochs=1, shuffle=False, optimizer=fn.SGD(lr=0.05), verbose=0)
     np.testing.assert_allclose(model._params, expected, rtol=EPOCH_RTOL, atol=1e-12)
+
+
+def test_hogwild_with_one_worker_is_the_serial_epoch():
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=8, zeros=0.85)
+    model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
+    X, labels, targets = model._check_xy(X, y)
+    order = np.random.default_rng(2).permutation(len(X))
+    serial = run_epoch(numba_backend, model, X, labels, targets, order, 1, EVERYTHING)
+    for module in (numba_backend, numpy_backend):
+        params = model._params.copy()
+        velocity, stats = np.zeros_like(params), np.zeros(2)
+        t = module.train_epoch_hogwild(
+            params,
+            velocity,
+            model._layout,
+            X,
+            labels,
+            targets,
+            order,
+            1,
+            LOSSES[model.loss],
+            0.05,
+            EVERYTHING["momentum"],
+            EVERYTHING["nesterov"],
+            EVERYTHING["decay"],
+            EVERYTHING["l1"],
+            EVERYTHING["l2"],
+            3,
+            stats,
+            1,
+        )
+        np.testing.assert_allclose(params, serial[0], rtol=EPOCH_RTOL, atol=1e-12)
+        np.testing.assert_allclose(stats, serial[2], rtol=1e-9)
+        assert t == serial[3]
+
+
+def test_hogwild_workers_train_as_well_as_one():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 3, (3, 10))
+    y = rng.integers(0, 3, 3000)
+    X = centers[y] + rng.normal(size=(3000, 10))
+    scores = {}
+    for workers in (1, 2):
+        model = fn.Sequential([fn.Dense(10, 16, activation="relu"), fn.Dense(16, 3)], seed=0)
+        model.fit(X, y, epochs=2, optimizer=fn.SGD(lr=0.01, decay=1e-4), workers=workers, verbose=0)
+        assert model.optimizer.iterations == 2 * len(X)
+        scores[workers] = model.evaluate(X, y)["accuracy"]
+    assert scores[1] > 0.95 and scores[2] > scores[1] - 0.03
+
+
+def test_hogwild_needs_per_sample_sgd():
+    X, y, n_out = make_problem("softmax_cross_entropy")
+    model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
+    with pytest.raises(ValueError, match="workers > 1 runs per-sample SGD only: batch_size must"):
+        model.fit(X, y, batch_size=4, workers=2, verbose=0)
