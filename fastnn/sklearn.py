@@ -277,7 +277,7 @@ class _BaseFastMLP(BaseEstimator):
             # scikit-learn's loss: the data loss plus (alpha / 2) ||W||^2 / b for each batch
             squares = sum(float(np.dot(W.ravel(), W.ravel())) for W in self.coefs_)
             penalty = 0.5 * hp["alpha"] * squares * n_batches / n_samples
-            self.loss_ = self._sklearn_loss(history.history["loss"][0]) + penalty
+            self.loss_ = float(self._sklearn_loss(history.history["loss"][0]) + penalty)
             self.loss_curve_.append(self.loss_)
             if hp["verbose"]:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
