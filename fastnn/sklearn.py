@@ -143,7 +143,11 @@ class _BaseFastMLP(BaseEstimator):
             "lr": check_number(self.learning_rate_init, "learning_rate_init", low=0, low_open=True),
             "max_iter": check_int(self.max_iter, "max_iter", low=1),
             "tol": check_number(self.tol, "tol", low=0),
-            "verbose": check_int(int(self.verbose), "verbose", low=0),
+            "verbose": check_int(
+                int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose,
+                "verbose",
+                low=0,
+            ),
             "momentum": check_number(self.momentum, "momentum", low=0, high=1, high_open=True),
             "validation_fraction": check_number(
                 self.validation_fraction,
@@ -203,14 +207,10 @@ class _BaseFastMLP(BaseEstimator):
             self.n_iter_ = 0
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-                self.best_loss_ = np.inf
+            self.__dict__.pop("_best_weights", None)
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
         else:
             trained = [self.model_.layers[0].n_in] + [la.n_out for la in self.model_.layers]
             if trained != layer_units:
@@ -221,6 +221,14 @@ class _BaseFastMLP(BaseEstimator):
                 )
             self.model_.backend = hp["backend"]
 
+        # what the stopping rule tracks, also when warm_start switches early_stopping on or off
+        if self.early_stopping and not incremental:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+        elif self.best_loss_ is None:
+            self.best_loss_ = np.inf
         # the engine takes integer labels (classification) or float targets (regression)
         train_y = labels if len(labels) else targets
         X_train, y_train, X_val, y_val = X, train_y, None, None
@@ -300,8 +308,8 @@ class _BaseFastMLP(BaseEstimator):
                     ConvergenceWarning,
                     stacklevel=3,
                 )
-        if X_val is not None:
-            self.model_.set_weights(self._best_weights)
+        if X_val is not None and "_best_weights" in self.__dict__:
+            self.model_.set_weights(self._best_weights)  # the best epoch's weights
         return self
 
     def _update_validation(self, X_val, y_val, hp):

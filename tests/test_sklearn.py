@@ -305,6 +305,26 @@ def test_early_stopping_keeps_the_best_weights(estimator, iris):
     assert est.score(X_val, y_val) == pytest.approx(est.best_validation_score_)
 
 
+def test_warm_start_can_switch_early_stopping(iris):
+    X, y = iris
+    clf = FastMLPClassifier(warm_start=True, max_iter=3, n_iter_no_change=100, random_state=0)
+    clf.fit(X, y)
+    clf.set_params(early_stopping=True).fit(X, y)
+    assert len(clf.validation_scores_) == 3 and len(clf.loss_curve_) == 6
+    clf.set_params(early_stopping=False).fit(X, y)
+    assert clf.best_loss_ == min(clf.loss_curve_[6:])
+    clf.partial_fit(X, y)
+    assert len(clf.loss_curve_) == 10
+
+
+def test_verbose_prints_the_loss(iris, capsys):
+    X, y = iris
+    FastMLPClassifier(max_iter=2, verbose=True, early_stopping=True).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss = " in out and "Iteration 2, loss = " in out
+    assert "Validation score: " in out
+
+
 def test_early_stopping_needs_two_validation_samples():
     X = np.arange(20.0).reshape(10, 2)
     with pytest.raises(ValueError, match="validation set is too small"):
