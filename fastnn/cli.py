@@ -8,13 +8,13 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import datasets
+from ._files import atomic_write
 from .backend import BACKENDS
 from .layers import Dense
 from .model import DTYPES, Sequential
@@ -689,16 +689,8 @@ def _predict(args):
             writer.writerow([names[label], *probabilities])
     text = buffer.getvalue()
     if args.output:
-        folder = os.path.dirname(os.path.abspath(args.output))
-        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, args.output)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(args.output, "w") as f:
+            f.write(text)
         print(f"wrote {len(X)} prediction(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -18,7 +18,6 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from ._validation import check_choice, check_int, check_number
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
@@ -246,10 +246,8 @@ def _write_mnist_cache(folder, raw):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for key, arr in raw.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".part", dir=folder)
-            with os.fdopen(fd, "wb") as f:
+            with atomic_write(folder / f"{key}.npy") as f:
                 np.save(f, arr)
-            os.replace(tmp, folder / f"{key}.npy")
     except OSError:
         pass
 
@@ -825,19 +823,11 @@ def write_sklearn_csv(name, path):
         header = [*bunch.feature_names, "diagnosis"]
         targets = [str(bunch.target_names[label]) for label in bunch.target]
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            for row, value in zip(bunch.data, targets):
-                writer.writerow([str(float(x)) for x in row] + [value])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row, value in zip(bunch.data, targets):
+            writer.writerow([str(float(x)) for x in row] + [value])
     return path
 
 

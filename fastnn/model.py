@@ -4,7 +4,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -18,6 +17,7 @@ from ._codes import (
     LOSSES,
     SIGMOID,
 )
+from ._files import atomic_write
 from ._validation import (
     as_array,
     check_choice,
@@ -603,18 +603,8 @@ class Sequential:
             mean, scale = self.feature_scaling
             arrays["feature_mean"] = np.asarray(mean, np.float64)
             arrays["feature_scale"] = np.asarray(scale, np.float64)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
         return path
 
 

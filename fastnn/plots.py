@@ -6,10 +6,10 @@ work without a display and inside scripts that use pyplot themselves.
 """
 
 import os
-import tempfile
 
 import numpy as np
 
+from ._files import atomic_write
 from ._validation import as_array
 
 _INSTALL_HINT = 'fastnn.plots needs matplotlib: pip install "fastnn[plot]" (or matplotlib>=3.5)'
@@ -27,17 +27,9 @@ def _save(fig, path):
     if path is None:
         return fig
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
     return fig
 
 

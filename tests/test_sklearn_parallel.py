@@ -64,7 +64,6 @@ def test_worker_processes_load_kernels_from_the_disk_cache(digits):
         import warnings
 
         from fastnn.kernels import train_epoch
-
         from fastnn.sklearn import FastMLPClassifier
 
         with warnings.catch_warnings():
