@@ -8,7 +8,9 @@ sample or per batch.
 ``batch_size == 1`` runs fused per-sample SGD: forward, loss gradient, backward and update of one
 sample before the next, skipping zero inputs (and zero ReLU outputs) in the forward product and
 in the weight update, which changes no number. Larger batches average the gradient over the batch
-and reuse the single-purpose kernels.
+and reuse the single-purpose kernels (BLAS products), except that a batch whose inputs are mostly
+zero takes the first layer's forward product and weight gradient over its nonzero inputs only.
+:func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.
 """
 
 import numpy as np
