@@ -161,7 +161,7 @@ def _blas_info():
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "version", "num_threads", "architecture")
+    keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture")
     return [{key: pool.get(key) for key in keys} for pool in threadpool_info()]
 
 
@@ -481,6 +481,10 @@ def run(
 
         data = load_mnist()
     (X, y), (X_test, y_test) = data
+    if samples > len(X):
+        raise ValueError(
+            f"samples must be at most {len(X)}, the size of the training set; got {samples}"
+        )
     data = {"X": X, "y": y, "X_test": X_test, "y_test": y_test}
     settings = {
         "regimes": list(regimes),
@@ -722,9 +726,10 @@ def _summary(result):
         parts = []
         for key, row in best.items():
             detail = f"{row['samples']:,} samples"
-            if key == "PyTorch":
-                detail += f", best of {len(result['settings']['torch_threads'])} thread counts: "
-                detail += f"{row['threads']}"
+            counts = result["settings"]["torch_threads"]
+            if key == "PyTorch" and len(counts) > 1:
+                tried = ", ".join(str(count) for count in counts)
+                detail += f"; the fastest of {tried} threads: {row['threads']}"
             parts.append(f"{row['speedup']:.2f}x vs {key} ({detail})")
         lines.append(f"fastnn numba, {_regime_label(rows[0])}: " + "; ".join(parts))
     return lines

@@ -184,6 +184,11 @@ def test_bad_settings_name_the_argument(kwargs, message):
         bench.run(**kwargs)
 
 
+def test_samples_beyond_the_data_given_are_refused(mnist):
+    with pytest.raises(ValueError, match="samples must be at most 1000, the size of the"):
+        bench.run(data=mnist, samples=1001)
+
+
 def test_command_line_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     run = fastnn_cli("--samples", 500, "--numpy-samples", 200, "--repeat", 1, "--json", out)
