@@ -457,7 +457,8 @@ def run(
         round), ``warmup_s``, ``median_s``, ``min_s``, ``samples_per_s`` (from the median),
         ``test_accuracy`` (after the last round), ``accuracies``, ``reference_samples_per_s``
         and ``speedup`` (samples per second of fastnn numba on the same regime and samples,
-        and that divided by the row's), ``accuracy_flag`` and ``error``.
+        and that divided by the row's) and ``accuracy_flag`` (``None``, or why the accuracy
+        is suspect). A peer that fails is dropped from the results, with a note.
 
     Raises
     ------
