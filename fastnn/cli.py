@@ -1,4 +1,4 @@
-"""The ``fastnn`` command line: ``train``, ``evaluate`` and ``predict``.
+"""The ``fastnn`` command line: ``train``, ``evaluate``, ``predict`` and ``bench``.
 
 User errors print one line to stderr and exit with status 2, without a traceback.
 """
@@ -279,7 +279,101 @@ def _build_parser():
         help="compute backend (default: the one the model was saved with)",
     )
     predict.set_defaults(run=_predict)
+    _add_bench_parser(commands)
     return parser
+
+
+def _add_bench_parser(commands):
+    bench = commands.add_parser(
+        "bench",
+        help="time one MNIST epoch per backend (and, with --peers, in PyTorch, JAX, scikit-learn)",
+        description="Time one epoch of MNIST (784-128-10, ReLU, softmax cross-entropy, float32, "
+        "plain SGD) on fastnn's numba and numpy backends, per sample (batch size 1) and in "
+        "mini-batches, and print per row: seconds (median and min), samples per second, the "
+        "test accuracy after the epoch and the speed-up of the numba backend. Runs are "
+        "interleaved, one round over every implementation at a time, after a warm-up round "
+        "that is not timed. Slow per-sample jobs train on a slice of the training set; the "
+        "speed-up compares samples per second with the numba backend on the same samples. "
+        "Everything starts from the same initial weights.",
+    )
+    bench.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time PyTorch, JAX and scikit-learn MLPClassifier, each when installed "
+        '(pip install "fastnn[peers]"); a missing one is skipped with a note',
+    )
+    bench.add_argument(
+        "--regime",
+        choices=("per-sample", "batch", "both"),
+        default="both",
+        help="per-sample SGD (batch size 1), mini-batch SGD, or both (default: both)",
+    )
+    bench.add_argument(
+        "--repeat", type=int, default=3, help="timed rounds after the warm-up (default: 3)"
+    )
+    bench.add_argument(
+        "--samples",
+        type=int,
+        default=60000,
+        help="train on the first N training images (default: 60000, the whole epoch)",
+    )
+    bench.add_argument(
+        "--numpy-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="per-sample regime: train fastnn's numpy backend on the first N images (default: "
+        "--peer-samples)",
+    )
+    bench.add_argument(
+        "--peer-samples",
+        type=int,
+        default=6000,
+        metavar="N",
+        help="per-sample regime: train scikit-learn and PyTorch on the first N images "
+        "(default: 6000); also the numpy backend's default",
+    )
+    bench.add_argument(
+        "--batch-size",
+        type=int,
+        default=128,
+        help="the mini-batch regime's batch size (default: 128)",
+    )
+    bench.add_argument(
+        "--lr-per-sample",
+        type=float,
+        default=0.01,
+        metavar="LR",
+        help="learning rate per sample (default: 0.01)",
+    )
+    bench.add_argument(
+        "--lr-batch",
+        type=float,
+        default=0.1,
+        metavar="LR",
+        help="learning rate of the mini-batch regime (default: 0.1)",
+    )
+    bench.add_argument(
+        "--torch-threads",
+        default="1,2",
+        metavar="N[,N...]",
+        help="torch.set_num_threads values to time, one row each (default: 1,2)",
+    )
+    bench.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights and shuffles (default: 0)"
+    )
+    bench.add_argument(
+        "--json",
+        metavar="PATH",
+        default=None,
+        help="write every raw result to PATH as JSON: settings, per-run times and accuracies, "
+        "machine (CPU, cores, load, library versions, BLAS threads, OPENBLAS_* and thread "
+        "variables when set)",
+    )
+    bench.add_argument(
+        "--quiet", action="store_true", help="no progress lines on stderr (the report remains)"
+    )
+    bench.set_defaults(run=_bench)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -694,6 +788,74 @@ def _predict(args):
         print(f"wrote {len(X)} prediction(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+# -- bench -----------------------------------------------------------------------------------
+
+
+def _at_least(value, option, low):
+    if value < low:
+        raise UserError(f"{option} must be an integer >= {low}; got {value}")
+    return value
+
+
+def _thread_counts(text):
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(count < 1 for count in counts):
+        raise UserError(
+            f"--torch-threads must be thread counts >= 1, comma-separated such as 1,2; got {text!r}"
+        )
+    return counts
+
+
+def _bench(args):
+    from . import bench
+
+    _at_least(args.repeat, "--repeat", 1)
+    _at_least(args.samples, "--samples", 1)
+    if args.samples > bench.MNIST_TRAIN:
+        raise UserError(
+            f"--samples must be at most {bench.MNIST_TRAIN} (the MNIST training set); "
+            f"got {args.samples}"
+        )
+    if args.numpy_samples is not None:
+        _at_least(args.numpy_samples, "--numpy-samples", 1)
+    _at_least(args.peer_samples, "--peer-samples", 1)
+    _at_least(args.batch_size, "--batch-size", 2)
+    for option, lr in (("--lr-per-sample", args.lr_per_sample), ("--lr-batch", args.lr_batch)):
+        if not lr > 0 or lr == float("inf"):
+            raise UserError(f"{option} must be a finite number > 0; got {lr}")
+    _at_least(args.seed, "--seed", 0)
+    threads = _thread_counts(args.torch_threads)
+    if args.json is not None:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise UserError(f"--json {args.json}: the folder {folder} does not exist")
+
+    def progress(line):
+        print(f"fastnn bench: {line}", file=sys.stderr, flush=True)
+
+    result = bench.run(
+        regime=args.regime,
+        repeat=args.repeat,
+        samples=args.samples,
+        numpy_samples=args.numpy_samples,
+        peers=args.peers,
+        peer_samples=args.peer_samples,
+        batch_size=args.batch_size,
+        lr_per_sample=args.lr_per_sample,
+        lr_batch=args.lr_batch,
+        torch_threads=threads,
+        seed=args.seed,
+        progress=None if args.quiet else progress,
+    )
+    print(bench.format_report(result))
+    if args.json is not None:
+        print(f"wrote {bench.write_json(result, args.json)}")
     return 0
 
 

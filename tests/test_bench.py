@@ -1,0 +1,276 @@
+"""``fastnn bench``: the timing logic on tiny settings, through the API and the command line.
+
+PyTorch and JAX are optional: their tests are skipped when the package is missing.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn as fn
+from fastnn import bench, cli
+
+ROW_FIELDS = {
+    "implementation", "regime", "batch_size", "lr", "samples", "threads", "times_s", "warmup_s",
+    "median_s", "min_s", "samples_per_s", "test_accuracy", "accuracies",
+    "reference_samples_per_s", "speedup", "accuracy_flag",
+}  # fmt: skip
+TINY = dict(samples=300, numpy_samples=100, peer_samples=100, repeat=1)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    (X, y), (X_test, y_test) = fn.datasets.load_mnist()
+    return (X[:1000], y[:1000]), (X_test[:2000], y_test[:2000])
+
+
+def missing(*names):
+    """A stand-in for bench._import_peer under which ``names`` are not installed."""
+    real = bench._import_peer
+
+    def fake(name):
+        if name in names:
+            raise ImportError(f"No module named {name!r}")
+        return real(name)
+
+    return fake
+
+
+def rows_of(result, implementation):
+    return [r for r in result["results"] if r["implementation"].startswith(implementation)]
+
+
+def fastnn_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "fastnn.cli", "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_epoch_order_is_the_order_fastnn_trains_in():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 6)), rng.integers(0, 3, 40)
+    order = bench.epoch_order(7, 40)
+    trained = []
+    for data, shuffle in (((X, y), True), ((X[order], y[order]), False)):
+        model = fn.Sequential(
+            [fn.Dense(6, 5, activation="relu"), fn.Dense(5, 3)],
+            backend="numpy",
+            dtype="float64",
+            seed=7,
+        )
+        model.fit(*data, batch_size=1, optimizer=fn.SGD(lr=0.1), shuffle=shuffle, verbose=0)
+        trained.append(model.get_weights())
+    for (W_a, b_a), (W_b, b_b) in zip(*trained):
+        np.testing.assert_array_equal(W_a, W_b)
+        np.testing.assert_array_equal(b_a, b_b)
+
+
+def test_initial_weights_are_he_then_glorot():
+    (W1, b1), (W2, b2) = bench.initial_weights(0)
+    assert W1.shape == (784, 128) and W2.shape == (128, 10) and W1.dtype == np.float32
+    assert abs(W1.std() / math.sqrt(2 / 784) - 1) < 0.02
+    assert np.abs(W2).max() <= math.sqrt(6 / 138) and not b1.any() and not b2.any()
+
+
+def test_run_times_both_backends_in_both_regimes(mnist):
+    result = bench.run(data=mnist, **TINY)
+    rows = result["results"]
+    assert set(result) == {"settings", "machine", "notes", "results"}
+    assert all(set(row) == ROW_FIELDS for row in rows)
+    seen = {(r["implementation"], r["regime"], r["samples"]) for r in rows}
+    assert seen == {
+        ("fastnn numba", "per-sample", 300),
+        ("fastnn numba", "per-sample", 100),  # the reference for the numpy slice
+        ("fastnn numpy", "per-sample", 100),
+        ("fastnn numba", "batch", 300),
+        ("fastnn numpy", "batch", 300),
+    }
+    for row in rows:
+        assert len(row["times_s"]) == 1 and row["warmup_s"] > 0 and row["median_s"] > 0
+        assert row["samples_per_s"] == pytest.approx(row["samples"] / row["median_s"])
+        assert row["speedup"] == pytest.approx(
+            row["reference_samples_per_s"] / row["samples_per_s"]
+        )
+        assert 0 <= row["test_accuracy"] <= 1
+    # one job, two backends: the same weights and samples reach the same accuracy
+    by_key = {(r["implementation"], r["regime"], r["samples"]): r for r in rows}
+    for regime, n in (("per-sample", 100), ("batch", 300)):
+        numba = by_key["fastnn numba", regime, n]["test_accuracy"]
+        assert by_key["fastnn numpy", regime, n]["test_accuracy"] == pytest.approx(numba, abs=2e-3)
+        assert by_key["fastnn numba", regime, n]["speedup"] == 1.0
+    machine = result["machine"]
+    assert machine["cores"] >= 1 and machine["versions"]["numpy"] == np.__version__
+    assert result["settings"]["batch_sizes"] == {"per-sample": 1, "batch": 128}
+    text = bench.format_report(result)
+    assert "fastnn numpy" in text and "numba speed-up" in text and "slice" in text
+
+
+def test_one_regime_and_options(mnist):
+    result = bench.run(
+        data=mnist, regime="batch", batch_size=64, lr_batch=0.05, samples=200, repeat=2
+    )
+    assert {r["regime"] for r in result["results"]} == {"batch"}
+    assert all(r["batch_size"] == 64 and r["lr"] == 0.05 for r in result["results"])
+    assert all(len(r["times_s"]) == 2 for r in result["results"])
+
+
+def test_missing_peers_are_skipped_with_a_note(mnist, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "_import_peer", missing("torch", "jax"))
+    result = bench.run(data=mnist, peers=True, **TINY)
+    notes = " ".join(result["notes"])
+    assert "PyTorch is not installed" in notes and "JAX is not installed" in notes
+    assert not rows_of(result, "PyTorch") and not rows_of(result, "JAX")
+    sklearn = rows_of(result, "scikit-learn")  # a dependency of fastnn: always there
+    assert [(r["regime"], r["samples"]) for r in sklearn] == [("per-sample", 100), ("batch", 300)]
+    assert "note: PyTorch is not installed" in bench.format_report(result)
+
+
+def test_a_peer_that_fails_is_dropped_with_a_note(mnist, monkeypatch):
+    class Broken:
+        class MLPClassifier:
+            def __init__(self, **params):
+                pass
+
+            def fit(self, X, y):
+                raise RuntimeError("no luck")
+
+    monkeypatch.setattr(
+        bench, "_import_peer", lambda name: Broken if name == "sklearn" else missing(name)(name)
+    )
+    result = bench.run(data=mnist, peers=True, regime="batch", samples=200, repeat=1)
+    assert not rows_of(result, "scikit-learn")
+    assert any("failed and was dropped: RuntimeError: no luck" in n for n in result["notes"])
+
+
+def test_much_worse_accuracy_is_flagged():
+    def job(name, accuracy):
+        j = bench.Job(name, "batch", 128, 0.1, 1000, "1", None, None, None)
+        j.times, j.accuracies = [0.5], [accuracy]
+        return j
+
+    rows = bench._results([job("fastnn numba", 0.90), job("A", 0.89), job("B", 0.70)])
+    assert [r["accuracy_flag"] is None for r in rows] == [True, True, False]
+    result = {
+        "settings": {"regimes": ["batch"], "batch_sizes": {"batch": 128}, "lrs": {"batch": 0.1},
+                     "seed": 0, "repeat": 1, "samples": 1000, "test_samples": 10,
+                     "torch_threads": [1], "network": "n", "optimizer": "o"},
+        "machine": bench.machine_info(),
+        "notes": [],
+        "results": rows,
+    }  # fmt: skip
+    assert "! B, batch 128: test accuracy 0.7000 is more than" in bench.format_report(result)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"repeat": 0}, "repeat must be an integer >= 1; got 0"),
+        ({"samples": 60001}, "samples must be at most 60000"),
+        ({"regime": "fast"}, "regime must be one of"),
+        ({"lr_batch": 0.0}, "lr_batch must be a finite number > 0"),
+        ({"torch_threads": ()}, "torch_threads must name"),
+    ],
+)
+def test_bad_settings_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bench.run(**kwargs)
+
+
+def test_samples_beyond_the_data_given_are_refused(mnist):
+    with pytest.raises(ValueError, match="samples must be at most 1000, the size of the"):
+        bench.run(data=mnist, samples=1001)
+
+
+def test_command_line_prints_the_table_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    run = fastnn_cli("--samples", 500, "--numpy-samples", 200, "--repeat", 1, "--json", out)
+    assert run.returncode == 0, run.stderr
+    assert "warm-up round" in run.stderr and "Traceback" not in run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("fastnn bench: one epoch of MNIST, 784-128-10")
+    assert any(line.startswith("per-sample  fastnn numpy") and " 200 " in line for line in lines)
+    assert any(line.startswith("batch 128   fastnn numba") for line in lines)
+    assert f"wrote {out}" in run.stdout
+    saved = json.loads(out.read_text())
+    assert saved["settings"]["samples"] == 500 and saved["settings"]["numpy_samples"] == 200
+    assert len(saved["results"]) == 5 and all(set(r) == ROW_FIELDS for r in saved["results"])
+    assert {"cpu", "cores", "versions", "env", "blas"} <= set(saved["machine"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--repeat", "0"], "--repeat must be an integer >= 1; got 0"),
+        (["--samples", "0"], "--samples must be an integer >= 1; got 0"),
+        (["--samples", "70000"], "--samples must be at most 60000"),
+        (["--numpy-samples", "0"], "--numpy-samples must be"),
+        (["--peer-samples", "-5"], "--peer-samples must be"),
+        (["--batch-size", "1"], "--batch-size must be an integer >= 2"),
+        (["--lr-batch", "0"], "--lr-batch must be a finite number > 0"),
+        (["--lr-per-sample", "inf"], "--lr-per-sample must be"),
+        (["--torch-threads", "1,x"], "--torch-threads must be"),
+        (["--json", "no/such/folder/out.json"], "--json no/such/folder/out.json"),
+    ],
+)
+def test_bad_options_give_one_line_and_status_2(args, message, capsys):
+    assert cli.main(["bench", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn bench: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_bad_option_in_a_subprocess():
+    run = fastnn_cli("--repeat", "0")
+    assert run.returncode == 2
+    assert run.stderr == "fastnn bench: error: --repeat must be an integer >= 1; got 0\n"
+
+
+def test_help_lists_the_options():
+    run = subprocess.run(
+        [sys.executable, "-m", "fastnn.cli", "bench", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0
+    for option in ("--peers", "--regime", "--repeat", "--samples", "--numpy-samples",
+                   "--peer-samples", "--torch-threads", "--json"):  # fmt: skip
+        assert option in run.stdout
+
+
+def _same_job_as_fastnn(result, peer):
+    """The peer's rows reach fastnn numba's accuracy on the same samples: the same job."""
+    rows = rows_of(result, peer)
+    assert rows
+    for row in rows:
+        assert row["reference_samples_per_s"] is not None and row["speedup"] > 0
+        reference = [
+            r for r in rows_of(result, "fastnn numba")
+            if (r["regime"], r["samples"]) == (row["regime"], row["samples"])
+        ]  # fmt: skip
+        assert row["test_accuracy"] == pytest.approx(reference[0]["test_accuracy"], abs=5e-3)
+    return rows
+
+
+def test_pytorch_peer(mnist, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr(bench, "_import_peer", missing("jax", "sklearn"))
+    result = bench.run(data=mnist, peers=True, torch_threads=(1,), **TINY)
+    rows = _same_job_as_fastnn(result, "PyTorch")
+    assert [(r["regime"], r["samples"], r["threads"]) for r in rows] == [
+        ("per-sample", 100, "1"),
+        ("batch", 300, "1"),
+    ]
+
+
+def test_jax_peer(mnist, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.setattr(bench, "_import_peer", missing("torch", "sklearn"))
+    result = bench.run(data=mnist, peers=True, **TINY)
+    rows = _same_job_as_fastnn(result, "JAX")
+    assert [(r["regime"], r["samples"]) for r in rows] == [("per-sample", 300), ("batch", 300)]
