@@ -374,6 +374,10 @@ class Sequential:
             raise TypeError(f"optimizer must be a fastnn.SGD; got {type(optimizer).__name__}")
         self.optimizer = optimizer
         velocity = optimizer._state_for(self._params)
+        # Load (or compile) the backend's code on an empty epoch first, so that epoch_time
+        # measures training only.
+        self._train_part(X, labels, targets, np.empty(0, np.int64), batch_size, optimizer,
+                         velocity, np.zeros(2), workers)  # fmt: skip
 
         n = X.shape[0]
         batches_per_step = max(1, _round_up(n, batch_size) // batch_size // _PROGRESS_STEPS)
