@@ -54,29 +54,21 @@ def assert_weights_close(a, b, rtol, atol=1e-12):
         np.testing.assert_allclose(ba, bb, rtol=rtol, atol=atol)
 
 
-def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.05):
+def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.05, workers=None):
+    """One call of ``module.train_epoch`` (or of ``train_epoch_hogwild`` when ``workers`` is
+    given) on copies of the model's parameters, starting at t = 3."""
     params = model._params.copy()
     velocity = np.zeros_like(params)
     stats = np.zeros(2)
-    t = module.train_epoch(
-        params,
-        velocity,
-        model._layout,
-        X,
-        labels,
-        targets,
-        order,
-        batch_size,
-        LOSSES[model.loss],
-        lr,
-        opts["momentum"],
-        opts["nesterov"],
-        opts["decay"],
-        opts["l1"],
-        opts["l2"],
-        3,
-        stats,
-    )
+    # fmt: off
+    args = (params, velocity, model._layout, X, labels, targets, order, batch_size,
+            LOSSES[model.loss], lr, opts["momentum"], opts["nesterov"], opts["decay"], opts["l1"],
+            opts["l2"], 3, stats)
+    # fmt: on
+    if workers is None:
+        t = module.train_epoch(*args)
+    else:
+        t = module.train_epoch_hogwild(*args, workers)
     return params, velocity, stats, t
 
 
@@ -256,28 +248,8 @@ def test_hogwild_with_one_worker_is_the_serial_epoch():
     order = np.random.default_rng(2).permutation(len(X))
     serial = run_epoch(numba_backend, model, X, labels, targets, order, 1, EVERYTHING)
     for module in (numba_backend, numpy_backend):
-        params = model._params.copy()
-        velocity, stats = np.zeros_like(params), np.zeros(2)
-        t = module.train_epoch_hogwild(
-            params,
-            velocity,
-            model._layout,
-            X,
-            labels,
-            targets,
-            order,
-            1,
-            LOSSES[model.loss],
-            0.05,
-            EVERYTHING["momentum"],
-            EVERYTHING["nesterov"],
-            EVERYTHING["decay"],
-            EVERYTHING["l1"],
-            EVERYTHING["l2"],
-            3,
-            stats,
-            1,
-        )
+        params, _, stats, t = run_epoch(module, model, X, labels, targets, order, 1, EVERYTHING,
+                                        workers=1)  # fmt: skip
         np.testing.assert_allclose(params, serial[0], rtol=EPOCH_RTOL, atol=1e-12)
         np.testing.assert_allclose(stats, serial[2], rtol=1e-9)
         assert t == serial[3]
