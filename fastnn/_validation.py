@@ -9,11 +9,13 @@ import numbers
 
 import numpy as np
 
+from .errors import InputError, InputTypeError
+
 
 def check_number(value, name, *, low=None, high=None, low_open=False, high_open=False):
     """Return ``value`` as a finite float within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
+        raise InputTypeError(f"{name} must be a real number; got {value!r}")
     value = float(value)
     lo_ok = low is None or (value > low if low_open else value >= low)
     hi_ok = high is None or (value < high if high_open else value <= high)
@@ -21,16 +23,16 @@ def check_number(value, name, *, low=None, high=None, low_open=False, high_open=
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
         wanted = " and ".join(part for part in (lo, hi) if part) or "finite"
-        raise ValueError(f"{name} must be a finite number {wanted}; got {value!r}")
+        raise InputError(f"{name} must be a finite number {wanted}; got {value!r}")
     return value
 
 
 def check_int(value, name, *, low=None):
     """Return ``value`` as an int, at least ``low``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
+        raise InputTypeError(f"{name} must be an integer; got {value!r}")
     if low is not None and value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
 
 
@@ -42,25 +44,27 @@ def check_choice(value, name, choices):
     except TypeError:  # unhashable
         pass
     known = ", ".join(repr(c) for c in choices)
-    raise ValueError(f"{name} must be one of {known}; got {value!r}")
+    raise InputError(f"{name} must be one of {known}; got {value!r}")
 
 
 def as_array(X, name):
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} is a sparse matrix; fastnn needs a dense array: pass {name}.toarray()"
         )
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be an array of numbers; got {type(X).__name__}") from exc
+        raise InputTypeError(f"{name} must be an array of numbers; got {type(X).__name__}") from exc
     if arr.dtype.kind == "O":
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must hold numbers only; got objects of dtype object") from exc
+            raise InputTypeError(
+                f"{name} must hold numbers only; got objects of dtype object"
+            ) from exc
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
+        raise InputTypeError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
     return arr
 
 
@@ -69,7 +73,7 @@ def check_finite(arr, name):
     if not finite.all():
         where = np.argwhere(~finite)[0]
         bad = int((~finite).sum())
-        raise ValueError(
+        raise InputError(
             f"{name} contains NaN or infinity ({bad} value(s) in {arr.dtype}, first at index "
             f"{tuple(int(i) for i in where)}); remove or impute them first"
         )
@@ -85,16 +89,16 @@ def check_features(X, name, dtype, n_features=None):
                 f"; use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) "
                 "for one sample"
             )
-        raise ValueError(
+        raise InputError(
             f"{name} must be 2-D, shape (n_samples, n_features); got {arr.ndim}-D array of "
             f"shape {arr.shape}{hint}"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(
+        raise InputError(
             f"{name} must have at least one sample and one feature; got shape {arr.shape}"
         )
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(
+        raise InputError(
             f"{name} has {arr.shape[1]} features per sample, but the model's first layer "
             f"expects {n_features}"
         )
@@ -109,9 +113,9 @@ def _as_column(y, name, n_samples):
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, shape ({n_samples},); got shape {arr.shape}")
+        raise InputError(f"{name} must be 1-D, shape ({n_samples},); got shape {arr.shape}")
     if arr.shape[0] != n_samples:
-        raise ValueError(f"{name} has {arr.shape[0]} entries but X has {n_samples} samples")
+        raise InputError(f"{name} has {arr.shape[0]} entries but X has {n_samples} samples")
     return arr
 
 
@@ -126,13 +130,13 @@ def check_labels(y, name, n_samples, n_classes, why=""):
         fractional = arr != np.round(arr)
         if fractional.any():
             value = arr[np.argmax(fractional)].item()
-            raise ValueError(
+            raise InputError(
                 f"{name} must hold integer class labels 0..{n_classes - 1}; got the fractional "
                 f"value {value!r}"
             )
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
-        raise ValueError(
+        raise InputError(
             f"{name} must hold class labels 0..{n_classes - 1}; got {arr[bad][0].item()!r} "
             f"(min {arr.min().item()!r}, max {arr.max().item()!r}){why}"
         )
@@ -145,13 +149,13 @@ def check_targets(y, name, n_samples, n_outputs, dtype):
     if arr.ndim == 1 and n_outputs == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != n_outputs:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape ({n_samples}, {n_outputs})"
             + (f" or ({n_samples},)" if n_outputs == 1 else "")
             + f" to match the output layer; got shape {arr.shape}"
         )
     if arr.shape[0] != n_samples:
-        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
+        raise InputError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(arr, name)

@@ -8,6 +8,8 @@ signature per name: :mod:`fastnn.numpy_backend` (the reference) and :mod:`fastnn
 import importlib
 import os
 
+from .errors import InputError, InputTypeError
+
 BACKENDS = {"numba": "fastnn.kernels", "numpy": "fastnn.numpy_backend"}
 DEFAULT_BACKEND = "numba"
 
@@ -33,10 +35,10 @@ def resolve_backend(name=None):
         name = os.environ.get("FASTNN_BACKEND") or DEFAULT_BACKEND
         source = "$FASTNN_BACKEND"
     if not isinstance(name, str):
-        raise TypeError(f"backend must be a string, one of {sorted(BACKENDS)}; got {name!r}")
+        raise InputTypeError(f"backend must be a string, one of {sorted(BACKENDS)}; got {name!r}")
     key = name.strip().lower()
     if key not in BACKENDS:
-        raise ValueError(f"{source} must be one of {sorted(BACKENDS)}; got {name!r}")
+        raise InputError(f"{source} must be one of {sorted(BACKENDS)}; got {name!r}")
     return key
 
 

@@ -39,6 +39,7 @@ from importlib import import_module, metadata
 import numpy as np
 
 from ._validation import check_choice, check_int, check_number
+from .errors import InputError, InputTypeError
 from .layers import Dense
 from .model import Sequential
 from .optimizers import SGD
@@ -385,7 +386,7 @@ def _check_settings(regime, repeat, samples, numpy_samples, peer_samples, batch_
     check_int(repeat, "repeat", low=1)
     check_int(samples, "samples", low=1)
     if samples > MNIST_TRAIN:
-        raise ValueError(
+        raise InputError(
             f"samples must be at most {MNIST_TRAIN} (the MNIST training set); got {samples}"
         )
     if numpy_samples is not None:
@@ -395,7 +396,7 @@ def _check_settings(regime, repeat, samples, numpy_samples, peer_samples, batch_
     for name, lr in lrs.items():
         check_number(lr, name, low=0, low_open=True)
     if not threads:
-        raise ValueError("torch_threads must name at least one thread count; got none")
+        raise InputError("torch_threads must name at least one thread count; got none")
     for count in threads:
         check_int(count, "torch_threads", low=1)
 
@@ -483,7 +484,7 @@ def run(
         data = load_mnist()
     (X, y), (X_test, y_test) = data
     if samples > len(X):
-        raise ValueError(
+        raise InputError(
             f"samples must be at most {len(X)}, the size of the training set; got {samples}"
         )
     data = {"X": X, "y": y, "X_test": X_test, "y_test": y_test}
@@ -750,7 +751,7 @@ def write_json(result, path):
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    raise InputTypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 __all__ = ["epoch_order", "format_report", "initial_weights", "machine_info", "run", "write_json"]

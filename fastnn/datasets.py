@@ -28,6 +28,7 @@ import numpy as np
 
 from ._files import atomic_write
 from ._validation import check_choice, check_int, check_number
+from .errors import InputError, InputTypeError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -82,7 +83,7 @@ def _read_bytes(path):
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValueError(f"{path} is truncated or not a valid gzip file: {exc}") from exc
+        raise InputError(f"{path} is truncated or not a valid gzip file: {exc}") from exc
 
 
 def read_idx(path, magic):
@@ -109,16 +110,16 @@ def read_idx(path, magic):
     header = 4 * (1 + n_dims)
     found = int.from_bytes(data[:4], "big")
     if len(data) >= 4 and found != magic:
-        raise ValueError(
+        raise InputError(
             f"{path}: magic number {found} (0x{found:08x}), expected {magic} "
             f"(0x{magic:08x}); is it the right file?"
         )
     if len(data) < header:
-        raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header")
+        raise InputError(f"{path}: {len(data)} bytes is too short for an IDX header")
     dims = tuple(int.from_bytes(data[4 * (1 + i) : 4 * (2 + i)], "big") for i in range(n_dims))
     expected = header + int(np.prod(dims))
     if len(data) != expected:
-        raise ValueError(
+        raise InputError(
             f"{path}: {len(data)} bytes, but its header {dims} says {expected}; "
             "the file is truncated or corrupt"
         )
@@ -130,7 +131,7 @@ def load_idx_dataset(images_path, labels_path):
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
             f"{labels.shape[0]} labels"
         )
@@ -236,7 +237,7 @@ def _read_mnist_cache(folder):
     for key, shape in _MNIST_SHAPES.items():
         arr = np.load(Path(folder) / f"{key}.npy", allow_pickle=False)
         if arr.shape != shape or arr.dtype != np.uint8:
-            raise ValueError(f"cached {key} has shape {arr.shape} and dtype {arr.dtype}")
+            raise InputError(f"cached {key} has shape {arr.shape} and dtype {arr.dtype}")
         raw[key] = arr
     return raw
 
@@ -351,7 +352,7 @@ def fetch(files, folder, mirrors, timeout=30.0):
         mirrors = [mirrors]
     mirrors = list(mirrors)
     if not mirrors:
-        raise ValueError("mirrors must name at least one base URL; got none")
+        raise InputError("mirrors must name at least one base URL; got none")
     folder = Path(folder)
     paths = {}
     for name, checksum in files.items():
@@ -360,7 +361,7 @@ def fetch(files, folder, mirrors, timeout=30.0):
         if destination.is_file():
             found = _checksum_of(destination, algorithm)
             if found != expected:
-                raise ValueError(
+                raise InputError(
                     f"{destination} has {algorithm} {found}, expected {expected}: the file is "
                     "corrupt or not the right one; delete it to download it again"
                 )
@@ -495,7 +496,7 @@ def make_spiral(n_samples=300, n_classes=3, noise=0.2, seed=0):
     noise = check_number(noise, "noise", low=0)
     seed = check_int(seed, "seed", low=0)
     if n_samples < n_classes:
-        raise ValueError(
+        raise InputError(
             f"n_samples must be at least n_classes ({n_classes}) so that every arm has a "
             f"point; got {n_samples}"
         )
@@ -577,7 +578,7 @@ def standardize(X, scaling):
     mean, scale = (np.asarray(part, np.float64) for part in scaling)
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != mean.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"X must have shape (n_rows, {mean.shape[0]}) to match the scaling; got {X.shape}"
         )
     return ((X - mean) / scale).astype(np.float32)
@@ -599,14 +600,14 @@ def _parse_table(path):
         reader = csv.reader(f, dialect)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path} is empty; expected a header row of column names")
+            raise InputError(f"{path} is empty; expected a header row of column names")
         header = [name.strip() for name in header]
         rows = [row for row in reader if any(cell.strip() for cell in row)]
     if not rows:
-        raise ValueError(f"{path} has a header but no data rows")
+        raise InputError(f"{path} has a header but no data rows")
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise ValueError(
+            raise InputError(
                 f"{path}, row {number}: {len(row)} fields, but the header has {len(header)}"
             )
     return header, rows
@@ -614,7 +615,7 @@ def _parse_table(path):
 
 def _column_index(header, name, path, what):
     if name not in header:
-        raise ValueError(f"{what} {name!r} is not a column of {path}; its columns are {header}")
+        raise InputError(f"{what} {name!r} is not a column of {path}; its columns are {header}")
     return header.index(name)
 
 
@@ -629,7 +630,7 @@ def _numeric_column(rows, index, name, path, missing):
         try:
             values[i] = float(cell)
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"column {name!r} of {path} must be numeric, but row {i + 2} holds {cell!r}; "
                 "leave it out with features=[...] or encode it as numbers"
             ) from None
@@ -643,7 +644,7 @@ def _report_missing(missing, path):
     for name, rows in missing.items():
         shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         parts.append(f"{name!r} ({len(rows)} row(s): {shown})")
-    raise ValueError(
+    raise InputError(
         f"{path} has missing or non-finite values in column(s) {'; '.join(parts)} "
         "(rows numbered as lines of the file); fill them in or drop those rows first"
     )
@@ -658,12 +659,12 @@ def _encode_target(cells, task, target, path):
         order = sorted(set(values))
     if task == "binary" and len(order) != 2:
         shown = order[:10]
-        raise ValueError(
+        raise InputError(
             f"task 'binary' needs a target with exactly 2 distinct values, but {target!r} in "
             f"{path} has {len(order)}: {shown}; use task='classification' or 'regression'"
         )
     if len(order) < 2:
-        raise ValueError(
+        raise InputError(
             f"target {target!r} in {path} has a single value {order}; nothing to learn"
         )
     code = {value: i for i, value in enumerate(order)}
@@ -714,12 +715,12 @@ def load_csv(
     val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
     test_size = check_number(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
     if val_size + test_size >= 1:
-        raise ValueError(
+        raise InputError(
             f"val_size + test_size must leave rows to train on; got {val_size} + {test_size}"
         )
     seed = check_int(seed, "seed", low=0)
     if not isinstance(target, str):
-        raise TypeError(f"target must be a column name (str); got {target!r}")
+        raise InputTypeError(f"target must be a column name (str); got {target!r}")
     path = os.fspath(path)
     header, rows = _parse_table(path)
     t_index = _column_index(header, target, path, "target")
@@ -727,12 +728,14 @@ def load_csv(
         features = [name for name in header if name != target]
     else:
         if isinstance(features, str):
-            raise TypeError(f"features must be a list of column names; got the string {features!r}")
+            raise InputTypeError(
+                f"features must be a list of column names; got the string {features!r}"
+            )
         features = list(features)
         if target in features:
-            raise ValueError(f"features must not include the target {target!r}")
+            raise InputError(f"features must not include the target {target!r}")
     if not features:
-        raise ValueError(f"{path} has no feature columns besides the target {target!r}")
+        raise InputError(f"{path} has no feature columns besides the target {target!r}")
     missing = {}
     columns = [
         _numeric_column(rows, _column_index(header, name, path, "feature"), name, path, missing)
@@ -757,7 +760,7 @@ def load_csv(
     n_test = math.ceil(test_size * n)
     n_val = math.ceil(val_size * n) if val_size > 0 else 0
     if n - n_test - n_val < 1:
-        raise ValueError(f"{path} has {n} rows: too few to split for training and testing")
+        raise InputError(f"{path} has {n} rows: too few to split for training and testing")
     try:
         X_rest, X_test, y_rest, y_test = _split(X, y, n_test, seed, stratify)
         if n_val:
@@ -766,7 +769,7 @@ def load_csv(
             X_train, y_train = X_rest, y_rest
             X_val, y_val = X[:0], y[:0]
     except ValueError as exc:  # too few rows of a class to stratify
-        raise ValueError(f"cannot split {path} ({n} rows) for task {task!r}: {exc}") from exc
+        raise InputError(f"cannot split {path} ({n} rows) for task {task!r}: {exc}") from exc
     mean = X_train.mean(axis=0)
     target_mean, target_scale = 0.0, 1.0
     if task == "regression":

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics as sk
 
 from ._validation import as_array, check_int
+from .errors import InputError
 
 
 def _labels_1d(y, name):
@@ -15,9 +16,9 @@ def _labels_1d(y, name):
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, shape (n_samples,); got shape {arr.shape}")
+        raise InputError(f"{name} must be 1-D, shape (n_samples,); got shape {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one sample; got none")
+        raise InputError(f"{name} must hold at least one sample; got none")
     return arr
 
 
@@ -25,7 +26,7 @@ def _pair(y_true, y_pred, pred_name="y_pred"):
     y_true = _labels_1d(y_true, "y_true")
     y_pred = _labels_1d(y_pred, pred_name)
     if y_true.shape[0] != y_pred.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"y_true has {y_true.shape[0]} samples but {pred_name} has {y_pred.shape[0]}"
         )
     return y_true, y_pred
@@ -38,12 +39,12 @@ def _proba(y_true, proba):
     if proba.ndim == 1:
         proba = np.column_stack([1 - proba, proba])
     if proba.ndim != 2 or proba.shape[0] != y_true.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"proba must have shape ({y_true.shape[0]}, n_classes) (or ({y_true.shape[0]},) for "
             f"P(class 1)); got {proba.shape}"
         )
     if y_true.min() < 0 or y_true.max() >= proba.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"y_true must hold labels 0..{proba.shape[1] - 1} to index proba's columns; got "
             f"min {y_true.min()}, max {y_true.max()}"
         )
@@ -116,7 +117,7 @@ def _binary_scores(y_true, scores):
     y_true, scores = _pair(y_true, scores, "scores")
     values = set(np.unique(y_true).tolist())
     if not values <= {0, 1} or len(values) != 2:
-        raise ValueError(
+        raise InputError(
             f"y_true must hold both binary labels 0 and 1 for an ROC curve; got {sorted(values)}"
         )
     return y_true, scores.astype(np.float64)
@@ -181,7 +182,7 @@ def top_k_accuracy(y_true, proba, k=2):
     y_true, proba = _proba(y_true, proba)
     k = check_int(k, "k", low=1)
     if k > proba.shape[1]:
-        raise ValueError(f"k must be at most the number of classes ({proba.shape[1]}); got {k}")
+        raise InputError(f"k must be at most the number of classes ({proba.shape[1]}); got {k}")
     n_classes = proba.shape[1]
     if k == n_classes:
         return 1.0
@@ -197,11 +198,11 @@ def _values(y_true, y_pred):
         if y_true.size == y_pred.size and y_true.size == y_true.shape[0]:
             y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
         else:
-            raise ValueError(
+            raise InputError(
                 f"y_true and y_pred must have the same shape; got {y_true.shape} and {y_pred.shape}"
             )
     if y_true.size == 0:
-        raise ValueError("y_true must hold at least one value; got none")
+        raise InputError("y_true must hold at least one value; got none")
     return y_true, y_pred
 
 

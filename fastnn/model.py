@@ -28,6 +28,7 @@ from ._validation import (
     check_targets,
 )
 from .backend import get_backend, resolve_backend
+from .errors import InputError, InputTypeError
 from .layers import Dense
 from .optimizers import SGD
 
@@ -138,7 +139,7 @@ class Sequential:
         self._layout = None
         if layers is not None:
             if isinstance(layers, Dense):
-                raise TypeError(
+                raise InputTypeError(
                     "layers must be a list of Dense layers; got a single Dense: wrap it in a list"
                 )
             for layer in layers:
@@ -164,16 +165,16 @@ class Sequential:
     def add(self, layer):
         """Append a :class:`Dense` layer; its ``n_in`` must equal the previous layer's ``n_out``."""
         if not isinstance(layer, Dense):
-            raise TypeError(f"layer must be a fastnn.Dense; got {type(layer).__name__}")
+            raise InputTypeError(f"layer must be a fastnn.Dense; got {type(layer).__name__}")
         if self._params is not None:
-            raise ValueError(
+            raise InputError(
                 "cannot add a layer to a model that is already built (trained, or "
                 "given weights); start a new Sequential"
             )
         if layer.W is not None or any(layer is other for other in self.layers):
-            raise ValueError(f"{layer!r} already belongs to a model; create a new Dense")
+            raise InputError(f"{layer!r} already belongs to a model; create a new Dense")
         if self.layers and self.layers[-1].n_out != layer.n_in:
-            raise ValueError(
+            raise InputError(
                 f"layers do not chain: layer {len(self.layers) - 1} has n_out="
                 f"{self.layers[-1].n_out} but the next Dense has n_in={layer.n_in}"
             )
@@ -222,19 +223,19 @@ class Sequential:
 
     def _check_architecture(self):
         if not self.layers:
-            raise ValueError(
+            raise InputError(
                 "the model has no layers: pass a list of Dense to Sequential or call add()"
             )
         last = self.layers[-1]
         if self.loss == "binary_cross_entropy" and (
             last.n_out != 1 or last.activation not in (None, "sigmoid")
         ):
-            raise ValueError(
+            raise InputError(
                 "binary_cross_entropy needs one output unit with activation None or 'sigmoid'; "
                 f"the last layer is {last!r}"
             )
         if self.loss == "softmax_cross_entropy" and last.n_out < 2:
-            raise ValueError(
+            raise InputError(
                 "softmax_cross_entropy needs at least 2 output units (one per "
                 f"class); the last layer is {last!r}"
             )
@@ -361,17 +362,17 @@ class Sequential:
         epochs = check_int(epochs, "epochs", low=0)
         batch_size = check_int(batch_size, "batch_size", low=1)
         if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+            raise InputTypeError(f"shuffle must be True or False; got {shuffle!r}")
         verbose = check_int(verbose, "verbose", low=0)
         workers = check_int(workers, "workers", low=1)
         if workers > 1 and batch_size != 1:
-            raise ValueError(f"workers > 1 runs per-sample SGD only: batch_size must be 1; got "
+            raise InputError(f"workers > 1 runs per-sample SGD only: batch_size must be 1; got "
                              f"batch_size={batch_size} with workers={workers}")  # fmt: skip
         validation = self._check_validation(validation_data)
         if optimizer is None:
             optimizer = self.optimizer if self.optimizer is not None else SGD()
         elif not isinstance(optimizer, SGD):
-            raise TypeError(f"optimizer must be a fastnn.SGD; got {type(optimizer).__name__}")
+            raise InputTypeError(f"optimizer must be a fastnn.SGD; got {type(optimizer).__name__}")
         self.optimizer = optimizer
         velocity = optimizer._state_for(self._params)
         # Load (or compile) the backend's code on an empty epoch first, so that epoch_time
@@ -405,7 +406,7 @@ class Sequential:
                 if not math.isfinite(running):
                     bar.close()
                     self._params[...], velocity[...], optimizer.iterations = saved
-                    raise ValueError(
+                    raise InputError(
                         f"the training loss became {running} in epoch {epoch + 1} (after "
                         f"{seen} of {n} samples) with lr={optimizer.lr}: the learning rate is "
                         "probably too large, try a smaller one. The weights were restored to "
@@ -450,7 +451,7 @@ class Sequential:
         if validation_data is None:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError(
+            raise InputError(
                 "validation_data must be a tuple (X_val, y_val); got "
                 f"{type(validation_data).__name__}"
             )
@@ -483,7 +484,7 @@ class Sequential:
             p = np.empty_like(out)
             self._ops.activate(out, SIGMOID, p)
             return np.hstack([1 - p, p])
-        raise ValueError(
+        raise InputError(
             "predict_proba needs a classification loss; this model's loss is 'mse': use predict"
         )
 
@@ -547,18 +548,18 @@ class Sequential:
         try:
             weights = list(weights)
         except TypeError:
-            raise TypeError(
+            raise InputTypeError(
                 f"weights must be a list of (W, b) pairs; got {type(weights).__name__}"
             ) from None
         if len(weights) != len(self.layers):
-            raise ValueError(
+            raise InputError(
                 f"weights must hold one (W, b) pair per layer: expected "
                 f"{len(self.layers)}, got {len(weights)}"
             )
         checked = []
         for index, (pair, layer) in enumerate(zip(weights, self.layers)):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise ValueError(f"weights[{index}] must be a (W, b) pair")
+                raise InputError(f"weights[{index}] must be a (W, b) pair")
             arrays = []
             for part, value, shape in (
                 ("W", pair[0], layer.W.shape),
@@ -567,7 +568,7 @@ class Sequential:
                 name = f"weights[{index}] ({part})"
                 arr = as_array(value, name)
                 if arr.shape != shape:
-                    raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
+                    raise InputError(f"{name} must have shape {shape}; got {arr.shape}")
                 arr = arr.astype(self.dtype)
                 check_finite(arr, name)
                 arrays.append(arr)
@@ -630,7 +631,7 @@ def load(path, backend=None):
         with np.load(path, allow_pickle=False) as data:
             config = json.loads(str(data["config"]))
             if not isinstance(config, dict) or config.get("format") != _FILE_FORMAT:
-                raise ValueError("no fastnn architecture record")
+                raise InputError("no fastnn architecture record")
             layers = [Dense(**layer) for layer in config["layers"]]
             weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(len(layers))]
             scaling = None
@@ -639,7 +640,7 @@ def load(path, backend=None):
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is not a readable fastnn model file: {exc}") from exc
+        raise InputError(f"{path} is not a readable fastnn model file: {exc}") from exc
     model = Sequential(
         layers,
         loss=config["loss"],

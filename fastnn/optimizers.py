@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._validation import check_number
+from .errors import InputTypeError
 
 
 class SGD:
@@ -40,7 +41,7 @@ class SGD:
         self.lr = check_number(lr, "lr", low=0, low_open=True)
         self.momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
         if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
+            raise InputTypeError(f"nesterov must be True or False; got {nesterov!r}")
         self.nesterov = nesterov
         self.decay = check_number(decay, "decay", low=0)
         self.l1 = check_number(l1, "l1", low=0)

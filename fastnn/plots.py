@@ -11,6 +11,7 @@ import numpy as np
 
 from ._files import atomic_write
 from ._validation import as_array
+from .errors import InputError
 
 _INSTALL_HINT = 'fastnn.plots needs matplotlib: pip install "fastnn[plot]" (or matplotlib>=3.5)'
 
@@ -50,7 +51,7 @@ def plot_history(history, path=None):
     fig = _figure()  # fails first, with the install hint, when matplotlib is missing
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict) or not logs.get("loss"):
-        raise ValueError("history must be a fastnn.History (or its dict) with a 'loss' list")
+        raise InputError("history must be a fastnn.History (or its dict) with a 'loss' list")
     from matplotlib.ticker import MaxNLocator
 
     panels = [("loss", "loss")] + ([("accuracy", "accuracy")] if "accuracy" in logs else [])
@@ -83,11 +84,11 @@ def plot_confusion_matrix(cm, path=None, class_names=None, normalize=False):
     """
     cm = as_array(cm, "cm")
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"cm must be a square matrix; got shape {cm.shape}")
+        raise InputError(f"cm must be a square matrix; got shape {cm.shape}")
     n = cm.shape[0]
     names = [str(i) for i in range(n)] if class_names is None else [str(c) for c in class_names]
     if len(names) != n:
-        raise ValueError(f"class_names must name the {n} classes; got {len(names)} names")
+        raise InputError(f"class_names must name the {n} classes; got {len(names)} names")
     totals = cm.sum(axis=1, keepdims=True)
     shade = cm / np.where(totals == 0, 1, totals) if normalize else cm
     size = max(4.0, 0.55 * n + 2.5)
@@ -129,7 +130,7 @@ def plot_roc_curve(fpr, tpr, path=None, auc=None):
     fpr = as_array(fpr, "fpr").astype(np.float64)
     tpr = as_array(tpr, "tpr").astype(np.float64)
     if fpr.ndim != 1 or fpr.shape != tpr.shape:
-        raise ValueError(f"fpr and tpr must be 1-D of one length; got {fpr.shape}, {tpr.shape}")
+        raise InputError(f"fpr and tpr must be 1-D of one length; got {fpr.shape}, {tpr.shape}")
     fig = _figure(5.0, 5.0)
     ax = fig.subplots()
     label = "model" if auc is None else f"model (AUC = {auc:.4f})"
@@ -159,7 +160,7 @@ def plot_predictions(y_true, y_pred, path=None, r2=None):
     y_true = as_array(y_true, "y_true").astype(np.float64).reshape(-1)
     y_pred = as_array(y_pred, "y_pred").astype(np.float64).reshape(-1)
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred differ in size: {y_true.size} and {y_pred.size}")
+        raise InputError(f"y_true and y_pred differ in size: {y_true.size} and {y_pred.size}")
     fig = _figure(5.0, 5.0)
     ax = fig.subplots()
     ax.scatter(y_true, y_pred, s=14, alpha=0.7, edgecolors="none")

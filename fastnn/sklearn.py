@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_choice, check_int, check_number
 from .backend import resolve_backend
+from .errors import InputError, InputTypeError
 from .layers import Dense
 from .model import DTYPES, Sequential
 from .optimizers import SGD
@@ -125,7 +126,7 @@ class _BaseFastMLP(BaseEstimator):
         try:
             sizes = list(sizes)
         except TypeError:
-            raise TypeError(
+            raise InputTypeError(
                 f"hidden_layer_sizes must be an int or a sequence of ints; got {sizes!r}"
             ) from None
         sizes = [check_int(s, "hidden_layer_sizes", low=1) for s in sizes]
@@ -134,7 +135,7 @@ class _BaseFastMLP(BaseEstimator):
             batch_size = check_int(batch_size, "batch_size", low=1)
         for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+                raise InputTypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
         return {
             "sizes": sizes,
             "activation": ACTIVATIONS[check_choice(self.activation, "activation", ACTIVATIONS)],
@@ -167,7 +168,7 @@ class _BaseFastMLP(BaseEstimator):
     def _fit(self, X, y, incremental, classes=None):
         hp = self._check_hyperparameters()
         if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
+            raise InputError("partial_fit does not support early_stopping=True")
         first_pass = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         if first_pass:
             # None follows X, as scikit-learn's MLP does: float32 stays float32, else float64
@@ -175,7 +176,7 @@ class _BaseFastMLP(BaseEstimator):
         else:
             dtype = self.model_.dtype
             if hp["dtype"] not in (None, dtype):
-                raise ValueError(
+                raise InputError(
                     f"dtype is {hp['dtype']!r} but the model was trained in {dtype!r}; "
                     "set warm_start=False to start a new model"
                 )
@@ -214,7 +215,7 @@ class _BaseFastMLP(BaseEstimator):
         else:
             trained = [self.model_.layers[0].n_in] + [la.n_out for la in self.model_.layers]
             if trained != layer_units:
-                raise ValueError(
+                raise InputError(
                     f"the model was trained with layer sizes {trained}; this call needs "
                     f"{layer_units} (hidden_layer_sizes or the number of outputs changed): "
                     "set warm_start=False to start a new model"
@@ -241,7 +242,7 @@ class _BaseFastMLP(BaseEstimator):
                 stratify=labels if len(labels) else None,
             )
             if X_val.shape[0] < 2:
-                raise ValueError(
+                raise InputError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
@@ -462,12 +463,12 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         present = np.unique(y)
         if incremental and "classes_" not in self.__dict__:
             if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
+                raise InputError("classes must be passed on the first call to partial_fit.")
             known = np.unique(classes)
         elif incremental:
             known = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), known):
-                raise ValueError(
+                raise InputError(
                     f"classes={np.unique(classes)!r} is not the same as on the first call to "
                     f"partial_fit, which was {known!r}"
                 )
@@ -476,23 +477,23 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         else:
             known = self.classes_
             if not np.array_equal(present, known):
-                raise ValueError(
+                raise InputError(
                     "warm_start can only be used where `y` has the same classes as in the "
                     f"previous call to fit. Previously got {known}, `y` has {present}"
                 )
         if len(known) < 2:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} needs samples of at least 2 classes to train; got 1 "
                 f"class: {known!r}"
             )
         unseen = np.setdiff1d(present, known)
         if len(unseen):
-            raise ValueError(f"`y` has classes not in `classes_` {known!r}: {unseen!r}")
+            raise InputError(f"`y` has classes not in `classes_` {known!r}: {unseen!r}")
         self.classes_ = known
         if "model_" in self.__dict__ and not first_pass:
             expected = 1 if len(known) == 2 else len(known)
             if self.n_outputs_ != expected:
-                raise ValueError("the number of classes changed; set warm_start=False")
+                raise InputError("the number of classes changed; set warm_start=False")
         labels = np.searchsorted(known, y).astype(np.int64)
         n_outputs = 1 if len(known) == 2 else len(known)
         return labels, np.empty((0, n_outputs))
@@ -611,7 +612,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         y = np.asarray(y)
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
         if "model_" in self.__dict__ and not first_pass and targets.shape[1] != self.n_outputs_:
-            raise ValueError(
+            raise InputError(
                 f"y has {targets.shape[1]} output(s) but the model was trained with "
                 f"{self.n_outputs_}; set warm_start=False to start a new model"
             )
