@@ -1,86 +1,15 @@
-"""Data loaders: IDX files, the downloader (on a loopback HTTP server), digits, spirals, CSV."""
+"""Data loaders: the downloader (on a loopback HTTP server), Fashion-MNIST's checks, digits,
+spirals and the shared train/test split. IDX files: test_idx.py; CSV tables: test_csv.py."""
 
-import gzip
-import hashlib
 import http.server
 import threading
 
 import numpy as np
 import pytest
+from idx_files import fake_idx_files, md5
 
 from fastnn import datasets
-
-# -- fake IDX files --------------------------------------------------------------------------
-
-
-def idx_bytes(array, magic):
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + np.ascontiguousarray(array, np.uint8).tobytes()
-
-
-def fake_idx_files(n_train=12, n_test=5, seed=0):
-    """The four canonical files (gzipped bytes) of a tiny MNIST-shaped data set."""
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train-images-idx3-ubyte.gz": (rng.integers(0, 256, (n_train, 28, 28)), 2051),
-        "train-labels-idx1-ubyte.gz": (rng.integers(0, 10, n_train), 2049),
-        "t10k-images-idx3-ubyte.gz": (rng.integers(0, 256, (n_test, 28, 28)), 2051),
-        "t10k-labels-idx1-ubyte.gz": (rng.integers(0, 10, n_test), 2049),
-    }
-    files = {
-        name: gzip.compress(idx_bytes(a, magic), mtime=0) for name, (a, magic) in arrays.items()
-    }
-    return files, arrays
-
-
-def md5(data):
-    return hashlib.md5(data).hexdigest()
-
-
-def test_load_idx_reads_gzipped_and_plain_files(tmp_path):
-    files, arrays = fake_idx_files()
-    for i, (name, data) in enumerate(files.items()):
-        if i % 2:  # half of them uncompressed
-            (tmp_path / name[:-3]).write_bytes(gzip.decompress(data))
-        else:
-            (tmp_path / name).write_bytes(data)
-    (X_train, y_train), (X_test, y_test) = datasets.load_idx(tmp_path)
-    images = arrays["train-images-idx3-ubyte.gz"][0]
-    np.testing.assert_allclose(X_train, images.reshape(12, -1) / 255, rtol=1e-6)
-    assert X_train.dtype == np.float32 and X_train.shape == (12, 784)
-    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"][0])
-    assert y_train.dtype == np.int64 and X_test.shape == (5, 784)
-
-
-def test_load_mnist_takes_data_dir(tmp_path):
-    files, _ = fake_idx_files(n_train=3, n_test=2)
-    for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-    (X_train, _), (X_test, _) = datasets.load_mnist(data_dir=tmp_path)
-    assert X_train.shape == (3, 784) and X_test.shape == (2, 784)
-
-
-def test_load_idx_names_missing_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
-        datasets.load_idx(tmp_path)
-
-
-def test_read_idx_rejects_wrong_magic_and_truncation(tmp_path):
-    path = tmp_path / "x-idx1-ubyte"
-    path.write_bytes(idx_bytes(np.arange(20), 2049))
-    with pytest.raises(ValueError, match="magic number"):
-        datasets.read_idx(path, 2051)
-    path.write_bytes(idx_bytes(np.arange(20), 2049)[:-1])
-    with pytest.raises(ValueError, match="truncated"):
-        datasets.read_idx(path, 2049)
-
-
-def test_bundled_mnist():
-    (X_train, y_train), (X_test, y_test) = datasets.load_mnist()
-    assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
-    assert X_train.dtype == np.float32 and 0 <= X_train.min() and X_train.max() <= 1
-    assert set(np.unique(y_test)) == set(range(10))
-
+from fastnn.datasets import mnist
 
 # -- the downloader, against a server on loopback ----------------------------------------------
 
@@ -181,7 +110,7 @@ def test_fashion_mnist_reads_placed_files_without_network(tmp_path, monkeypatch)
     files, arrays = fake_idx_files()
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    monkeypatch.setattr(datasets, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
+    monkeypatch.setattr(mnist, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
     (X_train, _), (_, y_test) = datasets.load_fashion_mnist(data_dir=tmp_path, mirrors=["x"])
     assert X_train.shape == (12, 784)
     np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"][0])
@@ -191,7 +120,7 @@ def test_fashion_mnist_downloads_into_fastnn_data(server, tmp_path, monkeypatch)
     files, _ = fake_idx_files()
     for name, data in files.items():
         server.routes[f"/fm/{name}"] = (200, data, None)
-    monkeypatch.setattr(datasets, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
+    monkeypatch.setattr(mnist, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
     (X_train, _), _ = datasets.load_fashion_mnist(mirrors=[server.url + "/fm/"], timeout=5)
     assert X_train.shape == (12, 784)
@@ -239,73 +168,30 @@ def test_make_spiral():
         datasets.make_spiral(2, 3)
 
 
-# -- CSV ---------------------------------------------------------------------------------------
+# -- the one train/test split --------------------------------------------------------------------
 
 
-def write(path, text):
-    path.write_text(text)
-    return path
+@pytest.mark.parametrize("test_size", [0.2, 0.25, 7, 4])
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("stratify", [False, True])
+def test_split_gives_scikit_learns_rows(test_size, seed, stratify):
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 3))
+    y = np.repeat([0, 1, 2, 3], 10)
+    expected = train_test_split(X, y, test_size=test_size, random_state=seed,
+                                stratify=y if stratify else None)  # fmt: skip
+    got = datasets.split(X, y, test_size, seed=seed, stratify=stratify)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    train, test = datasets.split_indices(40, test_size, seed, y if stratify else None)
+    np.testing.assert_array_equal(X[train], expected[0])
+    np.testing.assert_array_equal(X[test], expected[1])
 
 
-def test_load_csv_regression_standardises_with_training_rows(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.normal(5, 3, (100, 2))
-    y = X @ [1.0, -2.0]
-    lines = ["a,b,y"] + [f"{a},{b},{t}" for (a, b), t in zip(X, y)]
-    data = datasets.load_csv(write(tmp_path / "t.csv", "\n".join(lines)), target="y")
-    assert data.features == ["a", "b"] and data.task == "regression"
-    assert (len(data.X_train), len(data.X_val), len(data.X_test)) == (70, 10, 20)
-    np.testing.assert_allclose(data.X_train.mean(axis=0), 0, atol=1e-6)
-    np.testing.assert_allclose(data.X_train.std(axis=0), 1, atol=1e-5)
-    raw = np.array([[5.0, 5.0]])
-    np.testing.assert_allclose(data.transform(raw), (raw - data.mean) / data.scale, rtol=1e-6)
-    assert data.y_train.dtype == np.float32
-
-
-def test_load_csv_classes_from_text_and_features(tmp_path):
-    text = "name,x,genre,z\n" + "\n".join(
-        f"s{i},{i},{'rock' if i % 3 else 'jazz'},{i * i}" for i in range(30)
-    )
-    data = datasets.load_csv(
-        write(tmp_path / "songs.csv", text), target="genre", task="binary", features=["z", "x"]
-    )
-    assert data.classes == ["jazz", "rock"] and data.features == ["z", "x"]
-    assert set(np.unique(data.y_train)) == {0, 1} and data.y_train.dtype == np.int64
-
-
-def test_load_csv_reports_missing_values(tmp_path):
-    path = write(tmp_path / "m.csv", "a,b,y\n1,2,3\n4,,6\n7,NA,9\n1,2,\n")
-    with pytest.raises(ValueError, match=r"'b' \(2 row\(s\): 3, 4\).*'y' \(1 row\(s\): 5\)"):
-        datasets.load_csv(path, target="y")
-
-
-@pytest.mark.parametrize(
-    "text, kwargs, match",
-    [
-        ("a,y\nx,1\n", {"target": "y"}, "column 'a' .* must be numeric, but row 2 holds 'x'"),
-        ("a,y\n1,1\n", {"target": "q"}, "target 'q' is not a column"),
-        ("a,y\n1,1\n", {"target": "y", "task": "multi"}, "task must be one of"),
-        ("a,y\n1,0\n2,1\n3,2\n", {"target": "y", "task": "binary"}, "exactly 2 distinct"),
-        ("a,y\n1,2,3\n", {"target": "y"}, "row 2: 3 fields"),
-        ("", {"target": "y"}, "empty"),
-    ],
-)
-def test_load_csv_bad_input(tmp_path, text, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        datasets.load_csv(write(tmp_path / "bad.csv", text), **kwargs)
-
-
-def test_sklearn_tables_as_csv(tmp_path):
-    diabetes = datasets.load_csv(
-        datasets.write_sklearn_csv("diabetes", tmp_path / "d.csv"), target="progression"
-    )
-    assert len(diabetes.features) == 10
-    assert len(diabetes.X_train) + len(diabetes.X_val) + len(diabetes.X_test) == 442
-    cancer = datasets.load_csv(
-        datasets.write_sklearn_csv("breast_cancer", tmp_path / "b.csv"),
-        target="diagnosis",
-        task="binary",
-        val_size=0,
-    )
-    assert cancer.classes == ["benign", "malignant"] and len(cancer.features) == 30
-    assert len(cancer.X_val) == 0 and len(cancer.X_train) + len(cancer.X_test) == 569
+def test_split_errors_are_one_line():
+    with pytest.raises(ValueError, match="cannot split 3 rows with test_size=5"):
+        datasets.split_indices(3, 5)
+    with pytest.raises(ValueError, match="cannot split 4 rows"):
+        datasets.split(np.zeros((4, 1)), [0, 0, 0, 1], 0.5, stratify=True)

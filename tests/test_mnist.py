@@ -1,13 +1,9 @@
-"""The bundled MNIST, the IDX reader's checks, and the headline job end to end."""
-
-import gzip
-import struct
+"""The bundled MNIST, its decompressed cache, and the headline job end to end."""
 
 import numpy as np
 import pytest
 
 import fastnn as fn
-from fastnn.datasets import IMAGES_MAGIC, LABELS_MAGIC, load_idx_dataset, read_idx
 
 
 @pytest.fixture(scope="module")
@@ -23,63 +19,6 @@ def test_bundled_mnist_shapes_and_scaling(mnist):
     np.testing.assert_array_equal(y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
     assert sorted(np.unique(y_test)) == list(range(10))
     assert 0.75 < np.mean(X_train == 0) < 0.85  # most pixels are zero
-
-
-def _idx_bytes(magic, dims, payload):
-    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + payload
-
-
-def _write(path, data):
-    if str(path).endswith(".gz"):
-        with gzip.open(path, "wb") as f:
-            f.write(data)
-    else:
-        path.write_bytes(data)
-    return path
-
-
-@pytest.mark.parametrize("suffix", ["", ".gz"])
-def test_read_idx_round_trip(tmp_path, suffix):
-    pixels = np.arange(2 * 3 * 4, dtype=np.uint8)
-    images = _write(
-        tmp_path / f"img{suffix}", _idx_bytes(IMAGES_MAGIC, (2, 3, 4), pixels.tobytes())
-    )
-    labels = _write(tmp_path / f"lab{suffix}", _idx_bytes(LABELS_MAGIC, (2,), bytes([7, 1])))
-    np.testing.assert_array_equal(read_idx(images, IMAGES_MAGIC), pixels.reshape(2, 3, 4))
-    X, y = load_idx_dataset(images, labels)
-    assert X.shape == (2, 12) and X.dtype == np.float32
-    np.testing.assert_allclose(X[0, :3], np.array([0, 1, 2]) / 255)
-    np.testing.assert_array_equal(y, [7, 1])
-
-
-def test_read_idx_rejects_wrong_magic(tmp_path):
-    path = _write(tmp_path / "x", _idx_bytes(LABELS_MAGIC, (2,), b"\x00\x01"))
-    with pytest.raises(ValueError, match=r"magic number 2049 .*expected 2051"):
-        read_idx(path, IMAGES_MAGIC)
-
-
-def test_read_idx_rejects_truncated_data(tmp_path):
-    path = _write(tmp_path / "x.gz", _idx_bytes(IMAGES_MAGIC, (2, 3, 4), bytes(20)))
-    with pytest.raises(ValueError, match=r"truncated or corrupt"):
-        read_idx(path, IMAGES_MAGIC)
-    short = _write(tmp_path / "short", b"\x00\x00")
-    with pytest.raises(ValueError, match="too short for an IDX header"):
-        read_idx(short, IMAGES_MAGIC)
-
-
-def test_read_idx_rejects_a_cut_gzip_stream(tmp_path):
-    whole = _write(tmp_path / "x.gz", _idx_bytes(IMAGES_MAGIC, (2, 3, 4), bytes(24)))
-    cut = tmp_path / "cut.gz"
-    cut.write_bytes(whole.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="truncated or not a valid gzip file"):
-        read_idx(cut, IMAGES_MAGIC)
-
-
-def test_images_and_labels_must_pair_up(tmp_path):
-    images = _write(tmp_path / "i", _idx_bytes(IMAGES_MAGIC, (2, 1, 1), bytes(2)))
-    labels = _write(tmp_path / "l", _idx_bytes(LABELS_MAGIC, (3,), bytes(3)))
-    with pytest.raises(ValueError, match="holds 2 images but .* holds 3 labels"):
-        load_idx_dataset(images, labels)
 
 
 def test_one_per_sample_epoch_on_mnist_reaches_95_percent(mnist):

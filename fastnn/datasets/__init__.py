@@ -1,0 +1,58 @@
+"""Data sets. MNIST travels with the package, so the headline job needs no network.
+
+- :func:`load_mnist` (bundled) and :func:`load_fashion_mnist` (downloaded once, then cached) read
+  the IDX format through one loader, :func:`load_idx`, which takes any folder of the four
+  canonical files (module :mod:`.idx`; the downloader and cache folder are in :mod:`.download`,
+  the two data sets in :mod:`.mnist`).
+- :func:`load_digits` (scikit-learn's bundled 8x8 digits) and :func:`make_spiral` (interleaved
+  arms) are small and need no files (:mod:`.toy`).
+- :func:`load_csv` reads a numeric table, splits it and standardises its features
+  (:mod:`.tabular`).
+- :func:`split` and :func:`split_indices` are the one train/test split all of them use
+  (:mod:`.split`).
+
+Credits: MNIST, Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0.
+Fashion-MNIST, Zalando Research, MIT licence. The 8x8 digits, the diabetes and the breast-cancer
+tables ship with scikit-learn (BSD-3-Clause); their origins are given in its documentation.
+"""
+
+from .download import DownloadError, data_home, fetch
+from .idx import IDX_FILES as IDX_FILES
+from .idx import IMAGES_MAGIC as IMAGES_MAGIC
+from .idx import LABELS_MAGIC as LABELS_MAGIC
+from .idx import MNIST_FILES as MNIST_FILES
+from .idx import load_idx, read_idx
+from .idx import load_idx_dataset as load_idx_dataset
+from .mnist import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_MD5,
+    FASHION_MNIST_MIRRORS,
+    load_fashion_mnist,
+    load_mnist,
+)
+from .split import _split as _split  # its name before it was public
+from .split import split, split_indices
+from .tabular import TASKS as TASKS
+from .tabular import TabularData, load_csv, standardize
+from .toy import load_digits, make_spiral, write_sklearn_csv
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_MD5",
+    "FASHION_MNIST_MIRRORS",
+    "DownloadError",
+    "TabularData",
+    "data_home",
+    "fetch",
+    "load_csv",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_idx",
+    "load_mnist",
+    "make_spiral",
+    "read_idx",
+    "split",
+    "split_indices",
+    "standardize",
+    "write_sklearn_csv",
+]

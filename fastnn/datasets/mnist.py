@@ -1,0 +1,147 @@
+"""MNIST (bundled, with a decompressed ``.npy`` cache) and Fashion-MNIST (downloaded once)."""
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_write
+from ..errors import InputError
+from .download import data_home, fetch
+from .idx import (
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    MNIST_FILES,
+    _find_idx,
+    _scale_pixels,
+    load_idx,
+    read_idx,
+)
+
+FASHION_MNIST_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+def load_mnist(data_dir=None):
+    """The MNIST handwritten digits, bundled with fastnn.
+
+    The bundled files are gzipped; the first call also keeps their decompressed pixels as
+    ``.npy`` files under :func:`data_home` ``/mnist-npy`` (when that folder is writable), so
+    later processes skip the decompression. Those files are checked for shape and dtype on every
+    load and rebuilt from the bundled copy when they do not fit.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        Read the four IDX files from this folder instead of the bundled copy.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test)
+        60,000 and 10,000 images as float32 rows of 784 pixels scaled to [0, 1], with int64
+        labels 0-9.
+    """
+    if data_dir is not None:
+        return load_idx(data_dir)
+    cache = data_home() / "mnist-npy"
+    try:
+        raw = _read_mnist_cache(cache)
+    except (OSError, ValueError):
+        folder = resources.files("fastnn") / "data" / "mnist"
+        with resources.as_file(folder) as root:
+            raw = {key: read_idx(root / name, IMAGES_MAGIC if "images" in key else LABELS_MAGIC)
+                   for key, name in MNIST_FILES.items()}  # fmt: skip
+        _write_mnist_cache(cache, raw)
+    return tuple(
+        (_scale_pixels(raw[f"{part}_images"]), raw[f"{part}_labels"].astype(np.int64))
+        for part in ("train", "test")
+    )
+
+
+_MNIST_SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,),
+                 "test_images": (10000, 28, 28), "test_labels": (10000,)}  # fmt: skip
+
+
+def _read_mnist_cache(folder):
+    raw = {}
+    for key, shape in _MNIST_SHAPES.items():
+        arr = np.load(Path(folder) / f"{key}.npy", allow_pickle=False)
+        if arr.shape != shape or arr.dtype != np.uint8:
+            raise InputError(f"cached {key} has shape {arr.shape} and dtype {arr.dtype}")
+        raw[key] = arr
+    return raw
+
+
+def _write_mnist_cache(folder, raw):
+    """Keep the decompressed arrays; a folder that cannot be written is simply not used."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, arr in raw.items():
+            with atomic_write(folder / f"{key}.npy") as f:
+                np.save(f, arr)
+    except OSError:
+        pass
+
+
+def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRORS, timeout=30.0):
+    """Zalando's Fashion-MNIST: 28x28 grey images of clothing in 10 classes.
+
+    The four files are looked for in ``data_dir`` when given, else in ``$FASTNN_DATA/
+    fashion-mnist``, else in ``~/.cache/fastnn/fashion-mnist``; the ones missing there are
+    downloaded into that folder (MD5 checked) from the mirrors, tried in turn.
+    :data:`FASHION_MNIST_CLASSES` names the labels.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        A folder holding (or to receive) the four ``*-ubyte.gz`` files.
+    download : bool, default True
+        ``False`` only reads what is on disk.
+    mirrors : sequence of str
+        Base URLs tried in turn, :data:`FASHION_MNIST_MIRRORS` by default.
+    timeout : float, default 30
+        Seconds to wait on a silent connection.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test)
+        60,000 and 10,000 images as float32 rows of 784 pixels in [0, 1], int64 labels 0-9.
+
+    Raises
+    ------
+    DownloadError
+        Offline, or when no mirror delivers a good file; the message says what to do.
+    """
+    folder = Path(data_dir) if data_dir is not None else data_home() / "fashion-mnist"
+    on_disk = all(_find_idx(folder, name) is not None for name in FASHION_MNIST_MD5)
+    if on_disk:
+        gzipped = {n: c for n, c in FASHION_MNIST_MD5.items() if (folder / n).is_file()}
+        fetch(gzipped, folder, mirrors=mirrors, timeout=timeout)  # checks their checksums
+    elif download:
+        missing = {
+            name: checksum
+            for name, checksum in FASHION_MNIST_MD5.items()
+            if _find_idx(folder, name) is None
+        }
+        fetch(missing, folder, mirrors=mirrors, timeout=timeout)
+    return load_idx(folder)

@@ -1,0 +1,55 @@
+"""The one train/test split that the loaders and the command line share.
+
+It is scikit-learn's ``train_test_split`` (shuffled, optionally stratified), so that a seed gives
+the same rows as it always has.
+"""
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def split_indices(n_samples, test_size, seed=0, stratify=None):
+    """Shuffled row indices for a training part and a test part.
+
+    Parameters
+    ----------
+    n_samples : int
+    test_size : float or int
+        A fraction of the rows in (0, 1), rounded up, or a number of rows.
+    seed : int, default 0
+        The same seed gives the same split.
+    stratify : array-like of shape (n_samples,), optional
+        Class labels: each class keeps its share of rows in both parts.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Row indices, exactly those that scikit-learn's ``train_test_split(..., test_size=
+        test_size, random_state=seed, stratify=stratify)`` gives.
+
+    Raises
+    ------
+    ValueError
+        When the rows cannot be split that way (too few rows, or too few of a class).
+    """
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(
+            np.arange(n_samples), test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        what = f"{n_samples} rows with test_size={test_size}"
+        raise InputError(f"cannot split {what}: {exc}") from exc
+
+
+def split(X, y, test_size, seed=0, stratify=False):
+    """``X_train, X_test, y_train, y_test`` from :func:`split_indices`, stratified on request."""
+    y = np.asarray(y)
+    train, test = split_indices(len(y), test_size, seed, y if stratify else None)
+    X = np.asarray(X)
+    return X[train], X[test], y[train], y[test]
+
+
+_split = split  # the name this helper had before it was public
