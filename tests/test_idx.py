@@ -1,6 +1,10 @@
 """The IDX reader: round trips, its checks, and files built to hurt it."""
 
 import gzip
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -11,9 +15,11 @@ from idx_files import (
     idx_bytes,
     idx_header,
     write,
+    write_gzip_bomb,
 )
 
 from fastnn import datasets
+from fastnn.datasets import idx
 from fastnn.errors import InputError
 
 
@@ -27,6 +33,14 @@ def test_read_idx_round_trip(tmp_path, suffix):
     assert X.shape == (2, 12) and X.dtype == np.float32
     np.testing.assert_allclose(X[0, :3], np.array([0, 1, 2]) / 255)
     np.testing.assert_array_equal(y, [7, 1])
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    data = idx_bytes(np.arange(6), LABELS_MAGIC)
+    (tmp_path / "gzipped-without-suffix").write_bytes(gzip.compress(data))
+    (tmp_path / "plain.gz").write_bytes(data)
+    for name in ("gzipped-without-suffix", "plain.gz"):
+        np.testing.assert_array_equal(datasets.read_idx(tmp_path / name, LABELS_MAGIC), range(6))
 
 
 def test_load_idx_reads_gzipped_and_plain_files(tmp_path):
@@ -84,8 +98,93 @@ def test_read_idx_rejects_a_cut_gzip_stream(tmp_path):
         datasets.read_idx(cut, IMAGES_MAGIC)
 
 
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_read_idx_rejects_data_beyond_the_declared_size(tmp_path, suffix):
+    path = write(tmp_path / f"x{suffix}", idx_bytes(np.arange(4), LABELS_MAGIC) + b"\x00")
+    with pytest.raises(InputError, match="corrupt"):
+        datasets.read_idx(path, LABELS_MAGIC)
+
+
 def test_images_and_labels_must_pair_up(tmp_path):
     images = write(tmp_path / "i", idx_bytes(np.zeros((2, 1, 1)), IMAGES_MAGIC))
     labels = write(tmp_path / "l", idx_bytes(np.zeros(3), LABELS_MAGIC))
     with pytest.raises(InputError, match="holds 2 images but .* holds 3 labels"):
         datasets.load_idx_dataset(images, labels)
+
+
+@pytest.mark.parametrize("dims", [(0, 28, 28), (3, 0, 28)])
+def test_no_images_is_an_empty_array_but_not_a_data_set(tmp_path, dims):
+    images = write(tmp_path / "i.gz", idx_header(IMAGES_MAGIC, dims))
+    labels = write(tmp_path / "l.gz", idx_bytes(np.zeros(dims[0]), LABELS_MAGIC))
+    empty = datasets.read_idx(images, IMAGES_MAGIC)
+    assert empty.shape == dims and empty.dtype == np.uint8
+    with pytest.raises(InputError, match=rf"i.gz declares {dims[0]} images of .*at least one"):
+        datasets.load_idx_dataset(images, labels)
+
+
+# -- declared sizes are checked before anything is allocated -----------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_absurd_declared_sizes_are_refused(tmp_path, suffix):
+    huge = (2**32 - 1,) * 3  # 8e28 bytes: more than any int64
+    path = write(tmp_path / f"x{suffix}", idx_header(IMAGES_MAGIC, huge) + bytes(10))
+    with pytest.raises(InputError, match=r"x(\.gz)?: .*more than the limit of 2147483648"):
+        datasets.read_idx(path, IMAGES_MAGIC)
+
+
+def test_the_limit_can_be_raised_or_lowered(tmp_path, monkeypatch):
+    path = write(tmp_path / "x.gz", idx_bytes(np.zeros(100), LABELS_MAGIC))
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 99)
+    with pytest.raises(InputError, match="100 bytes, more than the limit of 99"):
+        datasets.read_idx(path, LABELS_MAGIC)
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 100)
+    assert datasets.read_idx(path, LABELS_MAGIC).shape == (100,)
+
+
+def test_a_size_the_file_cannot_hold_is_refused_before_reading(tmp_path):
+    # 1 GB declared, in a plain file of 26 bytes and in a gzip file of a few dozen
+    dims = (1000, 1000, 1000)
+    plain = write(tmp_path / "x", idx_header(IMAGES_MAGIC, dims) + bytes(10))
+    with pytest.raises(InputError, match=r"x: 26 bytes, but its header .* says 1000000016"):
+        datasets.read_idx(plain, IMAGES_MAGIC)
+    gzipped = write(tmp_path / "x.gz", idx_header(IMAGES_MAGIC, dims) + bytes(10))
+    with pytest.raises(InputError, match=r"x.gz: .* more than a gzip file of \d+ bytes can hold"):
+        datasets.read_idx(gzipped, IMAGES_MAGIC)
+
+
+CHILD = """
+import resource, sys
+from fastnn.datasets import idx
+from fastnn.errors import InputError
+
+with open("/proc/self/status") as f:
+    vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+cap = vm + {headroom}
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    idx.read_idx(sys.argv[1], 2051)
+except InputError as exc:
+    print("refused:", exc)
+except MemoryError:
+    print("MemoryError")
+    sys.exit(3)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
+def test_gzip_bomb_is_read_only_up_to_its_declared_size(tmp_path):
+    """A 47 MB declaration followed by 768 MiB of zeros, under a cap of 320 MiB.
+
+    Reading the whole stream, as a reader that trusts gzip would, raises MemoryError here.
+    """
+    bomb = write_gzip_bomb(tmp_path / "bomb.gz", (60000, 28, 28), extra_mib=768)
+    assert bomb.stat().st_size < 2**20
+    script = textwrap.dedent(CHILD).format(headroom=320 * 2**20)
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(bomb)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refused:" in done.stdout and "bomb.gz: more data follows" in done.stdout
+    assert len(done.stdout.strip().splitlines()) == 1

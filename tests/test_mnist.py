@@ -52,3 +52,18 @@ def test_decompressed_cache_is_written_checked_and_rebuilt(tmp_path, monkeypatch
     np.testing.assert_array_equal(y2, mnist[0][1])
     np.testing.assert_array_equal(X2, mnist[0][0])
     assert np.load(cache / "train_labels.npy").shape == (60000,)
+
+
+def test_a_cache_file_declaring_a_huge_array_is_rebuilt_without_reading_it(
+    tmp_path, monkeypatch, mnist
+):
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    cache = tmp_path / "mnist-npy"
+    fn.datasets.load_mnist()
+    with open(cache / "train_images.npy", "wb") as f:  # 1 TB declared, 10 bytes there
+        header = {"descr": "|u1", "fortran_order": False, "shape": (10**12,)}
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(10))
+    (X, _), _ = fn.datasets.load_mnist()
+    np.testing.assert_array_equal(X, mnist[0][0])
+    assert np.load(cache / "train_images.npy", mmap_mode="r").shape == (60000, 28, 28)

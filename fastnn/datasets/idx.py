@@ -1,7 +1,16 @@
-"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not."""
+"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not.
+
+A file's header declares the shape of its data. That declaration is checked before anything is
+allocated: against :data:`MAX_IDX_BYTES`, against the size of an uncompressed file, and against
+the most a gzip file of its size can expand to. A gzip stream is then read only up to the
+declared size, and a file with more data after it is refused, so a small gzip file that expands
+to gigabytes costs no more memory than its header declares.
+"""
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +28,114 @@ MNIST_FILES = {
 }
 IDX_FILES = MNIST_FILES  # the canonical names, shared by MNIST and Fashion-MNIST
 
+MAX_IDX_BYTES = 2**31  # the most data one IDX file may declare; raise it to read larger files
+_GZIP_MAX_RATIO = 1032  # deflate expands one compressed byte into at most ~1032
+_CHUNK = 1 << 20
 
-def _read_bytes(path):
-    path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise InputError(f"{path} is truncated or not a valid gzip file: {exc}") from exc
+
+def _magic_for(key):
+    return IMAGES_MAGIC if "images" in key else LABELS_MAGIC
+
+
+def content_name(name):
+    """The canonical name of a file's decompressed content: ``...-ubyte.gz`` -> ``...-ubyte``."""
+    return name[: -len(".gz")] if name.endswith(".gz") else name
+
+
+def _read_upto(stream, n):
+    """Up to ``n`` bytes; fewer only at the end of the stream."""
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _read_into(stream, out):
+    """Fill the uint8 array ``out`` from ``stream``; return how many bytes there were."""
+    view = memoryview(out)
+    got = 0
+    while got < len(out):
+        part = stream.read(min(_CHUNK, len(out) - got))
+        if not part:
+            break
+        view[got : got + len(part)] = part
+        got += len(part)
+    return got
+
+
+def _read_header(stream, path, magic):
+    """The declared shape, and the header's bytes."""
+    n_dims = magic & 0xFF
+    size = 4 * (1 + n_dims)
+    head = _read_upto(stream, 4)
+    found = int.from_bytes(head, "big")
+    if len(head) == 4 and found != magic:
+        raise InputError(
+            f"{path}: magic number {found} (0x{found:08x}), expected {magic} "
+            f"(0x{magic:08x}); is it the right file?"
+        )
+    head += _read_upto(stream, size - 4)
+    if len(head) < size:
+        raise InputError(f"{path}: {len(head)} bytes is too short for an IDX header")
+    dims = tuple(int.from_bytes(head[4 * (1 + i) : 4 * (2 + i)], "big") for i in range(n_dims))
+    return dims, head
+
+
+def _check_declared_size(path, dims, header_size, file_size, gzipped):
+    """Refuse, before allocating, a declared size that is too large or that the file cannot hold."""
+    n_bytes = math.prod(dims)
+    if n_bytes > MAX_IDX_BYTES:
+        raise InputError(
+            f"{path}: its header declares the shape {dims}, {n_bytes} bytes, more than the "
+            f"limit of {MAX_IDX_BYTES} (fastnn.datasets.idx.MAX_IDX_BYTES)"
+        )
+    expected = header_size + n_bytes
+    if not gzipped and file_size != expected:
+        raise InputError(
+            f"{path}: {file_size} bytes, but its header {dims} says {expected}; "
+            "the file is truncated or corrupt"
+        )
+    if gzipped and expected > _GZIP_MAX_RATIO * file_size + 1024:
+        raise InputError(
+            f"{path}: its header {dims} says {expected} bytes, more than a gzip file of "
+            f"{file_size} bytes can hold; the file is truncated or corrupt"
+        )
+    return n_bytes
+
+
+def _read_data(stream, path, magic, file_size, gzipped):
+    dims, head = _read_header(stream, path, magic)
+    n_bytes = _check_declared_size(path, dims, len(head), file_size, gzipped)
+    data = np.empty(n_bytes, np.uint8)
+    got = _read_into(stream, data)
+    if got < n_bytes:
+        raise InputError(
+            f"{path}: {len(head) + got} bytes of content, but its header {dims} says "
+            f"{len(head) + n_bytes}; the file is truncated or corrupt"
+        )
+    if stream.read(1):
+        raise InputError(
+            f"{path}: more data follows the {len(head) + n_bytes} bytes its header {dims} "
+            "declares; the file is corrupt or not an IDX file"
+        )
+    return data.reshape(dims)
 
 
 def read_idx(path, magic):
-    """Read an IDX file (optionally gzipped) of unsigned bytes, checking its header and size.
+    """Read an IDX file (gzipped or not) of unsigned bytes, checking its header and size.
+
+    The declared size is checked before anything is allocated: it must not exceed
+    :data:`MAX_IDX_BYTES`, and must fit the file. A gzip stream is read only up to that size.
+    A file declaring zero items gives an empty array.
 
     Parameters
     ----------
     path : str or path-like
+        Gzipped or not, whatever its name says: a gzip file is recognised by its first bytes.
     magic : int
         2051 for images (n, rows, cols), 2049 for labels (n,).
 
@@ -49,49 +147,55 @@ def read_idx(path, magic):
     Raises
     ------
     ValueError
-        When the magic number, the header or the size of the data is wrong.
+        When the magic number, the header or the size of the data is wrong, or when the file
+        is not valid gzip; the message names the file.
     """
-    data = _read_bytes(path)
-    n_dims = magic & 0xFF
-    header = 4 * (1 + n_dims)
-    found = int.from_bytes(data[:4], "big")
-    if len(data) >= 4 and found != magic:
-        raise InputError(
-            f"{path}: magic number {found} (0x{found:08x}), expected {magic} "
-            f"(0x{magic:08x}); is it the right file?"
-        )
-    if len(data) < header:
-        raise InputError(f"{path}: {len(data)} bytes is too short for an IDX header")
-    dims = tuple(int.from_bytes(data[4 * (1 + i) : 4 * (2 + i)], "big") for i in range(n_dims))
-    expected = header + int(np.prod(dims))
-    if len(data) != expected:
-        raise InputError(
-            f"{path}: {len(data)} bytes, but its header {dims} says {expected}; "
-            "the file is truncated or corrupt"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    path = os.fspath(path)
+    with open(path, "rb") as raw:
+        file_size = os.fstat(raw.fileno()).st_size
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            return _read_data(stream, path, magic, file_size, gzipped)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(f"{path} is truncated or not a valid gzip file: {exc}") from exc
 
 
 def load_idx_dataset(images_path, labels_path):
-    """Images as float32 rows in [0, 1] (n, rows*cols) and int64 labels, from two IDX files."""
+    """Images as float32 rows in [0, 1] (n, rows*cols) and int64 labels, from two IDX files.
+
+    Files that hold no images, or images of no pixels, are refused.
+    """
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
+    if images.shape[0] == 0 or images.shape[1] * images.shape[2] == 0:
+        raise InputError(
+            f"{images_path} declares {images.shape[0]} images of {images.shape[1]}x"
+            f"{images.shape[2]} pixels; a data set needs at least one image of one pixel"
+        )
     if images.shape[0] != labels.shape[0]:
         raise InputError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
             f"{labels.shape[0]} labels"
         )
-    return _scale_pixels(images), labels.astype(np.int64)
+    return scale_pixels(images), labels.astype(np.int64)
+
+
+def scale_pixels(images):
+    """uint8 images (n, rows, cols) as float32 rows (n, rows*cols) in [0, 1]."""
+    return np.multiply(images.reshape(images.shape[0], -1), np.float32(1 / 255), dtype=np.float32)
 
 
 def _idx_candidates(name):
     """The names a canonical ``*-ubyte.gz`` file may have on disk: gzipped or not, ``.idx``."""
-    plain = name[: -len(".gz")]
+    plain = content_name(name)
     dotted = plain.replace("-idx", ".idx")
     return [name, plain, dotted + ".gz", dotted]
 
 
-def _find_idx(folder, name):
+def find_idx(folder, name):
+    """The file standing for the canonical ``name`` in ``folder``, or None."""
     for candidate in _idx_candidates(name):
         path = Path(folder) / candidate
         if path.is_file():
@@ -119,15 +223,11 @@ def load_idx(data_dir):
     FileNotFoundError
         When a file is missing; the message names the folder and the files expected.
     ValueError
-        When a file is truncated or is not the IDX file it should be.
+        When a file is truncated, too large, or is not the IDX file it should be.
     """
     folder = Path(data_dir)
-    paths = {}
-    missing = []
-    for key, name in IDX_FILES.items():
-        paths[key] = _find_idx(folder, name)
-        if paths[key] is None:
-            missing.append(name)
+    paths = {key: find_idx(folder, name) for key, name in IDX_FILES.items()}
+    missing = [IDX_FILES[key] for key, path in paths.items() if path is None]
     if missing:
         raise FileNotFoundError(
             f"data_dir {str(folder)!r} lacks {', '.join(missing)} (gzipped or not); "
@@ -136,8 +236,3 @@ def load_idx(data_dir):
     train = load_idx_dataset(paths["train_images"], paths["train_labels"])
     test = load_idx_dataset(paths["test_images"], paths["test_labels"])
     return train, test
-
-
-def _scale_pixels(images):
-    """uint8 images (n, rows, cols) as float32 rows (n, rows*cols) in [0, 1]."""
-    return np.multiply(images.reshape(images.shape[0], -1), np.float32(1 / 255), dtype=np.float32)

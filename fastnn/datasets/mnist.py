@@ -8,15 +8,8 @@ import numpy as np
 from .._files import atomic_write
 from ..errors import InputError
 from .download import data_home, fetch
-from .idx import (
-    IMAGES_MAGIC,
-    LABELS_MAGIC,
-    MNIST_FILES,
-    _find_idx,
-    _scale_pixels,
-    load_idx,
-    read_idx,
-)
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, MNIST_FILES, find_idx, load_idx, read_idx
+from .idx import scale_pixels as _scale_pixels
 
 FASHION_MNIST_MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -48,7 +41,7 @@ def load_mnist(data_dir=None):
     The bundled files are gzipped; the first call also keeps their decompressed pixels as
     ``.npy`` files under :func:`data_home` ``/mnist-npy`` (when that folder is writable), so
     later processes skip the decompression. Those files are checked for shape and dtype on every
-    load and rebuilt from the bundled copy when they do not fit.
+    load, before they are read, and rebuilt from the bundled copy when they do not fit.
 
     Parameters
     ----------
@@ -66,7 +59,7 @@ def load_mnist(data_dir=None):
     cache = data_home() / "mnist-npy"
     try:
         raw = _read_mnist_cache(cache)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         folder = resources.files("fastnn") / "data" / "mnist"
         with resources.as_file(folder) as root:
             raw = {key: read_idx(root / name, IMAGES_MAGIC if "images" in key else LABELS_MAGIC)
@@ -83,12 +76,14 @@ _MNIST_SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,),
 
 
 def _read_mnist_cache(folder):
+    """The cached arrays; their headers are checked before their data is read."""
     raw = {}
     for key, shape in _MNIST_SHAPES.items():
-        arr = np.load(Path(folder) / f"{key}.npy", allow_pickle=False)
-        if arr.shape != shape or arr.dtype != np.uint8:
-            raise InputError(f"cached {key} has shape {arr.shape} and dtype {arr.dtype}")
-        raw[key] = arr
+        mapped = np.load(Path(folder) / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+        if mapped.shape != shape or mapped.dtype != np.uint8:
+            raise InputError(f"cached {key} has shape {mapped.shape} and dtype {mapped.dtype}")
+        raw[key] = np.array(mapped)
+        del mapped
     return raw
 
 
@@ -133,7 +128,7 @@ def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRO
         Offline, or when no mirror delivers a good file; the message says what to do.
     """
     folder = Path(data_dir) if data_dir is not None else data_home() / "fashion-mnist"
-    on_disk = all(_find_idx(folder, name) is not None for name in FASHION_MNIST_MD5)
+    on_disk = all(find_idx(folder, name) is not None for name in FASHION_MNIST_MD5)
     if on_disk:
         gzipped = {n: c for n, c in FASHION_MNIST_MD5.items() if (folder / n).is_file()}
         fetch(gzipped, folder, mirrors=mirrors, timeout=timeout)  # checks their checksums
@@ -141,7 +136,7 @@ def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRO
         missing = {
             name: checksum
             for name, checksum in FASHION_MNIST_MD5.items()
-            if _find_idx(folder, name) is None
+            if find_idx(folder, name) is None
         }
         fetch(missing, folder, mirrors=mirrors, timeout=timeout)
     return load_idx(folder)
