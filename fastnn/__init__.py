@@ -9,10 +9,25 @@ One layer API, two backends that agree: ``numpy`` (the readable reference) and `
 
 from . import datasets
 from .backend import BACKENDS
-from .layers import Dense
-from .model import History, Sequential, load
-from .optimizers import SGD
+from .errors import FastnnError, TrainingInterrupted
+from .layers import Dense, dense_stack
+from .model import Sequential
+from .optimizers import SGD, Adam
+from .serialization import load
+from .training import History
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKENDS", "Dense", "History", "SGD", "Sequential", "datasets", "load"]
+__all__ = [
+    "Adam",
+    "BACKENDS",
+    "Dense",
+    "FastnnError",
+    "History",
+    "SGD",
+    "Sequential",
+    "TrainingInterrupted",
+    "datasets",
+    "dense_stack",
+    "load",
+]

@@ -1,8 +1,13 @@
-"""Name tables shared by the Python layer and both backends.
+"""Name tables and records shared by the Python layer and both backends.
 
 Kernels take small integers instead of strings, so that one compiled function serves every
-activation and loss. Each table maps the public name to that integer.
+activation, loss and optimizer. Each table maps the public name to that integer. The records
+below are what the model hands a backend's epoch: named fields, compiled once per dtype.
 """
+
+from collections import namedtuple
+
+import numpy as np
 
 IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
 
@@ -11,11 +16,27 @@ ACTIVATION_NAMES = {IDENTITY: None, RELU: "relu", SIGMOID: "sigmoid", TANH: "tan
 
 SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE = 0, 1, 2
 
+# The one loss table: public name -> kernel code.
 LOSSES = {
     "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY,
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
     "mse": MSE,
 }
+CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
 
-# Columns of the layer layout table (one int64 row per dense layer) that the epoch kernels read.
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT = 0, 1, 2, 3, 4
+SGD, ADAM = 0, 1
+
+# The training data of an epoch. ``labels`` (int64) serve the classification losses and
+# ``targets`` (n, k) the others; the unused one is empty. ``weights`` holds one weight per
+# sample, or nothing for equal weights.
+EpochData = namedtuple("EpochData", "X labels targets weights")
+
+# What an epoch accumulates, one record, updated in place: the sum of the per-sample training
+# losses, the number of correct predictions (both measured before each update) and the number
+# of samples trained on.
+EPOCH_STATS = np.dtype([("loss_sum", np.float64), ("n_correct", np.float64), ("n_seen", np.int64)])
+
+
+def new_stats():
+    """A zeroed :data:`EPOCH_STATS` record (a one-element structured array)."""
+    return np.zeros(1, EPOCH_STATS)

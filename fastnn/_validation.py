@@ -6,6 +6,7 @@ and what was expected. Nothing reaches a kernel unchecked.
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -160,3 +161,31 @@ def check_targets(y, name, n_samples, n_outputs, dtype):
         arr = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(arr, name)
     return arr
+
+
+def memory_limit():
+    """The bytes one allocation may take: the machine's physical memory, or less under a
+    ``ulimit -v`` (RLIMIT_AS) cap."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        limit = 2**63 - 1
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limit = min(limit, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
+
+
+def check_memory(n_bytes, what):
+    """Refuse, before allocating, ``n_bytes`` for ``what`` when they exceed :func:`memory_limit`."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise InputError(
+            f"{what} would need {n_bytes / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB "
+            "of memory this process may use"
+        )

@@ -13,6 +13,7 @@ from .errors import InputError, InputTypeError
 BACKENDS = {"numba": "fastnn.kernels", "numpy": "fastnn.numpy_backend"}
 DEFAULT_BACKEND = "numba"
 
+# What both backends provide, name for name, with one signature per name.
 KERNELS = (
     "activate",
     "activation_derivative",
@@ -22,7 +23,16 @@ KERNELS = (
     "softmax_cross_entropy",
     "binary_cross_entropy",
     "mean_squared_error",
+    "loss_and_grad",
+    "n_correct",
+    "find_nonzero",
+    "forward_rows",
+    "update_rows",
+    "backward_rows",
     "sgd_update",
+    "adam_update",
+    "optimizer_update",
+    "outer_update",
     "train_epoch",
     "train_epoch_hogwild",
 )

@@ -587,7 +587,7 @@ def _write_plots(model, data, folder, history=None):
 
 
 def _load_model(path, backend):
-    from .model import load
+    from .serialization import load
 
     if not os.path.exists(path):
         raise UserError(f"model file {path!r} does not exist")

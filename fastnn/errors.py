@@ -20,4 +20,27 @@ class InputTypeError(FastnnError, TypeError):
     """A value has the wrong type."""
 
 
-__all__ = ["FastnnError", "InputError", "InputTypeError"]
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`fastnn.Sequential.fit`.
+
+    Training stops between two backend calls, so the model and its optimizer are consistent:
+    the parameters, the optimizer's state and ``optimizer.iterations`` count exactly the updates
+    made. It is a :class:`KeyboardInterrupt`, so code that does not know it stops as usual.
+
+    Attributes
+    ----------
+    history : fastnn.History or None
+        The epochs that were completed.
+    """
+
+    def __init__(self, rollback, history=None):
+        super().__init__("training interrupted")
+        self._rollback = rollback
+        self.history = history
+
+    def rollback(self):
+        """Put the parameters and the optimizer back to the end of the last completed epoch."""
+        self._rollback()
+
+
+__all__ = ["FastnnError", "InputError", "InputTypeError", "TrainingInterrupted"]

@@ -2,6 +2,7 @@
 
 from ._codes import ACTIVATIONS
 from ._validation import check_choice, check_int, check_number
+from .errors import InputError
 
 
 class Dense:
@@ -44,3 +45,27 @@ class Dense:
             "activation": self.activation,
             "bias_init": self.bias_init,
         }
+
+
+def dense_stack(widths, activation="relu"):
+    """The layers of a multilayer perceptron of the given widths.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``[n_in, hidden_1, ..., n_out]``, at least two.
+    activation : {"relu", "sigmoid", "tanh", None}, default "relu"
+        The hidden layers' activation. The last layer has none: its output feeds the loss
+        (softmax cross-entropy and binary cross-entropy work from logits, MSE from values).
+
+    Returns
+    -------
+    list of Dense
+    """
+    widths = [check_int(width, "widths", low=1) for width in widths]
+    if len(widths) < 2:
+        raise InputError(f"widths must hold at least the input and output widths; got {widths}")
+    layers = [Dense(n_in, n_out, activation=activation) for n_in, n_out in
+              zip(widths[:-2], widths[1:-1])]  # fmt: skip
+    layers.append(Dense(widths[-2], widths[-1]))
+    return layers

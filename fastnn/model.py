@@ -1,23 +1,9 @@
 """The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
 
-import json
-import math
-import os
-import sys
-import time
-import zipfile
-
 import numpy as np
-from tqdm import tqdm
 
-from ._codes import (
-    ACT,
-    ACTIVATIONS,
-    IDENTITY,
-    LOSSES,
-    SIGMOID,
-)
-from ._files import atomic_write
+from . import optimizers
+from ._codes import ACTIVATIONS, IDENTITY, LOSSES, SGD, SIGMOID, EpochData
 from ._validation import (
     as_array,
     check_choice,
@@ -25,62 +11,17 @@ from ._validation import (
     check_finite,
     check_int,
     check_labels,
+    check_memory,
     check_targets,
 )
 from .backend import get_backend, resolve_backend
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, TrainingInterrupted
 from .layers import Dense
-from .optimizers import SGD
+from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
+from .training import EpochRunner, History
 
 DTYPES = ("float32", "float64")
-LOSS_KERNELS = {
-    "softmax_cross_entropy": "softmax_cross_entropy",
-    "binary_cross_entropy": "binary_cross_entropy",
-    "mse": "mean_squared_error",
-}
-_ALIGN = 64  # bytes: every W and b starts on a cache line
 _PREDICT_ROWS = 8192
-_PROGRESS_STEPS = 20
-_FILE_FORMAT = "fastnn.Sequential"
-
-
-class History:
-    """What :meth:`Sequential.fit` returns.
-
-    Attributes
-    ----------
-    history : dict of str to list of float
-        One value per epoch for each of ``"loss"``, ``"epoch_time"`` (seconds of training, without
-        validation), ``"accuracy"`` (classification), and the validation metrics prefixed with
-        ``"val_"`` when ``validation_data`` is given. Training loss and accuracy are the running
-        means over the epoch, each sample measured just before its update.
-    epoch : list of int
-        The epoch numbers, from 0.
-    """
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def _append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
-
-
-def _aligned_zeros(n, dtype):
-    """A zeroed 1-D array of ``n`` items whose first byte sits on a ``_ALIGN`` boundary."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.zeros(n + _ALIGN // itemsize, dtype)
-    shift = (-raw.ctypes.data % _ALIGN) // itemsize
-    return raw[shift : shift + n]
-
-
-def _round_up(n, multiple):
-    return -(-n // multiple) * multiple
 
 
 class Sequential:
@@ -128,9 +69,7 @@ class Sequential:
         )
         self.backend = backend
         self.seed = None if seed is None else check_int(seed, "seed", low=0)
-        init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
-        self._init_seq = init_seq
-        self._shuffle_rng = np.random.default_rng(shuffle_seq)
+        self._init_seq, self._shuffle_rng = seed_streams(self.seed)
         self.layers = []
         self.optimizer = None
         self.feature_scaling = None
@@ -206,7 +145,7 @@ class Sequential:
         self.__dict__.update(state)
         self._ops = get_backend(self._backend)
         if self._params is not None:
-            params = _aligned_zeros(self._params.size, self._params.dtype)
+            params = aligned_zeros(self._params.size, self._params.dtype)
             params[...] = self._params
             self._params = params
             self._attach_layers()
@@ -246,50 +185,42 @@ class Sequential:
             return IDENTITY  # the sigmoid is part of the loss, computed from the logit
         return ACTIVATIONS[layer.activation]
 
+    @property
+    def _loss_code(self):
+        return LOSSES[self.loss]
+
     def _build(self):
         """Allocate the parameter buffer, lay the layers out in it and draw the initial weights."""
         if self._params is not None:
             return
         self._check_architecture()
-        dtype = np.dtype(self.dtype)
-        pad = _ALIGN // dtype.itemsize
-        rows, offset = [], 0
-        for index, layer in enumerate(self.layers):
-            w_offset = offset
-            offset += _round_up(layer.n_in * layer.n_out, pad)
-            b_offset = offset
-            offset += _round_up(layer.n_out, pad)
-            rows.append(
-                (w_offset, b_offset, layer.n_in, layer.n_out, self._kernel_activation(index))
-            )
-        self._layout = np.array(rows, dtype=np.int64)
-        self._params = _aligned_zeros(offset, dtype)
+        shapes = [(layer.n_in, layer.n_out) for layer in self.layers]
+        activations = [self._kernel_activation(i) for i in range(len(self.layers))]
+        layout, size = build_layout(shapes, activations, self.dtype)
+        check_memory(size * np.dtype(self.dtype).itemsize, f"the parameters of {self.summary()}")
+        self._layout = layout
+        self._params = aligned_zeros(size, self.dtype)
         self._attach_layers()
         rng = np.random.default_rng(self._init_seq)
         for layer in self.layers:
-            n_in, n_out = layer.W.shape
-            if layer.activation == "relu":  # He: N(0, 2 / n_in)
-                layer.W[...] = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
-            else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
-                limit = math.sqrt(6.0 / (n_in + n_out))
-                layer.W[...] = rng.uniform(-limit, limit, (n_in, n_out))
+            initialize(layer.W, layer.activation, rng)
             layer.b[...] = layer.bias_init
 
     def _attach_layers(self):
         """Point every layer's W and b at its place in the parameter buffer."""
-        for layer, (w_offset, b_offset, n_in, n_out, _) in zip(self.layers, self._layout):
-            layer.W = self._params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
-            layer.b = self._params[b_offset : b_offset + n_out]
+        for index, layer in enumerate(self.layers):
+            layer.W, layer.b = layer_views(self._params, self._layout, index)
 
     # -- data ------------------------------------------------------------------------------
 
-    def _check_X(self, X, name="X"):
+    def _build_and_check_X(self, X, name="X"):
+        """Build the model if it is not yet built, then return ``X`` checked and cast."""
         self._build()
         return check_features(X, name, self.dtype, self.layers[0].n_in)
 
     def _check_xy(self, X, y, x_name="X", y_name="y"):
         """Checked (X, labels, targets); the loss that does not use one gets it empty."""
-        X = self._check_X(X, x_name)
+        X = self._build_and_check_X(X, x_name)
         n = X.shape[0]
         n_out = self.layers[-1].n_out
         no_labels = np.empty(0, np.int64)
@@ -304,6 +235,10 @@ class Sequential:
             labels = check_labels(y, y_name, n, 2, " (binary_cross_entropy takes labels 0/1)")
             return X, labels, labels.astype(self.dtype)[:, None]
         return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
+
+    def _epoch_data(self, X, y):
+        """The checked training data as the record the backends' epochs take."""
+        return EpochData(*self._check_xy(X, y), np.empty(0, self.dtype))
 
     # -- training --------------------------------------------------------------------------
 
@@ -358,67 +293,34 @@ class Sequential:
             On bad input, or when the training loss becomes NaN or infinite; then the
             parameters and optimizer state are restored to the start of that epoch.
         """
-        X, labels, targets = self._check_xy(X, y)
+        data = self._epoch_data(X, y)
         epochs = check_int(epochs, "epochs", low=0)
         batch_size = check_int(batch_size, "batch_size", low=1)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise InputTypeError(f"shuffle must be True or False; got {shuffle!r}")
         verbose = check_int(verbose, "verbose", low=0)
         workers = check_int(workers, "workers", low=1)
-        if workers > 1 and batch_size != 1:
-            raise InputError(f"workers > 1 runs per-sample SGD only: batch_size must be 1; got "
-                             f"batch_size={batch_size} with workers={workers}")  # fmt: skip
         validation = self._check_validation(validation_data)
-        if optimizer is None:
-            optimizer = self.optimizer if self.optimizer is not None else SGD()
-        elif not isinstance(optimizer, SGD):
-            raise InputTypeError(f"optimizer must be a fastnn.SGD; got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        velocity = optimizer._state_for(self._params)
-        # Load (or compile) the backend's code on an empty epoch first, so that epoch_time
-        # measures training only.
-        self._train_part(X, labels, targets, np.empty(0, np.int64), batch_size, optimizer,
-                         velocity, np.zeros(2), workers)  # fmt: skip
-
-        n = X.shape[0]
-        batches_per_step = max(1, _round_up(n, batch_size) // batch_size // _PROGRESS_STEPS)
-        step = n if verbose != 1 else batch_size * batches_per_step
+        optimizer = self._resolve_optimizer(optimizer)
+        if workers > 1 and (batch_size != 1 or optimizer.kind != SGD):
+            raise InputError(
+                "workers > 1 runs per-sample SGD only (batch_size=1, optimizer SGD); got "
+                f"batch_size={batch_size} and {optimizer!r} with workers={workers}"
+            )
+        runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose)
+        runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
         history = History()
+        n = data.X.shape[0]
         for epoch in range(epochs):
             order = self._shuffle_rng.permutation(n) if shuffle else np.arange(n)
-            saved = (self._params.copy(), velocity.copy(), optimizer.iterations)
-            stats = np.zeros(2)
-            bar = tqdm(
-                total=n,
-                desc=f"epoch {epoch + 1}/{epochs}",
-                unit="sample",
-                disable=verbose != 1,
-                leave=False,
-                file=sys.stderr,
-            )
-            started = time.perf_counter()
-            for first in range(0, n, step):
-                part = order[first : first + step]
-                self._train_part(X, labels, targets, part, batch_size, optimizer, velocity, stats,
-                                 workers)  # fmt: skip
-                seen = first + len(part)
-                running = stats[0] / seen
-                if not math.isfinite(running):
-                    bar.close()
-                    self._params[...], velocity[...], optimizer.iterations = saved
-                    raise InputError(
-                        f"the training loss became {running} in epoch {epoch + 1} (after "
-                        f"{seen} of {n} samples) with lr={optimizer.lr}: the learning rate is "
-                        "probably too large, try a smaller one. The weights were restored to "
-                        "the start of that epoch."
-                    )
-                bar.update(len(part))
-                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
-            elapsed = time.perf_counter() - started
-            bar.close()
-            logs = {"loss": stats[0] / n}
+            try:
+                record, elapsed = runner.epoch(order, epoch + 1, epochs)
+            except TrainingInterrupted as exc:
+                exc.history = history
+                raise
+            logs = {"loss": float(record["loss_sum"] / n)}
             if self.loss != "mse":
-                logs["accuracy"] = stats[1] / n
+                logs["accuracy"] = float(record["n_correct"] / n)
             logs["epoch_time"] = elapsed
             if validation is not None:
                 scores = self._evaluate_checked(*validation)
@@ -431,21 +333,17 @@ class Sequential:
                 print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
         return history
 
-    def _train_part(self, X, labels, targets, order, batch_size, optimizer, velocity, stats,
-                    workers):  # fmt: skip
-        """Train on ``X[order]`` in one backend call; advances ``optimizer.iterations``."""
-        o = optimizer
-        # fmt: off
-        args = (self._params, velocity, self._layout, X, labels, targets, order, batch_size,
-                LOSSES[self.loss], o.lr, o.momentum, o.nesterov, o.decay, o.l1, o.l2,
-                o.iterations, stats)
-        # fmt: on
-        with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
-            if workers == 1:
-                t = self._ops.train_epoch(*args)
-            else:
-                t = self._ops.train_epoch_hogwild(*args, workers)
-        o.iterations = int(t)
+    def _resolve_optimizer(self, optimizer):
+        """The optimizer of this fit: the one given, else the model's last one, else SGD()."""
+        if optimizer is None:
+            optimizer = self.optimizer if self.optimizer is not None else optimizers.SGD()
+        elif not isinstance(optimizer, optimizers.Optimizer):
+            raise InputTypeError(
+                "optimizer must be a fastnn optimizer (fastnn.SGD or fastnn.Adam); got "
+                f"{type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        return optimizer
 
     def _check_validation(self, validation_data):
         if validation_data is None:
@@ -498,7 +396,7 @@ class Sequential:
 
         Values have shape (n_samples,) for one output, else (n_samples, n_outputs).
         """
-        out = self._outputs(self._check_X(X))
+        out = self._outputs(self._build_and_check_X(X))
         if self.loss == "mse":
             return out[:, 0] if out.shape[1] == 1 else out
         return self._labels(out)
@@ -508,7 +406,7 @@ class Sequential:
 
         With ``binary_cross_entropy`` the columns are P(y=0) and P(y=1).
         """
-        return self._probabilities(self._outputs(self._check_X(X)))
+        return self._probabilities(self._outputs(self._build_and_check_X(X)))
 
     def evaluate(self, X, y):
         """The mean loss and metrics on (X, y).
@@ -522,9 +420,8 @@ class Sequential:
 
     def _evaluate_checked(self, X, labels, targets):
         out = self._outputs(X)
-        loss_fn = getattr(self._ops, LOSS_KERNELS[self.loss])
-        truth = labels if self.loss == "softmax_cross_entropy" else targets
-        loss = float(loss_fn(out, truth, np.empty_like(out)))
+        loss = float(self._ops.loss_and_grad(self._loss_code, out, labels, targets,
+                                             np.empty_like(out)))  # fmt: skip
         if self.loss == "mse":
             residual = np.sum((targets - out) ** 2, axis=0, dtype=np.float64)
             total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
@@ -586,72 +483,13 @@ class Sequential:
         failed save leaves any previous file intact. ``".npz"`` is appended when missing, as
         :func:`numpy.savez` does. The optimizer state is not saved. Returns the path written.
         """
-        self._build()
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        config = {
-            "format": _FILE_FORMAT,
-            "version": 1,
-            "loss": self.loss,
-            "dtype": self.dtype,
-            "backend": self.backend,
-            "seed": self.seed,
-            "layers": [layer.to_config() for layer in self.layers],
-            "metadata": self.metadata,
-        }
-        arrays = {"config": np.array(json.dumps(config))}
-        for index, layer in enumerate(self.layers):
-            arrays[f"W{index}"] = layer.W
-            arrays[f"b{index}"] = layer.b
-        if self.feature_scaling is not None:
-            mean, scale = self.feature_scaling
-            arrays["feature_mean"] = np.asarray(mean, np.float64)
-            arrays["feature_scale"] = np.asarray(scale, np.float64)
-        with atomic_write(path) as f:
-            np.savez(f, **arrays)
-        return path
+        from .serialization import save
+
+        return save(self, path)
 
 
 def _is_dtype(value):
     return isinstance(value, (type, np.dtype)) and value in (np.float32, np.float64)
 
 
-def load(path, backend=None):
-    """Load a model written by :meth:`Sequential.save`.
-
-    Parameters
-    ----------
-    path : str or path-like
-    backend : {"numba", "numpy"}, optional
-        Defaults to the backend the model was saved with.
-    """
-    path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            config = json.loads(str(data["config"]))
-            if not isinstance(config, dict) or config.get("format") != _FILE_FORMAT:
-                raise InputError("no fastnn architecture record")
-            layers = [Dense(**layer) for layer in config["layers"]]
-            weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(len(layers))]
-            scaling = None
-            if "feature_mean" in data.files:
-                scaling = (data["feature_mean"], data["feature_scale"])
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path} is not a readable fastnn model file: {exc}") from exc
-    model = Sequential(
-        layers,
-        loss=config["loss"],
-        backend=backend or config["backend"],
-        dtype=config["dtype"],
-        seed=config["seed"],
-    )
-    model.set_weights(weights)
-    model.feature_scaling = scaling
-    model.metadata = config.get("metadata", {})
-    return model
-
-
-__all__ = ["History", "Sequential", "load"]
+__all__ = ["DTYPES", "Sequential"]

@@ -7,18 +7,9 @@ validate: the model checks everything before calling them.
 
 import numpy as np
 
-from ._codes import (
-    ACT,
-    B_OFFSET,
-    BINARY_CROSS_ENTROPY,
-    N_IN,
-    N_OUT,
-    RELU,
-    SIGMOID,
-    SOFTMAX_CROSS_ENTROPY,
-    TANH,
-    W_OFFSET,
-)
+from ._codes import ADAM, BINARY_CROSS_ENTROPY, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
+from .optimizers import step_size
+from .params import ACT, B_OFFSET, W_OFFSET, layer_views
 
 
 def _sigmoid(z):
@@ -68,17 +59,21 @@ def dense_backward(x, W, delta, dW, db, dx):
         np.matmul(delta, W.T, out=dx)
 
 
+def _log_sum_exp(logits):
+    """Row-wise ``log(sum(exp(z)))``, shifted by the row max; shape (m, 1)."""
+    top = logits.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
 def softmax(logits, out):
-    """Fill ``out`` with the row-wise softmax of ``logits``."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    out[...] = e / e.sum(axis=1, keepdims=True)
+    """Fill ``out`` with the row-wise softmax of ``logits``: ``exp(z - logsumexp(z))``."""
+    out[...] = np.exp(logits - _log_sum_exp(logits))
 
 
 def softmax_cross_entropy(logits, labels, grad):
     """Return mean ``-log softmax(z)[y]``; fill ``grad = (softmax(z) - onehot(y)) / m``."""
     m = logits.shape[0]
-    top = logits.max(axis=1, keepdims=True)
-    log_norm = top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    log_norm = _log_sum_exp(logits)
     rows = np.arange(m)
     loss = np.mean(log_norm[:, 0] - logits[rows, labels], dtype=np.float64)
     grad[...] = np.exp(logits - log_norm)
@@ -105,41 +100,114 @@ def mean_squared_error(outputs, targets, grad):
     return float(np.mean(diff * diff, dtype=np.float64))
 
 
-def sgd_update(params, velocity, grad, lr, momentum, nesterov, l1, l2):
+def loss_and_grad(loss, outputs, labels, targets, grad):
+    """The mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        return softmax_cross_entropy(outputs, labels, grad)
+    if loss == BINARY_CROSS_ENTROPY:
+        return binary_cross_entropy(outputs, targets, grad)
+    return mean_squared_error(outputs, targets, grad)
+
+
+def n_correct(loss, outputs, labels):
+    """How many rows the outputs classify correctly (0 for a regression loss).
+
+    One binary logit predicts class 1 exactly when it is positive (sigmoid > 0.5).
+    """
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        return int(np.sum(np.argmax(outputs, axis=1) == labels))
+    if loss == BINARY_CROSS_ENTROPY:
+        return int(np.sum((outputs[:, 0] > 0) == (labels == 1)))
+    return 0
+
+
+def find_nonzero(x, nonzero):
+    """Write the indices of the nonzero ``x`` into ``nonzero``; return their count."""
+    found = np.flatnonzero(x)
+    nonzero[: len(found)] = found
+    return len(found)
+
+
+def _weights(params, w, n_in, n_out):
+    return params[w : w + n_in * n_out].reshape(n_in, n_out)
+
+
+def forward_rows(x, nonzero, count, params, w, b, z):
+    """z = b + x[rows] @ W[rows] over the ``count`` rows listed in ``nonzero``."""
+    n_out = z.shape[0]
+    rows = nonzero[:count]
+    W = _weights(params, w, x.shape[0], n_out)
+    z[...] = params[b : b + n_out] + x[rows] @ W[rows]
+
+
+def update_rows(x, nonzero, count, params, w, b, delta, rate):
+    """Plain SGD on the listed rows: W[rows] -= rate outer(x[rows], delta); b -= rate delta."""
+    n_out = delta.shape[0]
+    rows = nonzero[:count]
+    W = _weights(params, w, x.shape[0], n_out)
+    W[rows] -= rate * np.outer(x[rows], delta)
+    params[b : b + n_out] -= rate * delta
+
+
+def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+    """delta_prev = (W delta) * act'(z_prev); with ``update`` also the plain SGD step."""
+    n_out = delta.shape[0]
+    W = _weights(params, w, x.shape[0], n_out)
+    delta_prev[: x.shape[0]] = np.where(dact != 0, W @ delta, 0) * dact
+    if update:
+        W -= rate * np.outer(x, delta)  # W -= rate x^T delta
+        params[b : b + n_out] -= rate * delta
+
+
+def _penalty(params, opt, penalize):
+    """``l1 sign(W) + 2 l2 W`` for weights, nothing for biases."""
+    if not penalize:
+        return 0
+    typ = params.dtype.type
+    return typ(opt.l1) * np.sign(params) + typ(2 * opt.l2) * params
+
+
+def sgd_update(params, velocity, grad, opt, rate, penalize):
     """One SGD step on the 1-D ``params`` (and ``velocity``), in place."""
     typ = params.dtype.type
-    g = grad + typ(l1) * np.sign(params) + typ(2 * l2) * params  # g + l1 sign(W) + 2 l2 W
-    if momentum == 0:
-        params -= typ(lr) * g  # W -= lr g
+    g = grad + _penalty(params, opt, penalize)  # g + l1 sign(W) + 2 l2 W
+    if opt.momentum == 0:
+        params -= typ(rate) * g  # W -= lr g
         return
-    velocity *= typ(momentum)
-    velocity -= typ(lr) * g  # v = momentum v - lr g
-    if nesterov:
-        params += typ(momentum) * velocity - typ(lr) * g  # W += momentum v - lr g
+    velocity *= typ(opt.momentum)
+    velocity -= typ(rate) * g  # v = momentum v - lr g
+    if opt.nesterov:
+        params += typ(opt.momentum) * velocity - typ(rate) * g  # W += momentum v - lr g
     else:
         params += velocity  # W += v
 
 
-def _layer(buffer, layout, layer):
-    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
-    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
+def adam_update(params, m, v, grad, opt, rate, penalize):
+    """One Adam step on the 1-D ``params`` and the moments ``m``, ``v``, in place.
+
+    ``rate`` holds the bias correction: ``lr sqrt(1 - b2^t) / (1 - b1^t)``.
+    """
+    typ = params.dtype.type
+    b1, b2 = typ(opt.beta1), typ(opt.beta2)
+    g = grad + _penalty(params, opt, penalize)
+    m[...] = b1 * m + (1 - b1) * g  # m = b1 m + (1 - b1) g
+    v[...] = b2 * v + (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
+    params -= typ(rate) * m / (np.sqrt(v) + typ(opt.eps))  # W -= lr_t m / (sqrt(v) + eps)
 
 
-def _loss_and_grad(loss, out, labels, targets, grad):
-    if loss == SOFTMAX_CROSS_ENTROPY:
-        return softmax_cross_entropy(out, labels, grad)
-    if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(out, targets, grad)
-    return mean_squared_error(out, targets, grad)
+def optimizer_update(params, state, first, grad, opt, rate, penalize):
+    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
+    part = slice(first, first + grad.shape[0])
+    if opt.kind == ADAM:
+        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalize)
+    else:
+        sgd_update(params[part], state[0, part], grad, opt, rate, penalize)
 
 
-def _n_correct(loss, out, labels):
-    if loss == SOFTMAX_CROSS_ENTROPY:
-        return int(np.sum(np.argmax(out, axis=1) == labels))
-    if loss == BINARY_CROSS_ENTROPY:
-        return int(np.sum((out[:, 0] > 0) == (labels == 1)))
-    return 0
+def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+    """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta."""
+    optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, True)
+    optimizer_update(params, state, b, delta, opt, rate, False)
 
 
 def _derivative(z, a, act):
@@ -148,38 +216,19 @@ def _derivative(z, a, act):
     return out
 
 
-def train_epoch(
-    params,
-    velocity,
-    layout,
-    X,
-    labels,
-    targets,
-    order,
-    batch_size,
-    loss,
-    lr,
-    momentum,
-    nesterov,
-    decay,
-    l1,
-    l2,
-    t,
-    stats,
-):
-    """Run SGD over ``X[order]`` in batches of ``batch_size``; return the new update count ``t``.
+def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
+    """Train on ``data.X[order]`` in batches of ``batch_size``.
 
     Same contract as :func:`fastnn.kernels.train_epoch`.
     """
     n_layers = layout.shape[0]
-    layers = [_layer(params, layout, layer) for layer in range(n_layers)]
-    velocities = [_layer(velocity, layout, layer) for layer in range(n_layers)]
+    layers = [layer_views(params, layout, layer) for layer in range(n_layers)]
     acts = [layout[layer, ACT] for layer in range(n_layers)]
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
         # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l), a_0 = x
-        zs, activations = [], [X[rows]]
+        zs, activations = [], [data.X[rows]]
         for (W, b), act in zip(layers, acts):
             z = np.empty((m, W.shape[1]), params.dtype)
             a = np.empty_like(z)
@@ -189,11 +238,10 @@ def train_epoch(
         # loss, and delta_L = dL/da_L * act'(z_L)
         out = activations[-1]
         grad = np.empty_like(out)
-        y = labels[rows] if len(labels) else labels
-        stats[0] += m * _loss_and_grad(
-            loss, out, y, targets[rows] if len(targets) else targets, grad
-        )
-        stats[1] += _n_correct(loss, out, y)
+        labels = data.labels[rows] if len(data.labels) else data.labels
+        targets = data.targets[rows] if len(data.targets) else data.targets
+        stats["loss_sum"] += m * loss_and_grad(loss, out, labels, targets, grad)
+        stats["n_correct"] += n_correct(loss, out, labels)
         delta = grad * _derivative(zs[-1], out, acts[-1])
         # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
         gradients = [None] * n_layers
@@ -205,29 +253,28 @@ def train_epoch(
             gradients[layer] = (dW, db)
             if layer > 0:
                 delta = dx * _derivative(zs[layer - 1], activations[layer], acts[layer - 1])
-        # update, with lr_t = lr / (1 + decay t); no penalty on biases
-        lr_t = lr / (1.0 + decay * t)
-        for (W, b), (VW, Vb), (dW, db) in zip(layers, velocities, gradients):
-            sgd_update(
-                W.reshape(-1), VW.reshape(-1), dW.reshape(-1), lr_t, momentum, nesterov, l1, l2
-            )
-            sgd_update(b, Vb, db, lr_t, momentum, nesterov, 0.0, 0.0)
-        t += 1
-    return t
+        # update every layer at this step's rate; no penalty on biases
+        rate = step_size(opt, t[0])
+        for layer, (dW, db) in enumerate(gradients):
+            optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt, rate, True)
+            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, False)
+        t[0] += 1
+        stats["n_seen"] += m
 
 
-def train_epoch_hogwild(
-    params, velocity, layout, X, labels, targets, order, batch_size, loss,
-    lr, momentum, nesterov, decay, l1, l2, t, stats, workers,
-):  # fmt: skip
+def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):
     """The workers' shares of ``order``, one after another (Hogwild without the interleaving).
 
-    Same contract as :func:`fastnn.kernels.train_epoch_hogwild`; with ``workers == 1`` it is
-    :func:`train_epoch`.
+    Same contract as :func:`fastnn.kernels.train_epoch_hogwild`. Each share starts its own
+    update count at ``t // workers`` and decays ``workers`` times faster, as each thread of the
+    compiled version does: after k of its own updates a thread's rate is
+    ``lr / (1 + decay workers (t // workers + k))``, close to ``lr / (1 + decay t_shared)``
+    while all threads advance together.
     """
     share = -(-len(order) // workers)
+    fast_decay = opt._replace(decay=opt.decay * workers)
     for w in range(workers):
+        own_t = np.array([t[0] // workers], np.int64)
         part = order[w * share : (w + 1) * share]
-        train_epoch(params, velocity, layout, X, labels, targets, part, 1, loss, lr, momentum,
-                    nesterov, decay * workers, l1, l2, t // workers, stats)  # fmt: skip
-    return t + len(order)
+        train_epoch(params, state, layout, data, part, loss, 1, fast_decay, own_t, stats)
+    t[0] += len(order)

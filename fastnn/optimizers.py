@@ -1,12 +1,123 @@
-"""Optimizers. fastnn has one: stochastic gradient descent, :class:`SGD`."""
+"""Optimizers: each owns its hyperparameters, its state and its learning-rate schedule.
+
+An optimizer hands the backends one named record, :class:`OptimizerConfig`, and state arrays
+that mirror the model's parameter buffer (one row per slot: SGD's velocity; Adam's two moments).
+The update count ``t`` lives in a one-element array that the epoch kernels advance in place, so
+it always matches the updates actually made, even when training is interrupted.
+
+Adding an optimizer means: a ``kind`` code in :mod:`fastnn._codes`, its fields in
+:class:`OptimizerConfig`, a class here that fills them, and one update kernel in each backend
+(with its oracle in the tests).
+"""
+
+import math
+from collections import namedtuple
 
 import numpy as np
 
+from ._codes import ADAM as ADAM_KIND
+from ._codes import SGD as SGD_KIND
 from ._validation import check_number
 from .errors import InputTypeError
+from .params import aligned_zeros
+
+# Every optimizer's hyperparameters in one record; an optimizer leaves the fields it does not
+# use at their defaults. Numbers are Python floats, so one compiled kernel serves them all.
+OptimizerConfig = namedtuple(
+    "OptimizerConfig", "kind lr momentum nesterov decay beta1 beta2 eps l1 l2"
+)
+_DEFAULTS = dict(momentum=0.0, nesterov=False, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8)
 
 
-class SGD:
+def step_size(opt, t):
+    """The step size of update number ``t`` (counted from 0).
+
+    SGD: ``lr / (1 + decay t)``. Adam: ``lr sqrt(1 - b2^(t+1)) / (1 - b1^(t+1))``, its bias
+    correction at its own count ``t + 1``.
+    """
+    if opt.kind == ADAM_KIND:
+        n = t + 1
+        return opt.lr * math.sqrt(1.0 - opt.beta2**n) / (1.0 - opt.beta1**n)
+    return opt.lr / (1.0 + opt.decay * t)
+
+
+def is_plain_sgd(opt):
+    """True when an update moves only the weights whose gradient is nonzero (plain SGD)."""
+    return opt.kind == SGD_KIND and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
+
+
+class Optimizer:
+    """What every optimizer shares: the update count, the state buffer and the record.
+
+    Attributes
+    ----------
+    iterations : int
+        Updates made so far (``t``). It carries over from one ``fit`` to the next when the same
+        optimizer is passed again.
+    state : ndarray of shape (n_slots, n_params) or None
+        The optimizer's per-parameter state, laid out like the model's parameter buffer.
+    """
+
+    kind = None
+    n_slots = 0
+
+    def __init__(self):
+        self._t = np.zeros(1, np.int64)
+        self.state = None
+
+    @property
+    def iterations(self):
+        return int(self._t[0])
+
+    @iterations.setter
+    def iterations(self, value):
+        self._t[0] = value
+
+    def config(self):
+        """The hyperparameters as the :class:`OptimizerConfig` record the kernels read."""
+        fields = dict(_DEFAULTS, kind=self.kind)
+        fields.update({name: getattr(self, name) for name in self._fields})
+        return OptimizerConfig(**{k: _plain(v) for k, v in fields.items()})
+
+    def learning_rate(self):
+        """The learning rate of the next update."""
+        return step_size(self.config(), self.iterations)
+
+    def state_for(self, params):
+        """The state buffer for ``params``, (re)started at zero when it does not fit them."""
+        state = self.state
+        shape = (max(self.n_slots, 1), params.shape[0])
+        if state is None or state.shape != shape or state.dtype != params.dtype:
+            self.state = state = aligned_zeros(shape, params.dtype)
+        return state
+
+    def snapshot(self):
+        """A copy of the state and the update count, for :meth:`restore`."""
+        return (None if self.state is None else self.state.copy(), self.iterations)
+
+    def restore(self, snapshot):
+        """Put back what :meth:`snapshot` took."""
+        state, self.iterations = snapshot
+        if state is not None:
+            self.state[...] = state
+
+    def __repr__(self):
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({args})"
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+
+def _plain(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return float(value)
+
+
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum, Nesterov momentum, decay and L1/L2 penalties.
 
     For every update ``t = 0, 1, ...``::
@@ -21,7 +132,7 @@ class SGD:
     lr : float, default 0.01
         Learning rate, > 0.
     momentum : float, default 0.0
-        In [0, 1). With 0 no velocity is kept.
+        In [0, 1). With 0 no velocity is read or written.
     nesterov : bool, default False
     decay : float, default 0.0
         Learning-rate decay per update, >= 0.
@@ -31,37 +142,79 @@ class SGD:
     Attributes
     ----------
     iterations : int
-        Updates made so far (the ``t`` above). It carries over from one ``fit`` to the next when
-        the same optimizer is passed again.
-    velocity : ndarray or None
-        The momentum buffer, laid out like the model's parameters.
+        Updates made so far (the ``t`` above).
+    state : ndarray of shape (1, n_params) or None
+        The velocity, laid out like the model's parameters.
     """
 
+    kind = SGD_KIND
+    n_slots = 1
+    _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2")
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0):
+        super().__init__()
         self.lr = check_number(lr, "lr", low=0, low_open=True)
         self.momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
-        if not isinstance(nesterov, bool):
+        if not isinstance(nesterov, (bool, np.bool_)):
             raise InputTypeError(f"nesterov must be True or False; got {nesterov!r}")
-        self.nesterov = nesterov
+        self.nesterov = bool(nesterov)
         self.decay = check_number(decay, "decay", low=0)
         self.l1 = check_number(l1, "l1", low=0)
         self.l2 = check_number(l2, "l2", low=0)
-        self.iterations = 0
-        self.velocity = None
 
-    def __repr__(self):
-        return (
-            f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
-            f"decay={self.decay}, l1={self.l1}, l2={self.l2})"
-        )
+    @property
+    def velocity(self):
+        """The momentum buffer (the state's one row), or None before training."""
+        return None if self.state is None else self.state[0]
 
-    def learning_rate(self):
-        """The learning rate of the next update, ``lr / (1 + decay * iterations)``."""
-        return self.lr / (1.0 + self.decay * self.iterations)
 
-    def _state_for(self, params):
-        """The velocity buffer for ``params``, (re)started at zero when it does not fit them."""
-        v = self.velocity
-        if v is None or v.shape != params.shape or v.dtype != params.dtype:
-            self.velocity = v = np.zeros_like(params)
-        return v
+class Adam(Optimizer):
+    """Adam, in the form scikit-learn and Keras use (Kingma & Ba's "efficient" form).
+
+    For every update::
+
+        t   += 1
+        g    = dL/dW + l1 * sign(W) + 2 * l2 * W      # penalties on weights, not biases
+        m    = beta1 * m + (1 - beta1) * g
+        v    = beta2 * v + (1 - beta2) * g**2
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        W   -= lr_t * m / (sqrt(v) + eps)
+
+    ``eps`` is added to ``sqrt(v)`` after the bias correction has been folded into ``lr_t``;
+    PyTorch's ``torch.optim.Adam`` adds it to ``sqrt(v / (1 - beta2**t))`` instead, which
+    differs while ``t`` is small.
+
+    Parameters
+    ----------
+    lr : float, default 0.001
+        Learning rate, > 0.
+    beta1, beta2 : float, default 0.9, 0.999
+        Decay rates of the first and second moments, in [0, 1).
+    eps : float, default 1e-8
+        Added to the root of the second moment, > 0.
+    l1, l2 : float, default 0.0
+        Penalty strengths, >= 0.
+
+    Attributes
+    ----------
+    iterations : int
+        Updates made so far (``t``).
+    state : ndarray of shape (2, n_params) or None
+        The first and second moments ``m`` and ``v``, laid out like the model's parameters.
+    """
+
+    kind = ADAM_KIND
+    n_slots = 2
+    _fields = ("lr", "beta1", "beta2", "eps", "l1", "l2")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, l1=0.0, l2=0.0):
+        super().__init__()
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.beta1 = check_number(beta1, "beta1", low=0, high=1, high_open=True)
+        self.beta2 = check_number(beta2, "beta2", low=0, high=1, high_open=True)
+        self.eps = check_number(eps, "eps", low=0, low_open=True)
+        self.l1 = check_number(l1, "l1", low=0)
+        self.l2 = check_number(l2, "l2", low=0)
+
+
+__all__ = ["Adam", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]

@@ -15,6 +15,10 @@ CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
 
 JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CACHE)
 
+# For the few operations whose rounding must not be reassociated with their neighbours (a loss
+# term that subtracts two huge logits): no fastmath flags at all.
+EXACT_OPTIONS = dict(JIT_OPTIONS, fastmath=False)
+
 # Parallel kernels are not cached on disk: cached parallel functions have crashed when the
 # thread count changed between processes. They compile on first use in each process.
 PARALLEL_OPTIONS = dict(JIT_OPTIONS, cache=False, parallel=True)

@@ -1,7 +1,8 @@
 """The SGD update with momentum, Nesterov, and L1/L2 penalties.
 
-``g += l1 sign(p) + 2 l2 p``; ``v = momentum v - lr g``; ``p += v`` (Nesterov: ``p += momentum v -
-lr g``). With ``momentum == 0`` the velocity is neither read nor written: ``p -= lr g``.
+``g += l1 sign(p) + 2 l2 p`` (when ``penalize``); ``v = momentum v - rate g``; ``p += v``
+(Nesterov: ``p += momentum v - rate g``). With ``momentum == 0`` the velocity is neither read nor
+written: ``p -= rate g``.
 """
 
 import numpy as np
@@ -16,23 +17,28 @@ def _penalised(p, g, l1, two_l2):
 
 
 @njit(**JIT_OPTIONS)
-def sgd_update(params, velocity, grad, lr, momentum, nesterov, l1, l2):
-    """Update the 1-D ``params`` (and ``velocity``) in place from ``grad`` at rate ``lr``."""
+def sgd_update(params, velocity, grad, opt, rate, penalize):
+    """Update the 1-D ``params`` (and ``velocity``) in place from ``grad`` at ``rate``.
+
+    ``opt`` is the optimizer's record; the L1/L2 terms apply only when ``penalize``.
+    """
     typ = params.dtype.type  # constants in the params' dtype: float32 stays float32
-    rate, mu, c1, c2 = typ(lr), typ(momentum), typ(l1), typ(2 * l2)
-    if momentum == 0:
-        if l1 == 0 and l2 == 0:
+    lr, mu = typ(rate), typ(opt.momentum)
+    c1 = typ(opt.l1) if penalize else typ(0)
+    c2 = typ(2 * opt.l2) if penalize else typ(0)
+    if opt.momentum == 0:
+        if c1 == 0 and c2 == 0:
             for i in range(params.shape[0]):
-                params[i] -= rate * grad[i]
+                params[i] -= lr * grad[i]
         else:
             for i in range(params.shape[0]):
-                params[i] -= rate * _penalised(params[i], grad[i], c1, c2)
+                params[i] -= lr * _penalised(params[i], grad[i], c1, c2)
         return
     for i in range(params.shape[0]):
         g = _penalised(params[i], grad[i], c1, c2)
-        v = mu * velocity[i] - rate * g
+        v = mu * velocity[i] - lr * g
         velocity[i] = v
-        if nesterov:
-            params[i] += mu * v - rate * g
+        if opt.nesterov:
+            params[i] += mu * v - lr * g
         else:
             params[i] += v

@@ -8,18 +8,8 @@ import math
 
 import numpy as np
 
-from fastnn._codes import (
-    ACT,
-    B_OFFSET,
-    BINARY_CROSS_ENTROPY,
-    N_IN,
-    N_OUT,
-    RELU,
-    SIGMOID,
-    SOFTMAX_CROSS_ENTROPY,
-    TANH,
-    W_OFFSET,
-)
+from fastnn._codes import ADAM, BINARY_CROSS_ENTROPY, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
+from fastnn.params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 
 
 def _act(z, act):
@@ -124,16 +114,114 @@ def mean_squared_error(outputs, targets, grad):
     return loss / size
 
 
-def sgd_update(params, velocity, grad, lr, momentum, nesterov, l1, l2):
+def loss_and_grad(loss, outputs, labels, targets, grad):
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        return softmax_cross_entropy(outputs, labels, grad)
+    if loss == BINARY_CROSS_ENTROPY:
+        return binary_cross_entropy(outputs, targets, grad)
+    return mean_squared_error(outputs, targets, grad)
+
+
+def n_correct(loss, outputs, labels):
+    correct = 0
+    for r in range(outputs.shape[0]):
+        if loss == SOFTMAX_CROSS_ENTROPY:
+            correct += int(np.argmax(outputs[r]) == labels[r])
+        elif loss == BINARY_CROSS_ENTROPY:
+            correct += int((outputs[r, 0] > 0) == (labels[r] == 1))
+    return correct
+
+
+def find_nonzero(x, nonzero):
+    count = 0
+    for i in range(x.shape[0]):
+        if x[i] != 0:
+            nonzero[count] = i
+            count += 1
+    return count
+
+
+def _flat_row(params, w, n_out, i):
+    return [w + i * n_out + j for j in range(n_out)]
+
+
+def forward_rows(x, nonzero, count, params, w, b, z):
+    n_out = z.shape[0]
+    for j in range(n_out):
+        s = float(params[b + j])
+        for c in range(count):
+            i = nonzero[c]
+            s += float(x[i]) * float(params[w + i * n_out + j])
+        z[j] = s
+
+
+def update_rows(x, nonzero, count, params, w, b, delta, rate):
+    n_out = delta.shape[0]
+    for c in range(count):
+        i = nonzero[c]
+        for j in range(n_out):
+            params[w + i * n_out + j] -= rate * float(x[i]) * float(delta[j])
+    for j in range(n_out):
+        params[b + j] -= rate * float(delta[j])
+
+
+def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+    n_out = delta.shape[0]
+    for i in range(x.shape[0]):
+        s = sum(float(params[w + i * n_out + j]) * float(delta[j]) for j in range(n_out))
+        delta_prev[i] = s * float(dact[i])
+    if update:
+        zeros = np.flatnonzero(x)
+        update_rows(x, zeros, len(zeros), params, w, b, delta, rate)
+
+
+def _penalised(p, g, opt, penalize):
+    if not penalize:
+        return g
+    return g + opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p
+
+
+def sgd_update(params, velocity, grad, opt, rate, penalize):
     for i in range(params.shape[0]):
         p = float(params[i])
-        g = float(grad[i]) + l1 * float(np.sign(p)) + 2 * l2 * p
-        if momentum == 0:
-            params[i] = p - lr * g
+        g = _penalised(p, float(grad[i]), opt, penalize)
+        if opt.momentum == 0:
+            params[i] = p - rate * g
             continue
-        v = momentum * float(velocity[i]) - lr * g
+        v = opt.momentum * float(velocity[i]) - rate * g
         velocity[i] = v
-        params[i] = p + (momentum * v - lr * g if nesterov else v)
+        params[i] = p + (opt.momentum * v - rate * g if opt.nesterov else v)
+
+
+def adam_update(params, m, v, grad, opt, rate, penalize):
+    for i in range(params.shape[0]):
+        p = float(params[i])
+        g = _penalised(p, float(grad[i]), opt, penalize)
+        m[i] = opt.beta1 * float(m[i]) + (1 - opt.beta1) * g
+        v[i] = opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g
+        params[i] = p - rate * float(m[i]) / (math.sqrt(float(v[i])) + opt.eps)
+
+
+def optimizer_update(params, state, first, grad, opt, rate, penalize):
+    part = slice(first, first + grad.shape[0])
+    if opt.kind == ADAM:
+        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalize)
+    else:
+        sgd_update(params[part], state[0, part], grad, opt, rate, penalize)
+
+
+def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+    grad = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
+                     for j in range(delta.shape[0])])  # fmt: skip
+    optimizer_update(params, state, w, grad, opt, rate, True)
+    optimizer_update(params, state, b, delta, opt, rate, False)
+
+
+def step_size(opt, t):
+    """The oracle's own schedule: lr / (1 + decay t) for SGD, Adam's bias-corrected rate."""
+    if opt.kind == ADAM:
+        return opt.lr * math.sqrt(1 - opt.beta2 ** (t + 1)) / (1 - opt.beta1 ** (t + 1))
+    return opt.lr / (1 + opt.decay * t)
 
 
 def _layer(buffer, layout, layer):
@@ -142,30 +230,12 @@ def _layer(buffer, layout, layer):
     return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
 
 
-def train_epoch(
-    params,
-    velocity,
-    layout,
-    X,
-    labels,
-    targets,
-    order,
-    batch_size,
-    loss,
-    lr,
-    momentum,
-    nesterov,
-    decay,
-    l1,
-    l2,
-    t,
-    stats,
-):
+def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     n_layers = layout.shape[0]
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
-        inputs, zs = [X[rows].astype(np.float64)], []
+        inputs, zs = [data.X[rows].astype(np.float64)], []
         for layer in range(n_layers):
             W, b = _layer(params, layout, layer)
             z = np.empty((m, W.shape[1]))
@@ -175,15 +245,10 @@ def train_epoch(
             inputs.append(a)
         out = inputs[-1]
         grad = np.empty_like(out)
-        if loss == SOFTMAX_CROSS_ENTROPY:
-            value = softmax_cross_entropy(out, labels[rows], grad)
-            stats[1] += sum(int(np.argmax(out[r]) == labels[rows][r]) for r in range(m))
-        elif loss == BINARY_CROSS_ENTROPY:
-            value = binary_cross_entropy(out, targets[rows], grad)
-            stats[1] += sum(int((out[r, 0] > 0) == (labels[rows][r] == 1)) for r in range(m))
-        else:
-            value = mean_squared_error(out, targets[rows], grad)
-        stats[0] += m * value
+        labels = data.labels[rows] if len(data.labels) else data.labels
+        targets = data.targets[rows] if len(data.targets) else data.targets
+        stats["loss_sum"] += m * loss_and_grad(loss, out, labels, targets, grad)
+        stats["n_correct"] += n_correct(loss, out, labels)
         d = np.empty_like(out)
         activation_derivative(zs[-1], out, layout[n_layers - 1, ACT], d)
         delta = grad * d
@@ -198,20 +263,11 @@ def train_epoch(
                 d = np.empty_like(dx)
                 activation_derivative(zs[layer - 1], inputs[layer], layout[layer - 1, ACT], d)
                 delta = dx * d
-        lr_t = lr / (1 + decay * t)
+        rate = step_size(opt, int(t[0]))
         for layer in range(n_layers):
-            W, b = _layer(params, layout, layer)
-            VW, Vb = _layer(velocity, layout, layer)
-            sgd_update(
-                W.reshape(-1),
-                VW.reshape(-1),
-                grads[layer][0].reshape(-1),
-                lr_t,
-                momentum,
-                nesterov,
-                l1,
-                l2,
-            )
-            sgd_update(b, Vb, grads[layer][1], lr_t, momentum, nesterov, 0.0, 0.0)
-        t += 1
-    return t
+            dW, db = grads[layer]
+            optimizer_update(params, state, layout[layer, W_OFFSET], dW.reshape(-1), opt, rate,
+                             True)  # fmt: skip
+            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, False)
+        t[0] += 1
+        stats["n_seen"] += m

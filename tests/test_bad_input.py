@@ -202,7 +202,7 @@ def test_bad_optimizer_arguments(kwargs, error, message):
         (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1"),
         (dict(epochs=-1), ValueError, "epochs must be an integer >= 0"),
         (dict(epochs=1.5), TypeError, "epochs must be an integer"),
-        (dict(optimizer="sgd"), TypeError, "optimizer must be a fastnn.SGD"),
+        (dict(optimizer="sgd"), TypeError, "optimizer must be a fastnn optimizer"),
         (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
         (dict(workers=0), ValueError, "workers must be an integer >= 1"),
         (dict(validation_data=[1, 2, 3]), ValueError, r"validation_data must be a tuple"),

@@ -7,15 +7,27 @@ import pytest
 import fastnn as fn
 import fastnn.kernels as numba_backend
 import fastnn.numpy_backend as numpy_backend
-from fastnn._codes import LOSSES
+from fastnn._codes import LOSSES, new_stats
+from fastnn.params import ACT, layer_views
 
 import naive
 
 LOSS_NAMES = list(LOSSES)
-PLAIN = dict(momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0)
-EVERYTHING = dict(momentum=0.9, nesterov=True, decay=0.01, l1=1e-3, l2=1e-2)
-HEAVY_BALL = dict(momentum=0.5, nesterov=False, decay=0.0, l1=0.0, l2=0.0)
-OPTIONS = {"plain": PLAIN, "everything": EVERYTHING, "momentum": HEAVY_BALL}
+OPTIONS = {
+    "plain": {},
+    "everything": dict(momentum=0.9, nesterov=True, decay=0.01, l1=1e-3, l2=1e-2),
+    "momentum": dict(momentum=0.5),
+    "adam": dict(beta1=0.8, beta2=0.99, eps=1e-6, l1=1e-3, l2=1e-2),
+}
+
+
+def make_optimizer(opts, lr=0.05):
+    """SGD with the options, or Adam for the "adam" case (at a fifth of the rate)."""
+    if opts == "adam":
+        return fn.Adam(lr=lr / 5, **OPTIONS[opts])
+    return fn.SGD(lr=lr, **OPTIONS[opts])
+
+
 EPOCH_RTOL = 1e-9  # DESIGN.md: whole epochs on small data, float64 parameters
 
 
@@ -54,22 +66,27 @@ def assert_weights_close(a, b, rtol, atol=1e-12):
         np.testing.assert_allclose(ba, bb, rtol=rtol, atol=atol)
 
 
-def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.05, workers=None):
+def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
     """One call of ``module.train_epoch`` (or of ``train_epoch_hogwild`` when ``workers`` is
-    given) on copies of the model's parameters, starting at t = 3."""
+    given) on copies of the model's parameters and fresh optimizer state, starting at t = 3.
+
+    Returns (params, state, stats, t).
+    """
     params = model._params.copy()
-    velocity = np.zeros_like(params)
-    stats = np.zeros(2)
-    # fmt: off
-    args = (params, velocity, model._layout, X, labels, targets, order, batch_size,
-            LOSSES[model.loss], lr, opts["momentum"], opts["nesterov"], opts["decay"], opts["l1"],
-            opts["l2"], 3, stats)
-    # fmt: on
+    state = np.zeros((max(optimizer.n_slots, 1), params.size))
+    t = np.array([3], np.int64)
+    stats = new_stats()
+    args = (params, state, model._layout, data, order, LOSSES[model.loss])
     if workers is None:
-        t = module.train_epoch(*args)
+        module.train_epoch(*args, batch_size, optimizer.config(), t, stats)
     else:
-        t = module.train_epoch_hogwild(*args, workers)
-    return params, velocity, stats, t
+        module.train_epoch_hogwild(*args, optimizer.config(), t, stats, workers)
+    return params, state, stats, int(t[0])
+
+
+def assert_stats_close(stats, expected, err_msg=""):
+    for name in stats.dtype.names:
+        np.testing.assert_allclose(stats[name], expected[name], rtol=1e-9, err_msg=err_msg)
 
 
 @pytest.mark.parametrize("loss", LOSS_NAMES)
@@ -79,20 +96,19 @@ def run_epoch(module, model, X, labels, targets, order, batch_size, opts, lr=0.0
 def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros):
     X, y, n_out = make_problem(loss, zeros=zeros)
     model = make_model(loss, X.shape[1], n_out, "numpy")
-    X, labels, targets = model._check_xy(X, y)
+    data = model._epoch_data(X, y)
     order = np.random.default_rng(5).permutation(len(X))
     results = {
-        module.__name__: run_epoch(
-            module, model, X, labels, targets, order, batch_size, OPTIONS[opts]
-        )
+        module.__name__: run_epoch(module, model, data, order, batch_size, make_optimizer(opts))
         for module in (numba_backend, numpy_backend, naive)
     }
     ref = results["naive"]
     assert not np.allclose(ref[0], model._params)  # the epoch moved the parameters
-    for name, (params, velocity, stats, t) in results.items():
+    for name, (params, state, stats, t) in results.items():
         np.testing.assert_allclose(params, ref[0], rtol=EPOCH_RTOL, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(velocity, ref[1], rtol=EPOCH_RTOL, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(stats, ref[2], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(state, ref[1], rtol=EPOCH_RTOL, atol=1e-12, err_msg=name)
+        assert_stats_close(stats, ref[2], err_msg=name)
+        assert stats["n_seen"][0] == len(X)
         assert t == 3 + -(-len(X) // batch_size)
 
 
@@ -110,7 +126,7 @@ def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros):
             y,
             epochs=3,
             batch_size=batch_size,
-            optimizer=fn.SGD(lr=0.05, **OPTIONS[opts]),
+            optimizer=make_optimizer(opts),
             verbose=0,
         )
         trained[backend] = (model.get_weights(), history.history["loss"])
@@ -134,14 +150,14 @@ def _mean_loss(model, params, X, labels, targets, l1, l2):
     """The regularised mean loss at ``params``, by the numpy backend's forward pass."""
     a = X
     for layer in range(len(model.layers)):
-        W, b = numpy_backend._layer(params, model._layout, layer)
+        W, b = layer_views(params, model._layout, layer)
         z = np.empty((len(X), W.shape[1]))
         nxt = np.empty_like(z)
-        numpy_backend.dense_forward(a, W, b, model._layout[layer, 4], z, nxt)
+        numpy_backend.dense_forward(a, W, b, model._layout[layer, ACT], z, nxt)
         a = nxt
-    loss = numpy_backend._loss_and_grad(LOSSES[model.loss], a, labels, targets, np.empty_like(a))
+    loss = numpy_backend.loss_and_grad(LOSSES[model.loss], a, labels, targets, np.empty_like(a))
     for layer in range(len(model.layers)):
-        W, _ = numpy_backend._layer(params, model._layout, layer)
+        W, _ = layer_views(params, model._layout, layer)
         loss += l1 * np.abs(W).sum() + l2 * (W**2).sum()
     return loss
 
@@ -154,10 +170,11 @@ def test_gradient_matches_finite_differences(backend, loss, m, penalty):
     """One step with lr=1 and no momentum moves the parameters by exactly -gradient."""
     X, y, n_out = make_problem(loss, seed=3, n=m)
     model = make_model(loss, X.shape[1], n_out, "numpy")
-    X, labels, targets = model._check_xy(X, y)
+    data = model._epoch_data(X, y)
+    X, labels, targets = data.X, data.labels, data.targets
     l1, l2 = penalty
-    opts = dict(PLAIN, l1=l1, l2=l2)
-    after, *_ = run_epoch(backend, model, X, labels, targets, np.arange(m), m, opts, lr=1.0)
+    optimizer = fn.SGD(lr=1.0, l1=l1, l2=l2)
+    after, *_ = run_epoch(backend, model, data, np.arange(m), m, optimizer)
     analytic = model._params - after
     numeric = np.zeros_like(analytic)
     eps = 1e-5
@@ -235,8 +252,8 @@ def test_progress_bar_does_not_change_the_numbers(capsys):
 def test_shuffle_false_visits_samples_in_order():
     X, y, n_out = make_problem("mse", seed=7)
     model = make_model("mse", X.shape[1], n_out, "numba")
-    Xc, labels, targets = model._check_xy(X, y)
-    expected, *_ = run_epoch(naive, model, Xc, labels, targets, np.arange(len(X)), 1, PLAIN)
+    data = model._epoch_data(X, y)
+    expected, *_ = run_epoch(naive, model, data, np.arange(len(X)), 1, fn.SGD(lr=0.05))
     model.fit(X, y, epochs=1, shuffle=False, optimizer=fn.SGD(lr=0.05), verbose=0)
     np.testing.assert_allclose(model._params, expected, rtol=EPOCH_RTOL, atol=1e-12)
 
@@ -244,14 +261,14 @@ def test_shuffle_false_visits_samples_in_order():
 def test_hogwild_with_one_worker_is_the_serial_epoch():
     X, y, n_out = make_problem("softmax_cross_entropy", seed=8, zeros=0.85)
     model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
-    X, labels, targets = model._check_xy(X, y)
+    data = model._epoch_data(X, y)
     order = np.random.default_rng(2).permutation(len(X))
-    serial = run_epoch(numba_backend, model, X, labels, targets, order, 1, EVERYTHING)
+    everything = make_optimizer("everything")
+    serial = run_epoch(numba_backend, model, data, order, 1, everything)
     for module in (numba_backend, numpy_backend):
-        params, _, stats, t = run_epoch(module, model, X, labels, targets, order, 1, EVERYTHING,
-                                        workers=1)  # fmt: skip
+        params, _, stats, t = run_epoch(module, model, data, order, 1, everything, workers=1)
         np.testing.assert_allclose(params, serial[0], rtol=EPOCH_RTOL, atol=1e-12)
-        np.testing.assert_allclose(stats, serial[2], rtol=1e-9)
+        assert_stats_close(stats, serial[2])
         assert t == serial[3]
 
 
@@ -272,5 +289,7 @@ def test_hogwild_workers_train_as_well_as_one():
 def test_hogwild_needs_per_sample_sgd():
     X, y, n_out = make_problem("softmax_cross_entropy")
     model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
-    with pytest.raises(ValueError, match="workers > 1 runs per-sample SGD only: batch_size must"):
+    with pytest.raises(ValueError, match="workers > 1 runs per-sample SGD only"):
         model.fit(X, y, batch_size=4, workers=2, verbose=0)
+    with pytest.raises(ValueError, match="workers > 1 runs per-sample SGD only"):
+        model.fit(X, y, optimizer=fn.Adam(), workers=2, verbose=0)

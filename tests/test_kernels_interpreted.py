@@ -16,13 +16,14 @@ X = rng.normal(size=(24, 6))
 X[rng.random(X.shape) < 0.8] = 0
 y = rng.integers(0, 3, 24)
 for batch_size in (1, 5):
-    for opts in ({}, {"momentum": 0.9, "nesterov": True, "l1": 1e-3, "l2": 1e-2, "decay": 0.01}):
+    for opt in (lambda: fn.SGD(lr=0.1), lambda: fn.Adam(lr=0.02, l2=1e-2),
+                lambda: fn.SGD(lr=0.1, momentum=0.9, nesterov=True, l1=1e-3, l2=1e-2, decay=0.01)):
         weights = []
         for backend in ("numba", "numpy"):
             layers = [fn.Dense(6, 5, activation="relu"), fn.Dense(5, 4, activation="tanh"),
                       fn.Dense(4, 3)]
             model = fn.Sequential(layers, backend=backend, dtype="float64")
-            model.fit(X, y, epochs=2, batch_size=batch_size, optimizer=fn.SGD(lr=0.1, **opts),
+            model.fit(X, y, epochs=2, batch_size=batch_size, optimizer=opt(),
                       verbose=0)
             weights.append(model.get_weights())
         for (Wa, ba), (Wb, bb) in zip(*weights):

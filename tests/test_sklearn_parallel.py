@@ -63,19 +63,19 @@ def test_worker_processes_load_kernels_from_the_disk_cache(digits):
         import os
         import warnings
 
-        from fastnn.kernels import train_epoch
+        from fastnn.kernels.epoch import per_sample_epoch
         from fastnn.sklearn import FastMLPClassifier
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             FastMLPClassifier(batch_size=1, max_iter=1, backend="numba").fit(X, y)
-        stats = train_epoch.stats
+        stats = per_sample_epoch.stats
         return os.getpid(), sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
 
     results = Parallel(n_jobs=2, backend="loky")(delayed(fit_in_worker)(X, y) for _ in range(4))
     assert {pid for pid, _, _ in results} - {os.getpid()}, "no worker process ran"
     for _pid, hits, misses in results:
-        assert misses == 0, "a worker compiled train_epoch instead of loading it from disk"
+        assert misses == 0, "a worker compiled per_sample_epoch instead of loading it from disk"
         assert hits >= 1
 
 

@@ -1,0 +1,100 @@
+"""The flat parameter buffer: where each layer's ``W`` and ``b`` sit, and how they start.
+
+Every parameter of a model lives in one 1-D, 64-byte aligned array. The layout table has one
+int64 row per dense layer, with the columns named below; each ``W`` (n_in, n_out) and ``b``
+(n_out,) starts on a cache line. Optimizer state (velocity, Adam's moments) mirrors the same
+layout, so one table decodes every buffer. :func:`layer_views` is the only decoder: the numpy
+backend calls it as it is and the ``numba`` backend compiles the same function.
+"""
+
+import math
+
+import numpy as np
+
+from ._codes import ACTIVATIONS, IDENTITY
+
+# Columns of the layout table
+W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT = 0, 1, 2, 3, 4
+ALIGN = 64  # bytes: every W and b starts on a cache line
+
+
+def layer_views(buffer, layout, layer):
+    """The ``(W, b)`` views of one layer in a flat ``buffer`` laid out by ``layout``."""
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
+    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
+
+
+def unit_offsets(layout):
+    """Where each layer's units start in a buffer that holds every layer's units in turn.
+
+    Entry ``l`` is the number of units of the layers before ``l``; the last entry is the total.
+    """
+    offsets = np.zeros(layout.shape[0] + 1, np.int64)
+    for layer in range(layout.shape[0]):
+        offsets[layer + 1] = offsets[layer] + layout[layer, N_OUT]
+    return offsets
+
+
+def _round_up(n, multiple):
+    return -(-n // multiple) * multiple
+
+
+def build_layout(shapes, activations, dtype):
+    """The layout table and the buffer size for layers of ``shapes`` [(n_in, n_out), ...].
+
+    ``activations`` holds the kernel activation code of each layer.
+    """
+    pad = ALIGN // np.dtype(dtype).itemsize
+    rows, offset = [], 0
+    for (n_in, n_out), act in zip(shapes, activations, strict=True):
+        w_offset = offset
+        offset += _round_up(n_in * n_out, pad)
+        b_offset = offset
+        offset += _round_up(n_out, pad)
+        rows.append((w_offset, b_offset, n_in, n_out, act))
+    return np.array(rows, dtype=np.int64).reshape(-1, 5), offset
+
+
+def buffer_size(shapes, dtype):
+    """How many items the buffer of layers of ``shapes`` holds, padding included."""
+    return build_layout(shapes, [IDENTITY] * len(shapes), dtype)[1]
+
+
+def aligned_zeros(shape, dtype):
+    """A zeroed C-contiguous array whose first byte sits on an ``ALIGN`` boundary.
+
+    ``shape`` is an int or a tuple; the rows of a 2-D array stay aligned when a row's size in
+    bytes is a multiple of ``ALIGN`` (as every buffer :func:`build_layout` sizes is).
+    """
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    itemsize = np.dtype(dtype).itemsize
+    n = math.prod(shape)
+    raw = np.zeros(n + ALIGN // itemsize, dtype)
+    shift = (-raw.ctypes.data % ALIGN) // itemsize
+    return raw[shift : shift + n].reshape(shape)
+
+
+def initialize(weights, activation, rng):
+    """Draw one layer's initial ``W`` in place: He normal for ReLU, Glorot uniform otherwise."""
+    n_in, n_out = weights.shape
+    if ACTIVATIONS[activation] == ACTIVATIONS["relu"]:  # He: N(0, 2 / n_in)
+        weights[...] = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
+    else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
+        limit = math.sqrt(6.0 / (n_in + n_out))
+        weights[...] = rng.uniform(-limit, limit, (n_in, n_out))
+
+
+def seed_streams(seed):
+    """The two random streams a model draws from its ``seed``: initial weights and shuffles.
+
+    Returns ``(init_seq, shuffle_rng)``: a :class:`numpy.random.SeedSequence` for the weights and
+    a :class:`numpy.random.Generator` whose successive permutations are the epochs' orders.
+    """
+    init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+    return init_seq, np.random.default_rng(shuffle_seq)
+
+
+def first_epoch_order(seed, n):
+    """The order in which a new model with ``seed`` visits ``n`` samples in its first epoch."""
+    return seed_streams(seed)[1].permutation(n)

@@ -1,0 +1,171 @@
+"""The epoch loop of :meth:`fastnn.Sequential.fit`: slices, progress, rollback and history.
+
+An epoch runs as a series of backend calls ("slices") of a fraction of a second each, whatever
+``verbose`` is: the progress bar moves between slices, a Ctrl-C is taken between them, and a
+diverging loss is caught within a slice. A slice is a whole number of batches, and the kernels
+carry every piece of state (parameters, optimizer state, update count) from one call to the
+next, so slicing changes no number.
+"""
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ._codes import new_stats
+from .errors import InputError, TrainingInterrupted
+
+SLICE_SECONDS = 0.1  # the aim for one backend call
+_FIRST_SLICE_WORK = 2e8  # weight visits (about 3 per weight per sample) of the first slice
+
+
+class History:
+    """What :meth:`Sequential.fit` returns.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        One value per epoch for each of ``"loss"``, ``"epoch_time"`` (seconds of training, without
+        validation), ``"accuracy"`` (classification), and the validation metrics prefixed with
+        ``"val_"`` when ``validation_data`` is given. Training loss and accuracy are the running
+        means over the epoch, each sample measured just before its update.
+    epoch : list of int
+        The epoch numbers, from 0.
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def _append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it.
+
+    A backend call is never cut in half, so the parameters, the optimizer state and its update
+    count stay consistent. Outside the main thread (where no signal handler can be set) the
+    block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signal.SIGINT, received[0])
+        else:
+            raise KeyboardInterrupt
+
+
+class EpochRunner:
+    """Runs the epochs of one ``fit`` call on a model's backend.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+    data : EpochData
+        The checked training data.
+    batch_size, workers : int
+    optimizer : Optimizer
+    verbose : int
+    """
+
+    def __init__(self, model, data, batch_size, optimizer, workers, verbose):
+        self.model = model
+        self.data = data
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.workers = workers
+        self.verbose = verbose
+        self.state = optimizer.state_for(model._params)
+        n_weights = sum(layer.n_in * layer.n_out for layer in model.layers)
+        batches = max(1, int(_FIRST_SLICE_WORK / (3 * n_weights * batch_size)))
+        self._slice = batches * batch_size
+
+    def run_part(self, order, stats):
+        """Train on ``order`` in one backend call."""
+        m, o = self.model, self.optimizer
+        args = (m._params, self.state, m._layout, self.data, order, m._loss_code)
+        with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
+            if self.workers == 1:
+                m._ops.train_epoch(*args, self.batch_size, o.config(), o._t, stats)
+            else:
+                m._ops.train_epoch_hogwild(*args, o.config(), o._t, stats, self.workers)
+
+    def warm_up(self):
+        """Load (or compile) the backend's code on an empty epoch, outside any timing."""
+        self.run_part(np.empty(0, np.int64), new_stats())
+
+    def epoch(self, order, number, epochs):
+        """Epoch ``number`` (from 1) of ``epochs``, over ``order`` in slices; returns (stats
+        record, seconds of training).
+
+        A non-finite running loss restores the parameters and the optimizer to the start of
+        the epoch and raises; a Ctrl-C raises :class:`TrainingInterrupted` after the slice in
+        progress, with the model as that slice left it.
+        """
+        n = len(order)
+        saved = (self.model._params.copy(), self.optimizer.snapshot())
+        stats = new_stats()
+        bar = tqdm(total=n, desc=f"epoch {number}/{epochs}", unit="sample",
+                   disable=self.verbose != 1, leave=False, file=sys.stderr)  # fmt: skip
+        started = time.perf_counter()
+        try:
+            first = 0
+            while first < n:
+                part = order[first : first + self._slice]
+                began = time.perf_counter()
+                with deferred_interrupt():
+                    self.run_part(part, stats)
+                self._resize(time.perf_counter() - began)
+                first += len(part)
+                running = stats["loss_sum"][0] / max(stats["n_seen"][0], 1)
+                if not math.isfinite(running):
+                    self._restore(saved)
+                    raise InputError(self._divergence_message(running, number, first, n))
+                bar.update(len(part))
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+        except KeyboardInterrupt as exc:
+            raise TrainingInterrupted(lambda: self._restore(saved)) from exc
+        finally:
+            bar.close()
+        return stats[0], time.perf_counter() - started
+
+    def _resize(self, seconds):
+        """Aim the next slice at :data:`SLICE_SECONDS`, in whole batches."""
+        if seconds <= 0:
+            return
+        factor = min(4.0, max(0.25, SLICE_SECONDS / seconds))
+        batches = max(1, int(self._slice // self.batch_size * factor))
+        self._slice = batches * self.batch_size
+
+    def _restore(self, saved):
+        params, snapshot = saved
+        self.model._params[...] = params
+        self.optimizer.restore(snapshot)
+
+    def _divergence_message(self, running, number, seen, n):
+        return (
+            f"the training loss became {running} in epoch {number} (after {seen} of {n} "
+            f"samples) with lr={self.optimizer.lr}: the learning rate is probably too large, try "
+            "a smaller one. The weights were restored to the start of that epoch."
+        )

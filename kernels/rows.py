@@ -1,0 +1,115 @@
+"""Per-sample row kernels on the flat parameter buffer.
+
+One sample at a time, a layer's ``W`` is visited row by row (row ``i`` multiplies input ``i``),
+so the rows of zero inputs can be skipped: their contribution to ``z`` and their gradient are
+exactly zero. Every kernel reads ``W`` and ``b`` of one layer at offsets ``w`` and ``b`` of
+``params`` and writes into preallocated outputs.
+"""
+
+from numba import njit
+
+from ._config import JIT_OPTIONS
+
+
+@njit(**JIT_OPTIONS)
+def find_nonzero(x, nonzero):
+    """Write the indices of the nonzero ``x`` into ``nonzero``; return their count.
+
+    Branch-free: every index is written and the count only moves past the nonzero ones, so
+    the scan costs the same whatever the pattern of zeros.
+    """
+    count = 0
+    for i in range(x.shape[0]):
+        nonzero[count] = i
+        count += x[i] != 0
+    return count
+
+
+@njit(**JIT_OPTIONS)
+def _row(params, w, n_out, i):
+    """Row i of the (n_in, n_out) weight matrix stored flat in ``params`` from offset w."""
+    first = w + i * n_out
+    return params[first : first + n_out]
+
+
+@njit(**JIT_OPTIONS)
+def forward_rows(x, nonzero, count, params, w, b, z):
+    """z = b + sum of x[i] W[i, :] over the ``count`` rows i listed in ``nonzero``.
+
+    Four rows at a time, so that z is loaded and stored once per four rows of W.
+    """
+    n_out = z.shape[0]
+    z[:] = params[b : b + n_out]
+    c = 0
+    while c + 4 <= count:
+        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
+        x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
+        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
+        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        for j in range(n_out):
+            z[j] += x0 * r0[j] + x1 * r1[j] + x2 * r2[j] + x3 * r3[j]
+        c += 4
+    while c < count:
+        i = nonzero[c]
+        xi, row = x[i], _row(params, w, n_out, i)
+        for j in range(n_out):
+            z[j] += xi * row[j]
+        c += 1
+
+
+@njit(**JIT_OPTIONS)
+def update_rows(x, nonzero, count, params, w, b, delta, rate):
+    """Plain SGD step W[i, :] -= rate x[i] delta on the listed rows, b -= rate delta.
+
+    dW = outer(x, delta) is zero on the rows of zero inputs, so those rows do not move.
+    """
+    n_out = delta.shape[0]
+    c = 0
+    while c + 4 <= count:
+        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
+        s0, s1, s2, s3 = rate * x[i0], rate * x[i1], rate * x[i2], rate * x[i3]
+        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
+        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        for j in range(n_out):
+            d = delta[j]
+            r0[j] -= s0 * d
+            r1[j] -= s1 * d
+            r2[j] -= s2 * d
+            r3[j] -= s3 * d
+        c += 4
+    while c < count:
+        i = nonzero[c]
+        step, row = rate * x[i], _row(params, w, n_out, i)
+        for j in range(n_out):
+            row[j] -= step * delta[j]
+        c += 1
+    bias = params[b : b + n_out]
+    for j in range(n_out):
+        bias[j] -= rate * delta[j]
+
+
+@njit(**JIT_OPTIONS)
+def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+    """delta_prev = (W delta) * act'(z_prev), row by row, reading each row before it moves.
+
+    ``x`` is the layer's input and ``dact`` the derivative of the activation that made it.
+    With ``update`` the plain SGD step of this layer is fused into the same pass.
+    """
+    n_out = delta.shape[0]
+    zero = params.dtype.type(0)
+    for i in range(x.shape[0]):
+        row = _row(params, w, n_out, i)
+        d = dact[i]
+        acc = zero
+        if d != 0:
+            for j in range(n_out):
+                acc += row[j] * delta[j]
+        delta_prev[i] = acc * d
+        if update and x[i] != 0:
+            step = rate * x[i]
+            for j in range(n_out):
+                row[j] -= step * delta[j]
+    if update:
+        bias = params[b : b + n_out]
+        for j in range(n_out):
+            bias[j] -= rate * delta[j]

@@ -1,0 +1,44 @@
+"""One optimizer step on a stretch of the flat parameter buffer, whatever the optimizer.
+
+``state`` holds the optimizer's slots (SGD: the velocity; Adam: the two moments), each laid out
+like ``params``. The record ``opt`` says which update runs; ``rate`` is the step size of this
+update (:func:`fastnn.optimizers.step_size`).
+"""
+
+from numba import njit
+
+from .._codes import ADAM
+from ..optimizers import is_plain_sgd, step_size
+from ._config import JIT_OPTIONS
+from .adam import adam_update
+from .sgd import sgd_update
+
+step_size = njit(**JIT_OPTIONS)(step_size)
+is_plain_sgd = njit(**JIT_OPTIONS)(is_plain_sgd)
+
+
+@njit(**JIT_OPTIONS)
+def optimizer_update(params, state, first, grad, opt, rate, penalize):
+    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
+    last = first + grad.shape[0]
+    if opt.kind == ADAM:
+        adam_update(params[first:last], state[0, first:last], state[1, first:last], grad, opt,
+                    rate, penalize)  # fmt: skip
+    else:
+        sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalize)
+
+
+@njit(**JIT_OPTIONS)
+def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+    """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta.
+
+    Row by row, so that each row's gradient is built in ``grad_row`` (a work buffer in L1) and
+    ``W``, the state and the gradient are visited in one pass.
+    """
+    n_out = delta.shape[0]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        for j in range(n_out):
+            grad_row[j] = xi * delta[j]
+        optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate, True)
+    optimizer_update(params, state, b, delta, opt, rate, False)

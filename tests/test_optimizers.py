@@ -1,0 +1,156 @@
+"""The optimizer kernels (SGD, Adam, the dispatching update and the per-sample outer-product
+update): numba vs numpy vs the naive oracle, the equations, and the optimizer objects."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fastnn as fn
+
+from conftest import DTYPES, SEEDS, assert_agree, call_all
+
+OPTIMIZERS = {
+    "sgd": fn.SGD(lr=0.05),
+    "sgd-l1l2": fn.SGD(lr=0.05, l1=1e-3, l2=1e-2),
+    "momentum": fn.SGD(lr=0.05, momentum=0.9),
+    "nesterov-l1l2": fn.SGD(lr=0.05, momentum=0.9, nesterov=True, l1=1e-3, l2=1e-2),
+    "adam": fn.Adam(lr=0.01),
+    "adam-custom": fn.Adam(lr=0.01, beta1=0.7, beta2=0.95, eps=1e-4, l1=1e-3, l2=1e-2),
+}
+
+
+def _vectors(dtype, seed, n=33, count=4):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=n).astype(dtype) for _ in range(count)]
+    arrays[0][:3] = 0  # sign(0) = 0 under L1
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", [k for k in OPTIMIZERS if k.startswith(("sgd", "mom", "nes"))])
+@pytest.mark.parametrize("penalize", [True, False])
+def test_sgd_update_parity(dtype, seed, name, penalize):
+    p, v, g, _ = _vectors(dtype, seed)
+    results = call_all("sgd_update", p, v, g, OPTIMIZERS[name].config(), 0.05, penalize)
+    assert_agree(results, dtype, positions=[0, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", ["adam", "adam-custom"])
+@pytest.mark.parametrize("penalize", [True, False])
+def test_adam_update_parity(dtype, seed, name, penalize):
+    p, m, v, g = _vectors(dtype, seed)
+    v = np.abs(v)  # a second moment is never negative
+    results = call_all("adam_update", p, m, v, g, OPTIMIZERS[name].config(), 0.003, penalize)
+    assert_agree(results, dtype, positions=[0, 1, 2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_optimizer_update_steps_only_its_stretch(dtype, name):
+    rng = np.random.default_rng(4)
+    params = rng.normal(size=40).astype(dtype)
+    state = np.abs(rng.normal(size=(2, 40))).astype(dtype)
+    grad = rng.normal(size=10).astype(dtype)
+    results = call_all("optimizer_update", params, state, 16, grad, OPTIMIZERS[name].config(),
+                       0.01, True)  # fmt: skip
+    assert_agree(results, dtype, positions=[0, 1])
+    after = results["numba"][1][0]
+    np.testing.assert_array_equal(after[:16], params[:16])
+    np.testing.assert_array_equal(after[26:], params[26:])
+    assert not np.array_equal(after[16:26], params[16:26])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_outer_update_parity(dtype, name):
+    rng = np.random.default_rng(5)
+    x, delta = rng.normal(size=7).astype(dtype), rng.normal(size=5).astype(dtype)
+    x[[1, 4]] = 0
+    params = rng.normal(size=64).astype(dtype)
+    state = np.abs(rng.normal(size=(2, 64))).astype(dtype)
+    results = call_all("outer_update", x, delta, params, state, 0, 48, OPTIMIZERS[name].config(),
+                       0.01, np.empty(5, dtype))  # fmt: skip
+    assert_agree(results, dtype, positions=[2, 3])
+
+
+def test_sgd_update_follows_the_equations():
+    import fastnn.kernels as k
+
+    p, v, g = np.array([1.0, -2.0, 0.0]), np.array([0.5, 0.5, 0.5]), np.array([0.1, 0.2, 0.3])
+    lr, mu, l1, l2 = 0.1, 0.9, 0.01, 0.02
+    gp = g + l1 * np.sign(p) + 2 * l2 * p
+    v_new = mu * v - lr * gp
+    expected = p + mu * v_new - lr * gp  # Nesterov
+    opt = fn.SGD(lr=lr, momentum=mu, nesterov=True, l1=l1, l2=l2).config()
+    k.sgd_update(p, v, g, opt, lr, True)
+    np.testing.assert_allclose(v, v_new, rtol=1e-14)
+    np.testing.assert_allclose(p, expected, rtol=1e-14)
+
+
+def test_without_momentum_the_velocity_is_untouched():
+    import fastnn.kernels as k
+
+    p, v, g = np.ones(4), np.full(4, 7.0), np.ones(4)
+    k.sgd_update(p, v, g, fn.SGD(lr=0.5).config(), 0.5, True)
+    np.testing.assert_array_equal(p, 0.5)
+    np.testing.assert_array_equal(v, 7.0)
+
+
+def test_adam_follows_the_equations_of_scikit_learn_and_keras():
+    """Two steps written out by hand: t += 1, moments, lr_t with the bias correction."""
+    import fastnn.kernels as k
+
+    opt = fn.Adam(lr=0.01, beta1=0.8, beta2=0.9, eps=1e-3, l2=0.05)
+    p = np.array([1.0, -2.0, 0.5])
+    m, v = np.zeros(3), np.zeros(3)
+    grads = [np.array([0.1, -0.3, 0.2]), np.array([0.4, 0.1, -0.2])]
+    expected_p, em, ev = p.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        gp = g + 2 * 0.05 * expected_p
+        em = 0.8 * em + 0.2 * gp
+        ev = 0.9 * ev + 0.1 * gp**2
+        lr_t = 0.01 * math.sqrt(1 - 0.9**t) / (1 - 0.8**t)
+        expected_p = expected_p - lr_t * em / (np.sqrt(ev) + 1e-3)
+        rate = fn.optimizers.step_size(opt.config(), t - 1)
+        assert rate == pytest.approx(lr_t, rel=1e-15)
+        k.adam_update(p, m, v, g, opt.config(), rate, True)
+    np.testing.assert_allclose(p, expected_p, rtol=1e-14)
+    np.testing.assert_allclose(m, em, rtol=1e-14)
+    np.testing.assert_allclose(v, ev, rtol=1e-14)
+
+
+def test_sgd_schedule_decays_per_update():
+    opt = fn.SGD(lr=0.1, decay=0.5)
+    assert opt.learning_rate() == 0.1
+    opt.iterations = 4
+    assert opt.learning_rate() == pytest.approx(0.1 / 3)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: fn.Adam(lr=0), "lr must be"),
+        (lambda: fn.Adam(beta1=1.0), "beta1 must be"),
+        (lambda: fn.Adam(beta2=-0.1), "beta2 must be"),
+        (lambda: fn.Adam(eps=0), "eps must be"),
+        (lambda: fn.Adam(l2=-1), "l2 must be"),
+        (lambda: fn.SGD(momentum=1.0), "momentum must be"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_by_name(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_optimizer_state_mirrors_the_parameters_and_restarts_when_they_change():
+    adam = fn.Adam()
+    params = np.zeros(32, np.float32)
+    state = adam.state_for(params)
+    assert state.shape == (2, 32) and state.dtype == np.float32
+    assert adam.state_for(params) is state
+    assert adam.state_for(np.zeros(48, np.float32)).shape == (2, 48)
+    assert fn.SGD().state_for(params).shape == (1, 32)
