@@ -1,15 +1,22 @@
 """Data loaders: the downloader (on a loopback HTTP server), Fashion-MNIST's checks, digits,
 spirals and the shared train/test split. IDX files: test_idx.py; CSV tables: test_csv.py."""
 
+import gzip
 import http.server
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_files import fake_idx_files, md5
+from idx_files import content_md5s, fake_idx_files, md5, recompressed
 
 from fastnn import datasets
-from fastnn.datasets import mnist
+from fastnn.datasets import download, mnist
+from fastnn.errors import FastnnError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
 
 # -- the downloader, against a server on loopback ----------------------------------------------
 
@@ -54,6 +61,7 @@ def test_fetch_downloads_good_files_and_loads_them(server, tmp_path):
     paths = datasets.fetch(checksums, tmp_path / "cache", [server.url + "/good/"], timeout=5)
     assert sorted(p.name for p in paths.values()) == sorted(files)
     assert not list((tmp_path / "cache").glob("*.part"))
+    assert all(download.downloaded_by_fastnn(path) for path in paths.values())
     (X_train, y_train), _ = datasets.load_idx(tmp_path / "cache")
     np.testing.assert_array_equal(y_train, arrays["train-labels-idx1-ubyte.gz"][0])
     # a second call finds the files and downloads nothing
@@ -67,6 +75,7 @@ def test_fetch_rejects_checksum_mismatch(server, tmp_path):
     with pytest.raises(datasets.DownloadError, match="checksum mismatch") as info:
         datasets.fetch({"a.gz": md5(b"the real bytes")}, tmp_path, [server.url + "/bad"], 5)
     assert "/bad/a.gz" in str(info.value) and str(tmp_path) in str(info.value)
+    assert isinstance(info.value, FastnnError) and isinstance(info.value, OSError)
     assert list(tmp_path.iterdir()) == []  # no .part and no file left behind
 
 
@@ -75,6 +84,18 @@ def test_fetch_rejects_truncated_transfer(server, tmp_path):
     server.routes["/short/a.gz"] = (200, body[:1000], len(body))  # closes early
     with pytest.raises(datasets.DownloadError, match="truncated|IncompleteRead|1000"):
         datasets.fetch({"a.gz": md5(body)}, tmp_path, [server.url + "/short/"], 5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_stops_at_the_size_limit(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 5000)
+    body = bytes(10_000)
+    server.routes["/big/a.gz"] = (200, body, None)  # declares its 10000 bytes
+    server.routes["/quiet/a.gz"] = (200, body, -1)  # declares nothing
+    with pytest.raises(datasets.DownloadError, match="declares 10000 bytes, more than 5000"):
+        datasets.fetch({"a.gz": md5(body)}, tmp_path, [server.url + "/big/"], 5)
+    with pytest.raises(datasets.DownloadError, match="more than 5000 bytes; stopped"):
+        datasets.fetch({"a.gz": md5(body)}, tmp_path, [server.url + "/quiet/"], 5)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -100,31 +121,115 @@ def test_offline_error_names_mirrors_folder_and_manual_steps(tmp_path):
     assert "copy" in text and "train-images-idx3-ubyte.gz" in text
 
 
-def test_existing_file_with_wrong_checksum_is_reported(tmp_path):
+def test_a_placed_file_with_wrong_checksum_is_never_called_deletable(tmp_path):
     (tmp_path / "a.gz").write_bytes(b"corrupt")
-    with pytest.raises(ValueError, match="delete it"):
+    with pytest.raises(ValueError, match="did not download this file") as info:
         datasets.fetch({"a.gz": md5(b"good")}, tmp_path, ["http://127.0.0.1:9/"], 1)
+    assert "delete" not in str(info.value)
+    assert (tmp_path / "a.gz").read_bytes() == b"corrupt"
 
 
-def test_fashion_mnist_reads_placed_files_without_network(tmp_path, monkeypatch):
+def test_a_downloaded_file_gone_bad_may_be_deleted(server, tmp_path):
+    server.routes["/m/a.gz"] = (200, b"good bytes", None)
+    (path,) = datasets.fetch({"a.gz": md5(b"good bytes")}, tmp_path, [server.url + "/m/"]).values()
+    stat = path.stat()
+    path.write_bytes(b"bad! bytes")  # the disk flips bits: same size, same time
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ValueError, match="fastnn downloaded it, so delete it"):
+        datasets.fetch({"a.gz": md5(b"good bytes")}, tmp_path, [server.url + "/m/"])
+    path.write_bytes(b"the user's")  # rewritten since: no longer fastnn's own
+    with pytest.raises(ValueError, match="did not download this file"):
+        datasets.fetch({"a.gz": md5(b"good bytes")}, tmp_path, [server.url + "/m/"])
+
+
+# -- Fashion-MNIST: the content is checked, not the compression ----------------------------------
+
+
+@pytest.fixture
+def fake_fashion(monkeypatch):
+    """Tiny files standing in for Fashion-MNIST, with their checksums in place of the real ones."""
     files, arrays = fake_idx_files()
-    for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
     monkeypatch.setattr(mnist, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
-    (X_train, _), (_, y_test) = datasets.load_fashion_mnist(data_dir=tmp_path, mirrors=["x"])
+    monkeypatch.setattr(mnist, "FASHION_MNIST_CONTENT_MD5", content_md5s(files))
+    return files, arrays
+
+
+OFFLINE = ["http://127.0.0.1:9/"]
+
+
+@pytest.mark.parametrize("form", ["published", "recompressed", "plain", "dotted"])
+def test_fashion_mnist_accepts_any_compression_of_the_right_content(tmp_path, fake_fashion, form):
+    files, arrays = fake_fashion
+    for name, data in files.items():
+        if form == "recompressed":  # as Debian's dataset-fashion-mnist ships them
+            (tmp_path / name).write_bytes(recompressed(data))
+        elif form == "plain":
+            (tmp_path / name[:-3]).write_bytes(gzip.decompress(data))
+        elif form == "dotted":
+            (tmp_path / name.replace("-idx", ".idx")).write_bytes(data)
+        else:
+            (tmp_path / name).write_bytes(data)
+    loaded = datasets.load_fashion_mnist(data_dir=tmp_path, mirrors=OFFLINE, timeout=1)
+    (X_train, _), (_, y_test) = loaded
     assert X_train.shape == (12, 784)
     np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"][0])
 
 
-def test_fashion_mnist_downloads_into_fastnn_data(server, tmp_path, monkeypatch):
-    files, _ = fake_idx_files()
+def test_fashion_mnist_refuses_wrong_content_and_keeps_the_file(tmp_path, fake_fashion):
+    files, _ = fake_fashion
+    other, _ = fake_idx_files(seed=1)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(other[name] if "t10k-images" in name else data)
+    with pytest.raises(ValueError) as info:
+        datasets.load_fashion_mnist(data_dir=tmp_path, mirrors=OFFLINE, timeout=1)
+    text = str(info.value)
+    assert "t10k-images-idx3-ubyte.gz: its content (decompressed) has md5" in text
+    assert "delete" not in text and len(text.splitlines()) == 1
+    assert (tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes() == other[
+        "t10k-images-idx3-ubyte.gz"
+    ]
+
+
+def test_fashion_mnist_downloads_only_what_is_missing(server, tmp_path, fake_fashion):
+    files, _ = fake_fashion
     for name, data in files.items():
         server.routes[f"/fm/{name}"] = (200, data, None)
-    monkeypatch.setattr(mnist, "FASHION_MNIST_MD5", {n: md5(d) for n, d in files.items()})
+    placed = "train-images-idx3-ubyte.gz"
+    (tmp_path / placed[:-3]).write_bytes(gzip.decompress(files[placed]))
+    datasets.load_fashion_mnist(data_dir=tmp_path, mirrors=[server.url + "/fm/"], timeout=5)
+    assert sorted(server.requests) == sorted(f"/fm/{n}" for n in files if n != placed)
+
+
+def test_fashion_mnist_without_download_names_what_is_missing(tmp_path, fake_fashion):
+    with pytest.raises(FileNotFoundError, match="lacks train-images-idx3-ubyte.gz"):
+        datasets.load_fashion_mnist(data_dir=tmp_path, download=False)
+
+
+def test_fashion_mnist_downloads_into_fastnn_data(server, tmp_path, monkeypatch, fake_fashion):
+    files, _ = fake_fashion
+    for name, data in files.items():
+        server.routes[f"/fm/{name}"] = (200, data, None)
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
     (X_train, _), _ = datasets.load_fashion_mnist(mirrors=[server.url + "/fm/"], timeout=5)
     assert X_train.shape == (12, 784)
-    assert sorted(p.name for p in (tmp_path / "fashion-mnist").iterdir()) == sorted(files)
+    folder = tmp_path / "fashion-mnist"
+    assert sorted(p.name for p in folder.iterdir() if p.name[0] != ".") == sorted(files)
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_debian_fashion_mnist_package_is_accepted():
+    """Debian re-gzips the files: their .gz checksums differ, their content does not."""
+    gz = {name: download._checksum_of(DEBIAN_FASHION_MNIST / name, "md5") for name in
+          datasets.FASHION_MNIST_MD5}  # fmt: skip
+    assert gz != datasets.FASHION_MNIST_MD5
+    (X_train, y_train), (X_test, y_test) = datasets.load_fashion_mnist(
+        data_dir=DEBIAN_FASHION_MNIST, download=False
+    )
+    assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
+    assert np.bincount(y_train).tolist() == [6000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
 
 
 def test_data_home_order(tmp_path, monkeypatch):
@@ -137,6 +242,7 @@ def test_data_home_order(tmp_path, monkeypatch):
 
 def test_published_fashion_mnist_checksums():
     assert set(datasets.FASHION_MNIST_MD5) == set(datasets.IDX_FILES.values())
+    assert set(datasets.FASHION_MNIST_CONTENT_MD5) == {n[:-3] for n in datasets.IDX_FILES.values()}
     assert datasets.FASHION_MNIST_MD5["train-images-idx3-ubyte.gz"] == (
         "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
     )

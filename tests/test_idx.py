@@ -1,6 +1,7 @@
 """The IDX reader: round trips, its checks, and files built to hurt it."""
 
 import gzip
+import hashlib
 import os
 import subprocess
 import sys
@@ -11,16 +12,19 @@ import pytest
 from idx_files import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
+    content_md5s,
     fake_idx_files,
     idx_bytes,
     idx_header,
+    md5,
+    recompressed,
     write,
     write_gzip_bomb,
 )
 
 from fastnn import datasets
 from fastnn.datasets import idx
-from fastnn.errors import InputError
+from fastnn.errors import FastnnError, InputError
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -67,8 +71,9 @@ def test_load_mnist_takes_data_dir(tmp_path):
 
 
 def test_load_idx_names_missing_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz") as info:
         datasets.load_idx(tmp_path)
+    assert isinstance(info.value, FastnnError)  # one line on the command line
 
 
 # -- malformed files -------------------------------------------------------------------------
@@ -188,3 +193,37 @@ def test_gzip_bomb_is_read_only_up_to_its_declared_size(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused:" in done.stdout and "bomb.gz: more data follows" in done.stdout
     assert len(done.stdout.strip().splitlines()) == 1
+
+
+# -- checksums of the content, whatever the compression ----------------------------------------
+
+
+def test_checksum_is_of_the_content_whatever_the_compression(tmp_path):
+    files, arrays = fake_idx_files()
+    name = "train-labels-idx1-ubyte.gz"
+    expected = content_md5s(files)[name[:-3]]
+    forms = {
+        "published.gz": files[name],
+        "recompressed.gz": recompressed(files[name]),
+        "plain": gzip.decompress(files[name]),
+    }
+    assert len({md5(data) for data in forms.values()}) == 3
+    for form, data in forms.items():
+        (tmp_path / form).write_bytes(data)
+        labels = datasets.read_idx(tmp_path / form, LABELS_MAGIC, expected)
+        np.testing.assert_array_equal(labels, arrays[name][0])
+        sha256 = "sha256:" + hashlib.sha256(gzip.decompress(files[name])).hexdigest()
+        np.testing.assert_array_equal(datasets.read_idx(tmp_path / form, 2049, sha256), labels)
+
+
+def test_wrong_content_is_refused_and_never_called_deletable(tmp_path):
+    path = write(tmp_path / "x.gz", idx_bytes(np.arange(5), LABELS_MAGIC))
+    with pytest.raises(InputError) as info:
+        datasets.read_idx(path, LABELS_MAGIC, md5(b"something else"))
+    text = str(info.value)
+    assert "x.gz: its content (decompressed) has md5" in text
+    assert "did not download this file" in text and "delete" not in text
+    with pytest.raises(InputError, match="sha256"):
+        datasets.read_idx(path, LABELS_MAGIC, "sha256:" + md5(b"x"))
+    with pytest.raises(InputError, match="hashlib does not know"):
+        datasets.read_idx(path, LABELS_MAGIC, "nohash:00")

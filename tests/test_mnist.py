@@ -1,5 +1,9 @@
 """The bundled MNIST, its decompressed cache, and the headline job end to end."""
 
+import gzip
+import hashlib
+from importlib import resources
+
 import numpy as np
 import pytest
 
@@ -52,6 +56,13 @@ def test_decompressed_cache_is_written_checked_and_rebuilt(tmp_path, monkeypatch
     np.testing.assert_array_equal(y2, mnist[0][1])
     np.testing.assert_array_equal(X2, mnist[0][0])
     assert np.load(cache / "train_labels.npy").shape == (60000,)
+
+
+def test_bundled_files_match_the_published_content_checksums():
+    folder = resources.files("fastnn") / "data" / "mnist"
+    for name, expected in fn.datasets.MNIST_CONTENT_MD5.items():
+        content = gzip.decompress((folder / f"{name}.gz").read_bytes())
+        assert hashlib.md5(content).hexdigest() == expected
 
 
 def test_a_cache_file_declaring_a_huge_array_is_rebuilt_without_reading_it(

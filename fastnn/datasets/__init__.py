@@ -16,7 +16,7 @@ Fashion-MNIST, Zalando Research, MIT licence. The 8x8 digits, the diabetes and t
 tables ship with scikit-learn (BSD-3-Clause); their origins are given in its documentation.
 """
 
-from .download import DownloadError, data_home, fetch
+from .download import DataFileNotFoundError, DownloadError, data_home, fetch
 from .idx import IDX_FILES as IDX_FILES
 from .idx import IMAGES_MAGIC as IMAGES_MAGIC
 from .idx import LABELS_MAGIC as LABELS_MAGIC
@@ -25,8 +25,10 @@ from .idx import load_idx, read_idx
 from .idx import load_idx_dataset as load_idx_dataset
 from .mnist import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_CONTENT_MD5,
     FASHION_MNIST_MD5,
     FASHION_MNIST_MIRRORS,
+    MNIST_CONTENT_MD5,
     load_fashion_mnist,
     load_mnist,
 )
@@ -38,8 +40,11 @@ from .toy import load_digits, make_spiral, write_sklearn_csv
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_CONTENT_MD5",
     "FASHION_MNIST_MD5",
     "FASHION_MNIST_MIRRORS",
+    "MNIST_CONTENT_MD5",
+    "DataFileNotFoundError",
     "DownloadError",
     "TabularData",
     "data_home",

@@ -1,4 +1,9 @@
-"""The download cache: where data sets live, checksums, and :func:`fetch`, the downloader."""
+"""The download cache: where data sets live, checksums, and :func:`fetch`, the downloader.
+
+Every file :func:`fetch` downloads is listed, with its size and modification time, in a record
+file (``.fastnn-downloads``) in its folder. Only a file listed there, and unchanged since, is
+ever called safe to delete in an error message: a file the user placed is never called that.
+"""
 
 import hashlib
 import http.client
@@ -7,13 +12,19 @@ import urllib.request
 from pathlib import Path
 
 from .._files import atomic_write
-from ..errors import InputError
+from ..errors import FastnnError, InputError
 
-_CHUNK = 1 << 16
+MAX_DOWNLOAD_BYTES = 2**31  # a transfer longer than this is refused
+_CHUNK = 1 << 20
+_RECORD = ".fastnn-downloads"
 
 
-class DownloadError(OSError):
+class DownloadError(FastnnError, OSError):
     """No mirror delivered a file whose checksum matches; the message says what was tried."""
+
+
+class DataFileNotFoundError(FastnnError, FileNotFoundError):
+    """A data file the caller named, or a loader needs, is not there."""
 
 
 def data_home(data_dir=None):
@@ -30,6 +41,23 @@ def data_home(data_dir=None):
     return Path.home() / ".cache" / "fastnn"
 
 
+# -- checksums -------------------------------------------------------------------------------
+
+
+def split_checksum(checksum, what="checksum"):
+    """``"sha256:<hex>"`` or a bare hex string (MD5) into (algorithm, hex), checked."""
+    if not isinstance(checksum, str):
+        raise InputError(f"{what} must be a hex string or '<algorithm>:<hex>'; got {checksum!r}")
+    algorithm, _, value = checksum.rpartition(":")
+    algorithm = (algorithm or "md5").lower()
+    if algorithm not in hashlib.algorithms_available:
+        raise InputError(
+            f"{what} {checksum!r} names the hash {algorithm!r}, which hashlib does not know; "
+            "use md5, sha1, sha256, ..."
+        )
+    return algorithm, value.lower()
+
+
 def _checksum_of(path, algorithm):
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
@@ -38,10 +66,69 @@ def _checksum_of(path, algorithm):
     return digest.hexdigest()
 
 
-def _split_checksum(checksum):
-    """``"sha256:<hex>"`` or a bare 32-digit hex (MD5) into (algorithm, hex)."""
-    algorithm, _, value = checksum.rpartition(":")
-    return (algorithm or "md5").lower(), value.lower()
+# -- which files fastnn downloaded -------------------------------------------------------------
+
+
+def _stamp(path):
+    stat = os.stat(path)
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def _read_record(folder):
+    try:
+        text = (Path(folder) / _RECORD).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    record = {}
+    for line in text.splitlines():
+        name, sep, stamp = line.partition("\t")
+        if sep:
+            record[name] = stamp
+    return record
+
+
+def _record_download(path):
+    """List ``path`` as downloaded by fastnn; a folder that cannot be written is not listed."""
+    path = Path(path)
+    try:
+        record = _read_record(path.parent)
+        record[path.name] = _stamp(path)
+        with atomic_write(path.parent / _RECORD, "w", encoding="utf-8") as f:
+            f.writelines(f"{name}\t{stamp}\n" for name, stamp in sorted(record.items()))
+    except OSError:
+        pass
+
+
+def downloaded_by_fastnn(path):
+    """Whether :func:`fetch` downloaded ``path`` and nothing has rewritten it since."""
+    path = Path(path)
+    try:
+        return _read_record(path.parent).get(path.name) == _stamp(path)
+    except OSError:
+        return False
+
+
+def bad_file_advice(path):
+    """What to do with a file that fails a check, for the end of an error message."""
+    if downloaded_by_fastnn(path):
+        return "fastnn downloaded it, so delete it and it will be downloaded again"
+    return (
+        "fastnn did not download this file and leaves it alone: replace it with a good copy "
+        "or point data_dir= at another folder"
+    )
+
+
+# -- the downloader --------------------------------------------------------------------------
+
+
+def _declared_length(response, url):
+    length = response.headers.get("Content-Length")
+    if length is None:
+        return None
+    length = int(length)
+    if length > MAX_DOWNLOAD_BYTES:
+        raise OSError(f"{url} declares {length} bytes, more than {MAX_DOWNLOAD_BYTES}")
+    return length
 
 
 def _fetch_one(url, destination, algorithm, expected, timeout):
@@ -49,18 +136,50 @@ def _fetch_one(url, destination, algorithm, expected, timeout):
     digest = hashlib.new(algorithm)
     received = 0
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        length = response.headers.get("Content-Length")
+        length = _declared_length(response, url)
         with atomic_write(destination) as out:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
+                received += len(chunk)
+                if received > MAX_DOWNLOAD_BYTES:
+                    raise OSError(f"more than {MAX_DOWNLOAD_BYTES} bytes; stopped")
                 out.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
-            if length is not None and received != int(length):
-                raise OSError(f"truncated transfer: got {received} of {int(length)} bytes")
+            if length is not None and received != length:
+                raise OSError(f"truncated transfer: got {received} of {length} bytes")
             if digest.hexdigest() != expected:
                 raise OSError(
                     f"checksum mismatch: {algorithm} {digest.hexdigest()}, expected {expected}"
                 )
+    _record_download(destination)
+
+
+def _check_present(destination, algorithm, expected):
+    found = _checksum_of(destination, algorithm)
+    if found != expected:
+        raise InputError(
+            f"{destination} has {algorithm} {found}, expected {expected}: the file is corrupt "
+            f"or not the right one; {bad_file_advice(destination)}"
+        )
+
+
+def _download(name, algorithm, expected, folder, mirrors, timeout, all_names):
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for mirror in mirrors:
+        url = (mirror if mirror.endswith("/") else mirror + "/") + name
+        try:
+            _fetch_one(url, folder / name, algorithm, expected, timeout)
+            return
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # URLError, HTTPError, timeouts, refused connections, bad or short data
+            reason = getattr(exc, "reason", None) or exc
+            failures.append(f"{url} ({reason})")
+    raise DownloadError(
+        f"could not download {name}; tried: {'; '.join(failures)}. Searched folder: "
+        f"{folder}. Without network access, download the files "
+        f"{', '.join(all_names)} elsewhere (from any of {', '.join(mirrors)}), then copy "
+        f"them into {folder}, or into any folder given as data_dir= (or $FASTNN_DATA)"
+    )
 
 
 def fetch(files, folder, mirrors, timeout=30.0):
@@ -68,7 +187,8 @@ def fetch(files, folder, mirrors, timeout=30.0):
 
     Each missing file is fetched from the mirrors in turn until one delivers it whole and with
     the expected checksum. It is written to a temporary ``.part`` file and renamed into place
-    only then, so an interrupted download never leaves a file that looks complete.
+    only then, so an interrupted download never leaves a file that looks complete. A transfer
+    longer than :data:`MAX_DOWNLOAD_BYTES` is refused.
 
     Parameters
     ----------
@@ -93,7 +213,8 @@ def fetch(files, folder, mirrors, timeout=30.0):
         When no mirror delivers a file. The message names the mirrors tried with what went
         wrong at each, the folder, and how to place the files by hand.
     ValueError
-        When a file already in ``folder`` has the wrong checksum.
+        When a file already in ``folder`` has the wrong checksum. The message calls it safe to
+        delete only when fastnn downloaded it itself.
     """
     if isinstance(mirrors, str):
         mirrors = [mirrors]
@@ -103,35 +224,11 @@ def fetch(files, folder, mirrors, timeout=30.0):
     folder = Path(folder)
     paths = {}
     for name, checksum in files.items():
-        algorithm, expected = _split_checksum(checksum)
+        algorithm, expected = split_checksum(checksum, f"the checksum of {name}")
         destination = folder / name
         if destination.is_file():
-            found = _checksum_of(destination, algorithm)
-            if found != expected:
-                raise InputError(
-                    f"{destination} has {algorithm} {found}, expected {expected}: the file is "
-                    "corrupt or not the right one; delete it to download it again"
-                )
-            paths[name] = destination
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        failures = []
-        for mirror in mirrors:
-            url = mirror if mirror.endswith("/") else mirror + "/"
-            url += name
-            try:
-                _fetch_one(url, destination, algorithm, expected, timeout)
-                break
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                # URLError, HTTPError, timeouts, refused connections, bad or short data
-                reason = getattr(exc, "reason", None) or exc
-                failures.append(f"{url} ({reason})")
+            _check_present(destination, algorithm, expected)
         else:
-            raise DownloadError(
-                f"could not download {name}; tried: {'; '.join(failures)}. Searched folder: "
-                f"{folder}. Without network access, download the files "
-                f"{', '.join(files)} elsewhere (from any of {', '.join(mirrors)}), then copy "
-                f"them into {folder}, or into any folder given as data_dir= (or $FASTNN_DATA)"
-            )
+            _download(name, algorithm, expected, folder, mirrors, timeout, list(files))
         paths[name] = destination
     return paths

@@ -8,6 +8,7 @@ to gigabytes costs no more memory than its header declares.
 """
 
 import gzip
+import hashlib
 import math
 import os
 import zlib
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .download import DataFileNotFoundError, bad_file_advice, split_checksum
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -107,7 +109,7 @@ def _check_declared_size(path, dims, header_size, file_size, gzipped):
     return n_bytes
 
 
-def _read_data(stream, path, magic, file_size, gzipped):
+def _read_data(stream, path, magic, file_size, gzipped, digest):
     dims, head = _read_header(stream, path, magic)
     n_bytes = _check_declared_size(path, dims, len(head), file_size, gzipped)
     data = np.empty(n_bytes, np.uint8)
@@ -122,10 +124,13 @@ def _read_data(stream, path, magic, file_size, gzipped):
             f"{path}: more data follows the {len(head) + n_bytes} bytes its header {dims} "
             "declares; the file is corrupt or not an IDX file"
         )
+    if digest is not None:
+        digest.update(head)
+        digest.update(data)
     return data.reshape(dims)
 
 
-def read_idx(path, magic):
+def read_idx(path, magic, checksum=None):
     """Read an IDX file (gzipped or not) of unsigned bytes, checking its header and size.
 
     The declared size is checked before anything is allocated: it must not exceed
@@ -138,6 +143,9 @@ def read_idx(path, magic):
         Gzipped or not, whatever its name says: a gzip file is recognised by its first bytes.
     magic : int
         2051 for images (n, rows, cols), 2049 for labels (n,).
+    checksum : str, optional
+        The checksum of the file's decompressed content: a bare hex MD5, or
+        ``"<algorithm>:<hex>"``. How the file is compressed does not matter.
 
     Returns
     -------
@@ -147,28 +155,41 @@ def read_idx(path, magic):
     Raises
     ------
     ValueError
-        When the magic number, the header or the size of the data is wrong, or when the file
-        is not valid gzip; the message names the file.
+        When the magic number, the header, the size of the data or the checksum is wrong, or
+        when the file is not valid gzip; the message names the file.
     """
     path = os.fspath(path)
+    digest = None
+    if checksum is not None:
+        algorithm, expected = split_checksum(checksum, f"the checksum of {path}")
+        digest = hashlib.new(algorithm)
     with open(path, "rb") as raw:
         file_size = os.fstat(raw.fileno()).st_size
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
         try:
-            return _read_data(stream, path, magic, file_size, gzipped)
+            array = _read_data(stream, path, magic, file_size, gzipped, digest)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise InputError(f"{path} is truncated or not a valid gzip file: {exc}") from exc
+            raise InputError(
+                f"{path} is truncated or not a valid gzip file ({exc}); {bad_file_advice(path)}"
+            ) from exc
+    if digest is not None and digest.hexdigest() != expected:
+        raise InputError(
+            f"{path}: its content (decompressed) has {algorithm} {digest.hexdigest()}, expected "
+            f"{expected}; it is corrupt or not the right file; {bad_file_advice(path)}"
+        )
+    return array
 
 
-def load_idx_dataset(images_path, labels_path):
+def load_idx_dataset(images_path, labels_path, images_checksum=None, labels_checksum=None):
     """Images as float32 rows in [0, 1] (n, rows*cols) and int64 labels, from two IDX files.
 
-    Files that hold no images, or images of no pixels, are refused.
+    The checksums, when given, are those of the files' decompressed content (see
+    :func:`read_idx`). Files that hold no images, or images of no pixels, are refused.
     """
-    images = read_idx(images_path, IMAGES_MAGIC)
-    labels = read_idx(labels_path, LABELS_MAGIC)
+    images = read_idx(images_path, IMAGES_MAGIC, images_checksum)
+    labels = read_idx(labels_path, LABELS_MAGIC, labels_checksum)
     if images.shape[0] == 0 or images.shape[1] * images.shape[2] == 0:
         raise InputError(
             f"{images_path} declares {images.shape[0]} images of {images.shape[1]}x"
@@ -203,7 +224,7 @@ def find_idx(folder, name):
     return None
 
 
-def load_idx(data_dir):
+def load_idx(data_dir, checksums=None):
     """Load a folder holding the four canonical IDX files of an MNIST-style data set.
 
     Parameters
@@ -212,6 +233,9 @@ def load_idx(data_dir):
         A folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
         ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzipped (``.gz``) or
         not (``.idx3-ubyte`` spellings are accepted too).
+    checksums : dict of str to str, optional
+        The checksums of the files' decompressed content, by name without ``.gz``
+        (``"train-images-idx3-ubyte": "<md5>"``); files not named are not checked.
 
     Returns
     -------
@@ -226,13 +250,21 @@ def load_idx(data_dir):
         When a file is truncated, too large, or is not the IDX file it should be.
     """
     folder = Path(data_dir)
+    checksums = checksums or {}
     paths = {key: find_idx(folder, name) for key, name in IDX_FILES.items()}
     missing = [IDX_FILES[key] for key, path in paths.items() if path is None]
     if missing:
-        raise FileNotFoundError(
+        raise DataFileNotFoundError(
             f"data_dir {str(folder)!r} lacks {', '.join(missing)} (gzipped or not); "
             f"expected the four files {', '.join(IDX_FILES.values())}"
         )
-    train = load_idx_dataset(paths["train_images"], paths["train_labels"])
-    test = load_idx_dataset(paths["test_images"], paths["test_labels"])
-    return train, test
+    sums = {key: checksums.get(content_name(name)) for key, name in IDX_FILES.items()}
+    return tuple(
+        load_idx_dataset(
+            paths[f"{part}_images"],
+            paths[f"{part}_labels"],
+            sums[f"{part}_images"],
+            sums[f"{part}_labels"],
+        )
+        for part in ("train", "test")
+    )
