@@ -18,6 +18,7 @@ from .backend import get_backend, resolve_backend
 from .errors import InputError, InputTypeError, TrainingInterrupted
 from .layers import Dense
 from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
+from .scaling import Scaling
 from .training import EpochRunner, History
 
 DTYPES = ("float32", "float64")
@@ -50,6 +51,11 @@ class Sequential:
     optimizer : SGD or None
         The optimizer of the last :meth:`fit`, reused (with its momentum and update count) when
         ``fit`` is called again without one.
+    scaling : fastnn.scaling.Scaling or None
+        How raw data relate to what the network sees. When set, ``fit``, ``predict``,
+        ``predict_proba`` and ``evaluate`` take raw rows (and raw regression targets), the model
+        standardises them itself, and ``predict`` answers in the target's units. :meth:`save`
+        keeps it. :func:`fastnn.datasets.load_csv` computes one from the training rows.
     feature_scaling : tuple (mean, scale) of 1-D float64 arrays, or None
         The standardisation the training features went through, ``(X_raw - mean) / scale``, kept
         with the model so that new raw rows can be scaled the same way before :meth:`predict`.
@@ -73,6 +79,7 @@ class Sequential:
         self.layers = []
         self.optimizer = None
         self.feature_scaling = None
+        self.scaling = None
         self.metadata = {}
         self._params = None
         self._layout = None
@@ -213,10 +220,32 @@ class Sequential:
 
     # -- data ------------------------------------------------------------------------------
 
+    @property
+    def scaling(self):
+        """The :class:`~fastnn.scaling.Scaling` between raw data and the network, or None."""
+        return self._scaling
+
+    @scaling.setter
+    def scaling(self, value):
+        if value is not None and not isinstance(value, Scaling):
+            raise InputTypeError(
+                f"scaling must be a fastnn.scaling.Scaling or None; got {type(value).__name__}"
+            )
+        if value is not None and self.layers and value.n_features != self.layers[0].n_in:
+            raise InputError(
+                f"scaling has statistics of {value.n_features} features but the model's first "
+                f"layer takes {self.layers[0].n_in}"
+            )
+        self._scaling = value
+
     def _build_and_check_X(self, X, name="X"):
-        """Build the model if it is not yet built, then return ``X`` checked and cast."""
+        """Build the model if it is not yet built, then return ``X`` checked, standardised with
+        :attr:`scaling` when there is one, and cast."""
         self._build()
-        return check_features(X, name, self.dtype, self.layers[0].n_in)
+        if self.scaling is None:
+            return check_features(X, name, self.dtype, self.layers[0].n_in)
+        raw = check_features(X, name, np.float64, self.layers[0].n_in)
+        return check_features(self.scaling.features(raw, np.float64), name, self.dtype)
 
     def _check_xy(self, X, y, x_name="X", y_name="y"):
         """Checked (X, labels, targets); the loss that does not use one gets it empty."""
@@ -234,7 +263,11 @@ class Sequential:
         if self.loss == "binary_cross_entropy":
             labels = check_labels(y, y_name, n, 2, " (binary_cross_entropy takes labels 0/1)")
             return X, labels, labels.astype(self.dtype)[:, None]
-        return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
+        if self.scaling is None:
+            return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
+        raw = check_targets(y, y_name, n, n_out, np.float64)
+        return X, no_labels, check_targets(self.scaling.targets(raw, np.float64), y_name, n,
+                                           n_out, self.dtype)  # fmt: skip
 
     def _epoch_data(self, X, y):
         """The checked training data as the record the backends' epochs take."""
@@ -398,6 +431,8 @@ class Sequential:
         """
         out = self._outputs(self._build_and_check_X(X))
         if self.loss == "mse":
+            if self.scaling is not None:
+                out = self.scaling.outputs(out)
             return out[:, 0] if out.shape[1] == 1 else out
         return self._labels(out)
 
@@ -423,10 +458,13 @@ class Sequential:
         loss = float(self._ops.loss_and_grad(self._loss_code, out, labels, targets,
                                              np.empty_like(out)))  # fmt: skip
         if self.loss == "mse":
+            if self.scaling is not None:  # mse and r2 in the target's units
+                out, targets = self.scaling.outputs(out), self.scaling.outputs(targets)
             residual = np.sum((targets - out) ** 2, axis=0, dtype=np.float64)
             total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
             r2 = 1.0 - residual / np.where(total > 0, total, 1.0)
-            return {"loss": loss, "mse": loss, "r2": float(np.mean(r2))}
+            mse = loss if self.scaling is None else float(np.mean(residual) / targets.shape[0])
+            return {"loss": loss, "mse": mse, "r2": float(np.mean(r2))}
         return {"loss": loss, "accuracy": float(np.mean(self._labels(out) == labels))}
 
     # -- parameters ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from ._files import atomic_write
 from .errors import InputError
 from .layers import Dense
 from .model import Sequential
+from .scaling import Scaling
 
 FILE_FORMAT = "fastnn.Sequential"
 
@@ -34,7 +35,9 @@ def save(model, path):
     for index, layer in enumerate(model.layers):
         arrays[f"W{index}"] = layer.W
         arrays[f"b{index}"] = layer.b
-    if model.feature_scaling is not None:
+    if model.scaling is not None:
+        arrays.update(model.scaling.to_arrays())
+    elif model.feature_scaling is not None:
         mean, scale = model.feature_scaling
         arrays["feature_mean"] = np.asarray(mean, np.float64)
         arrays["feature_scale"] = np.asarray(scale, np.float64)
@@ -60,9 +63,8 @@ def load(path, backend=None):
                 raise InputError("no fastnn architecture record")
             layers = [Dense(**layer) for layer in config["layers"]]
             weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(len(layers))]
-            scaling = None
-            if "feature_mean" in data.files:
-                scaling = (data["feature_mean"], data["feature_scale"])
+            stored = [name for name in data.files if name.startswith(("feature_", "target_"))]
+            scaling = Scaling.from_arrays({name: data[name] for name in stored})
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
@@ -75,7 +77,7 @@ def load(path, backend=None):
         seed=config["seed"],
     )
     model.set_weights(weights)
-    model.feature_scaling = scaling
+    model.scaling = scaling
     model.metadata = config.get("metadata", {})
     return model
 
