@@ -7,7 +7,7 @@
 - :func:`load_digits` (scikit-learn's bundled 8x8 digits) and :func:`make_spiral` (interleaved
   arms) are small and need no files (:mod:`.toy`).
 - :func:`load_csv` reads a numeric table, splits it and standardises its features
-  (:mod:`.tabular`).
+  (:mod:`.tabular`, reading the file in :mod:`.csvfile`).
 - :func:`split` and :func:`split_indices` are the one train/test split all of them use
   (:mod:`.split`).
 

@@ -1,7 +1,6 @@
 """Numeric tables: :func:`load_csv` reads, splits and standardises one; :class:`TabularData`
 holds the result and :func:`standardize` applies its statistics to new rows."""
 
-import csv
 import math
 import os
 from dataclasses import dataclass, field
@@ -10,9 +9,19 @@ import numpy as np
 
 from .._validation import check_choice, check_int, check_number
 from ..errors import InputError, InputTypeError
-from .split import split as _split
+from .csvfile import (
+    encode_target,
+    note_missing_cells,
+    numeric_columns,
+    read_table,
+    report_missing,
+    select_columns,
+)
+from .split import split
 
 TASKS = ("regression", "binary", "classification")
+_SAFE_MAGNITUDE = (1e-100, 1e100)  # columns whose squares neither overflow nor underflow
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -71,7 +80,9 @@ def standardize(X, scaling):
     """``(X - mean) / scale`` as float32, for raw rows and a ``(mean, scale)`` pair.
 
     ``scaling`` is what :attr:`TabularData.scaling` gives and
-    :attr:`fastnn.Sequential.feature_scaling` keeps.
+    :attr:`fastnn.Sequential.feature_scaling` keeps. A finite value whose standardised form
+    does not fit in float32 (far outside the rows the statistics came from) is refused rather
+    than turned into infinity.
     """
     mean, scale = (np.asarray(part, np.float64) for part in scaling)
     X = np.asarray(X, np.float64)
@@ -79,94 +90,140 @@ def standardize(X, scaling):
         raise InputError(
             f"X must have shape (n_rows, {mean.shape[0]}) to match the scaling; got {X.shape}"
         )
-    return ((X - mean) / scale).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        Z = (X - mean) / scale
+        bad = ~np.isfinite(Z) & np.isfinite(X)
+        if bad.any():  # X - mean overflowed: divide first
+            Z[bad] = (X / scale - mean / scale)[bad]
+        Z = Z.astype(np.float32)
+    _check_fits(Z, X, "X", "standardised with the given scaling, is", zero_from_nonzero=False)
+    return Z
 
 
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "?", "-"}
+def _check_fits(Z, X, name, what, zero_from_nonzero=True):
+    """Refuse float32 values ``Z`` that lost a finite ``X``: infinite, or zero from non-zero."""
+    lost = ~np.isfinite(Z)
+    if zero_from_nonzero:
+        lost |= (Z == 0) & (X != 0)
+    lost &= np.isfinite(X)
+    if lost.any():
+        row, column = (int(i[0]) for i in np.nonzero(lost))
+        raise InputError(
+            f"{name}[{row}, {column}] = {X[row, column]:.6g}, {what} {float(Z[row, column]):g} "
+            f"in float32 (largest {_FLOAT32_MAX:.4g}, smallest non-zero about 1.4e-45)"
+        )
 
 
-def _parse_table(path):
-    """Header and rows of a CSV file (delimiter sniffed among , ; tab)."""
-    path = os.fspath(path)
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        sample = f.read(1 << 16)
-        f.seek(0)
+def column_statistics(X):
+    """Mean and standard deviation of each column, without overflow or underflow.
+
+    Columns of ordinary magnitude get NumPy's ``mean`` and ``std``. A column whose largest
+    magnitude is beyond 1e100 (or below 1e-100) is divided by that magnitude first, so that
+    squaring it neither overflows to infinity nor underflows to zero; its statistics are
+    scaled back afterwards. Constant columns get scale 1.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+    peak = np.max(np.abs(X), axis=0, initial=0.0)
+    low, high = _SAFE_MAGNITUDE
+    extreme = (peak > high) | ((peak < low) & (peak > 0))
+    if extreme.any():
+        unit = X[:, extreme] / peak[extreme]
+        mean[extreme] = unit.mean(axis=0) * peak[extreme]
+        std[extreme] = unit.std(axis=0) * peak[extreme]
+    std[std == 0] = 1.0
+    return mean, std
+
+
+def _check_options(task, val_size, test_size, seed, target):
+    task = check_choice(task, "task", TASKS)
+    val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
+    test_size = check_number(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
+    if val_size + test_size >= 1:
+        raise InputError(
+            f"val_size + test_size must leave rows to train on; got {val_size} + {test_size}"
+        )
+    seed = check_int(seed, "seed", low=0)
+    if not isinstance(target, str):
+        raise InputTypeError(f"target must be a column name (str); got {target!r}")
+    return task, val_size, test_size, seed
+
+
+def _check_features(features, target):
+    if features is None:
+        return None
+    if isinstance(features, str):
+        raise InputTypeError(
+            f"features must be a list of column names; got the string {features!r}"
+        )
+    features = list(features)
+    if target in features:
+        raise InputError(f"features must not include the target {target!r}")
+    return features
+
+
+def _read_xy(path, target, task, features):
+    """Features (float64) and targets of every row, the feature names and the classes."""
+    header, rows = read_table(path)
+    features, t_index, f_indices = select_columns(header, target, features, path)
+    missing = {}
+    X = numeric_columns(rows, f_indices, features, path, missing)
+    target_cells = [row[t_index] for row in rows]
+    note_missing_cells(target_cells, target, missing)
+    if missing:
+        report_missing(missing, path)
+    if task == "regression":
+        y = numeric_columns(rows, [t_index], [target], path, missing)
+        if missing:
+            report_missing(missing, path)
+        with np.errstate(over="ignore", under="ignore"):
+            y32 = y.astype(np.float32)
         try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(f, dialect)
-        header = next(reader, None)
-        if header is None:
-            raise InputError(f"{path} is empty; expected a header row of column names")
-        header = [name.strip() for name in header]
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
-    if not rows:
-        raise InputError(f"{path} has a header but no data rows")
-    for number, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise InputError(
-                f"{path}, row {number}: {len(row)} fields, but the header has {len(header)}"
-            )
-    return header, rows
+            _check_fits(y32, y, "y", "as a float32 regression target, becomes")
+        except InputError as exc:
+            raise InputError(f"{path}, target {target!r}: {exc}; rescale it") from None
+        return X, y32[:, 0], features, []
+    y, classes = encode_target(target_cells, task, target, path)
+    return X, y, features, classes
 
 
-def _column_index(header, name, path, what):
-    if name not in header:
-        raise InputError(f"{what} {name!r} is not a column of {path}; its columns are {header}")
-    return header.index(name)
-
-
-def _numeric_column(rows, index, name, path, missing):
-    values = np.empty(len(rows), np.float64)
-    for i, row in enumerate(rows):
-        cell = row[index].strip()
-        if cell.lower() in _MISSING:
-            missing.setdefault(name, []).append(i + 2)
-            values[i] = np.nan
-            continue
-        try:
-            values[i] = float(cell)
-        except ValueError:
-            raise InputError(
-                f"column {name!r} of {path} must be numeric, but row {i + 2} holds {cell!r}; "
-                "leave it out with features=[...] or encode it as numbers"
-            ) from None
-        if not math.isfinite(values[i]):
-            missing.setdefault(name, []).append(i + 2)
-    return values
-
-
-def _report_missing(missing, path):
-    parts = []
-    for name, rows in missing.items():
-        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
-        parts.append(f"{name!r} ({len(rows)} row(s): {shown})")
-    raise InputError(
-        f"{path} has missing or non-finite values in column(s) {'; '.join(parts)} "
-        "(rows numbered as lines of the file); fill them in or drop those rows first"
-    )
-
-
-def _encode_target(cells, task, target, path):
-    """Labels 0..K-1 and the class names, for a classification target given as text cells."""
-    values = [cell.strip() for cell in cells]
+def _split_rows(X, y, val_size, test_size, seed, task, path):
+    """(X_train, y_train), (X_val, y_val), (X_test, y_test); classification is stratified."""
+    stratify = task != "regression"
+    n = len(y)
+    n_test = math.ceil(test_size * n)
+    n_val = math.ceil(val_size * n) if val_size > 0 else 0
+    if n - n_test - n_val < 1:
+        raise InputError(f"{path} has {n} rows: too few to split for training and testing")
     try:
-        order = sorted(set(values), key=float)  # numeric labels in numeric order
-    except ValueError:
-        order = sorted(set(values))
-    if task == "binary" and len(order) != 2:
-        shown = order[:10]
-        raise InputError(
-            f"task 'binary' needs a target with exactly 2 distinct values, but {target!r} in "
-            f"{path} has {len(order)}: {shown}; use task='classification' or 'regression'"
-        )
-    if len(order) < 2:
-        raise InputError(
-            f"target {target!r} in {path} has a single value {order}; nothing to learn"
-        )
-    code = {value: i for i, value in enumerate(order)}
-    return np.array([code[v] for v in values], np.int64), order
+        X_rest, X_test, y_rest, y_test = split(X, y, n_test, seed, stratify)
+        if n_val:
+            X_train, X_val, y_train, y_val = split(X_rest, y_rest, n_val, seed, stratify)
+        else:
+            X_train, y_train = X_rest, y_rest
+            X_val, y_val = X[:0], y[:0]
+    except ValueError as exc:  # too few rows of a class to stratify
+        raise InputError(f"cannot split {path} ({n} rows) for task {task!r}: {exc}") from exc
+    return (X_train, y_train), (X_val, y_val), (X_test, y_test)
+
+
+def _standardised(X, path, scaling):
+    try:
+        return standardize(X, scaling)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _raw_float32(X, path, scaling=None):
+    """Raw features as float32, refusing values that float32 cannot hold."""
+    with np.errstate(over="ignore", under="ignore"):
+        X32 = X.astype(np.float32)
+    try:
+        _check_fits(X32, X, "X", "as a raw feature (scale=False), becomes")
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}; keep scale=True, or rescale that column") from None
+    return X32
 
 
 def load_csv(
@@ -181,10 +238,15 @@ def load_csv(
 ):
     """Read a numeric table from a CSV file, split it, and standardise its features.
 
-    The first row names the columns. Feature columns must be numeric; cells that are empty or
-    read ``NA``, ``NaN``, ``null``, ``?`` and the like count as missing and are reported (column,
-    count and line numbers) rather than guessed. A classification target may hold text (say,
-    genre names); its values, sorted, become labels ``0..K-1``.
+    The file must be UTF-8 text (a byte-order mark is allowed). The first row names the
+    columns; the columns used must have distinct, non-empty names. Feature columns must be
+    numeric, written as plain ASCII decimals (``-1.5e3``; not ``1_000``, ``0x10`` or non-ASCII
+    digits, which Python's ``float`` would take); cells that are empty or read ``NA``, ``NaN``,
+    ``null``, ``?``, ``inf`` and the like count as missing and are reported (column, count and
+    line numbers) rather than guessed. A classification target may hold text (say, genre
+    names); its values, sorted, become labels ``0..K-1``. Columns of any magnitude (1e200,
+    1e-200) are standardised without overflow or underflow. Every problem with the file is a
+    one-line ``ValueError`` naming it.
 
     Parameters
     ----------
@@ -201,7 +263,8 @@ def load_csv(
         Seeds the split.
     scale : bool, default True
         ``False`` returns the raw features (as float32) while still computing ``mean`` and
-        ``scale`` from the training rows.
+        ``scale`` from the training rows; a value float32 cannot hold (beyond about 3.4e38,
+        or so small that it would become zero) is then refused.
 
     Returns
     -------
@@ -209,79 +272,25 @@ def load_csv(
         The splits, standardised with the training rows' mean and standard deviation, with the
         statistics themselves (``.scaling``) to keep with the model.
     """
-    task = check_choice(task, "task", TASKS)
-    val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
-    test_size = check_number(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
-    if val_size + test_size >= 1:
-        raise InputError(
-            f"val_size + test_size must leave rows to train on; got {val_size} + {test_size}"
-        )
-    seed = check_int(seed, "seed", low=0)
-    if not isinstance(target, str):
-        raise InputTypeError(f"target must be a column name (str); got {target!r}")
+    task, val_size, test_size, seed = _check_options(task, val_size, test_size, seed, target)
+    features = _check_features(features, target)
     path = os.fspath(path)
-    header, rows = _parse_table(path)
-    t_index = _column_index(header, target, path, "target")
-    if features is None:
-        features = [name for name in header if name != target]
-    else:
-        if isinstance(features, str):
-            raise InputTypeError(
-                f"features must be a list of column names; got the string {features!r}"
-            )
-        features = list(features)
-        if target in features:
-            raise InputError(f"features must not include the target {target!r}")
-    if not features:
-        raise InputError(f"{path} has no feature columns besides the target {target!r}")
-    missing = {}
-    columns = [
-        _numeric_column(rows, _column_index(header, name, path, "feature"), name, path, missing)
-        for name in features
-    ]
-    target_cells = [row[t_index] for row in rows]
-    for i, cell in enumerate(target_cells):
-        if cell.strip().lower() in _MISSING:
-            missing.setdefault(target, []).append(i + 2)
-    if missing:
-        _report_missing(missing, path)
-    X = np.column_stack(columns)
-    if task == "regression":
-        y = _numeric_column(rows, t_index, target, path, missing).astype(np.float32)
-        if missing:
-            _report_missing(missing, path)
-        classes = []
-    else:
-        y, classes = _encode_target(target_cells, task, target, path)
-    stratify = task != "regression"
-    n = len(rows)
-    n_test = math.ceil(test_size * n)
-    n_val = math.ceil(val_size * n) if val_size > 0 else 0
-    if n - n_test - n_val < 1:
-        raise InputError(f"{path} has {n} rows: too few to split for training and testing")
-    try:
-        X_rest, X_test, y_rest, y_test = _split(X, y, n_test, seed, stratify)
-        if n_val:
-            X_train, X_val, y_train, y_val = _split(X_rest, y_rest, n_val, seed, stratify)
-        else:
-            X_train, y_train = X_rest, y_rest
-            X_val, y_val = X[:0], y[:0]
-    except ValueError as exc:  # too few rows of a class to stratify
-        raise InputError(f"cannot split {path} ({n} rows) for task {task!r}: {exc}") from exc
-    mean = X_train.mean(axis=0)
+    X, y, features, classes = _read_xy(path, target, task, features)
+    parts = _split_rows(X, y, val_size, test_size, seed, task, path)
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = parts
+    mean, std = column_statistics(X_train)
     target_mean, target_scale = 0.0, 1.0
     if task == "regression":
         target_mean = float(np.mean(y_train, dtype=np.float64))
         target_scale = float(np.std(y_train, dtype=np.float64)) or 1.0
-    std = X_train.std(axis=0)
-    std[std == 0] = 1.0
-    scaling = (mean, std) if scale else (np.zeros_like(mean), np.ones_like(std))
+    convert = _standardised if scale else _raw_float32
+    X_train, X_val, X_test = (convert(part, path, (mean, std)) for part, _ in parts)
     return TabularData(
-        X_train=standardize(X_train, scaling),
+        X_train=X_train,
         y_train=y_train,
-        X_val=standardize(X_val, scaling),
+        X_val=X_val,
         y_val=y_val,
-        X_test=standardize(X_test, scaling),
+        X_test=X_test,
         y_test=y_test,
         features=features,
         target=target,
