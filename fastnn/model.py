@@ -1,5 +1,7 @@
 """The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
 
+import warnings
+
 import numpy as np
 
 from . import optimizers
@@ -404,6 +406,15 @@ class Sequential:
                 self._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
                 a = nxt
             out[first : first + a.shape[0]] = a
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            warnings.warn(
+                f"{int(bad.sum())} of {len(out)} rows have non-finite outputs (NaN or inf): the "
+                "weights or the inputs are out of range, and the predictions of those rows are "
+                "meaningless",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return out
 
     def _probabilities(self, out):

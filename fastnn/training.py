@@ -164,8 +164,20 @@ class EpochRunner:
         self.optimizer.restore(snapshot)
 
     def _divergence_message(self, running, number, seen, n):
+        where = (
+            f"the training loss became {running} in epoch {number} (after {seen} of {n} samples)"
+        )
+        restored = "The weights were restored to the start of that epoch."
+        targets = self.data.targets
+        if self.model.loss == "mse" and len(targets):
+            largest = float(np.max(np.abs(targets.astype(np.float64))))
+            if largest**2 > float(np.finfo(targets.dtype).max) / targets.shape[1]:
+                return (
+                    f"{where}: the squared targets overflow {targets.dtype} (|y| up to "
+                    f"{largest:.3g}): standardise them (see fastnn.scaling.Scaling) or use "
+                    f"dtype='float64'. {restored}"
+                )
         return (
-            f"the training loss became {running} in epoch {number} (after {seen} of {n} "
-            f"samples) with lr={self.optimizer.lr}: the learning rate is probably too large, try "
-            "a smaller one. The weights were restored to the start of that epoch."
+            f"{where} with lr={self.optimizer.lr}: the learning rate is probably too large, "
+            f"try a smaller one. {restored}"
         )

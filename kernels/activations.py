@@ -25,9 +25,9 @@ def _sigmoid(z, one):
 def _activate_row(z, act, a):
     n = z.shape[0]
     zero = z.dtype.type(0)
-    if act == RELU:
+    if act == RELU:  # max(z, 0), with NaN kept as NaN (as numpy.maximum does)
         for j in range(n):
-            a[j] = z[j] if z[j] > zero else zero
+            a[j] = zero if z[j] <= zero else z[j]
     elif act == SIGMOID:
         one = z.dtype.type(1)
         for j in range(n):

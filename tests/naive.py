@@ -14,7 +14,7 @@ from fastnn.params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 
 def _act(z, act):
     if act == RELU:
-        return z if z > 0 else 0.0
+        return 0.0 if z <= 0 else z  # NaN stays NaN
     if act == SIGMOID:
         return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
     if act == TANH:

@@ -64,3 +64,19 @@ def test_sigmoid_is_stable_for_extreme_inputs():
         numba_backend.activate(z, SIGMOID, a)
         assert np.isfinite(a).all()
         np.testing.assert_allclose(a[0, [0, 2, 4]], [0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_nan_and_infinity_mean_the_same_on_every_backend(dtype, act):
+    """One definition at the extremes: NaN stays NaN (ReLU too), +-inf saturate."""
+    special = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38]], dtype)
+    results = call_all("activate", special, act, np.empty_like(special))
+    expected = results["naive"][1][2]
+    for label in ("numba", "numpy"):
+        np.testing.assert_allclose(results[label][1][2], expected, rtol=1e-6, err_msg=label)
+    assert np.isnan(expected[0, 0])  # NaN in, NaN out, whatever the activation
+    derivatives = call_all("activation_derivative", special, expected, act, np.empty_like(special))
+    for label in ("numba", "numpy"):
+        np.testing.assert_allclose(derivatives[label][1][3], derivatives["naive"][1][3],
+                                   rtol=1e-6, err_msg=label)  # fmt: skip

@@ -88,3 +88,42 @@ def test_loss_gradient_matches_finite_differences(backend, name):
         down[idx] -= eps
         numeric[idx] = (fn(up, y, scratch) - fn(down, y, scratch)) / (2 * eps)
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+EXTREMES = {np.float64: [1e8, 1e12, 1e16, 1e100, 1e300], np.float32: [1e8, 1e12, 1e16, 1e30, 1e38]}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy"])
+def test_losses_are_exact_at_extreme_logits(dtype, name):
+    """A huge logit next to a small loss: the sum over samples keeps every sample's loss.
+
+    Summed naively with reassociation, ``total + (log_norm - z_y)`` becomes
+    ``(total + log_norm) - z_y``, which loses the small losses entirely at these scales.
+    """
+    for big in EXTREMES[dtype]:
+        if name == "softmax_cross_entropy":
+            z = np.array([[0.0, 0.0], [0.0, big], [big, 0.0], [1.0, -1.0]], dtype)
+            y = np.array([0, 1, 0, 1])
+        else:
+            z = np.array([[0.0], [big], [-big], [1.0]], dtype)
+            y = np.array([[1.0], [1.0], [0.0], [0.0]], dtype)
+        results = call_all(name, z, y, np.empty_like(z))
+        expected = results["naive"][0]
+        assert expected > 0.1  # the small losses are there: log 2 and log(1 + e^2)
+        for label in ("numba", "numpy"):
+            assert results[label][0] == pytest.approx(expected, rel=1e-6), (label, big)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_evaluate_and_minibatch_loss_are_exact_at_extreme_logits(backend, dtype):
+    import fastnn as fn
+
+    model = fn.Sequential([fn.Dense(1, 2)], dtype=dtype, backend=backend)
+    model.set_weights([(np.array([[0.0, 1.0]]), np.zeros(2))])
+    X, y = np.array([[0.0], [1e16]]), np.array([0, 1])
+    assert model.evaluate(X, y)["loss"] == pytest.approx(np.log(2) / 2, rel=1e-6)
+    history = model.fit(X, y, batch_size=2, shuffle=False, verbose=0,
+                        optimizer=fn.SGD(lr=1e-30))  # fmt: skip
+    assert history.history["loss"][0] == pytest.approx(np.log(2) / 2, rel=1e-6)
