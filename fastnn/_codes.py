@@ -14,15 +14,17 @@ IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
 ACTIVATIONS = {None: IDENTITY, "linear": IDENTITY, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
 ACTIVATION_NAMES = {IDENTITY: None, RELU: "relu", SIGMOID: "sigmoid", TANH: "tanh"}
 
-SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE = 0, 1, 2
+SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE, POISSON = 0, 1, 2, 3
 
 # The one loss table: public name -> kernel code.
 LOSSES = {
     "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY,
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
     "mse": MSE,
+    "poisson": POISSON,
 }
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
+REGRESSION_LOSSES = ("mse", "poisson")
 
 SGD, ADAM = 0, 1
 
@@ -31,10 +33,17 @@ SGD, ADAM = 0, 1
 # sample, or nothing for equal weights.
 EpochData = namedtuple("EpochData", "X labels targets weights")
 
-# What an epoch accumulates, one record, updated in place: the sum of the per-sample training
-# losses, the number of correct predictions (both measured before each update) and the number
-# of samples trained on.
-EPOCH_STATS = np.dtype([("loss_sum", np.float64), ("n_correct", np.float64), ("n_seen", np.int64)])
+# What an epoch accumulates, one record, updated in place: the weighted sums of the per-sample
+# training losses and of the correct predictions (both measured before each update), the sum of
+# the weights (the number of samples without weights), and the number of samples trained on.
+EPOCH_STATS = np.dtype(
+    [
+        ("loss_sum", np.float64),
+        ("correct_sum", np.float64),
+        ("weight_sum", np.float64),
+        ("n_seen", np.int64),
+    ]
+)
 
 
 def new_stats():

@@ -189,3 +189,22 @@ def check_memory(n_bytes, what):
             f"{what} would need {n_bytes / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB "
             "of memory this process may use"
         )
+
+
+def check_sample_weight(sample_weight, name, n_samples, dtype):
+    """Return sample weights as a finite, non-negative 1-D array of ``dtype`` that is not all
+    zero; an empty array for ``None`` (every sample weighs 1)."""
+    if sample_weight is None:
+        return np.empty(0, dtype)
+    arr = as_array(sample_weight, name)
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise InputError(f"{name} must have shape ({n_samples},), one weight per sample; got "
+                         f"shape {arr.shape}")  # fmt: skip
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    check_finite(arr, name)
+    if (arr < 0).any():
+        raise InputError(f"{name} must not be negative; got {arr[arr < 0][0].item()!r}")
+    if not (arr > 0).any():
+        raise InputError(f"{name} must not be all zero: no sample would count")
+    return arr

@@ -23,6 +23,7 @@ KERNELS = (
     "softmax_cross_entropy",
     "binary_cross_entropy",
     "mean_squared_error",
+    "poisson",
     "loss_and_grad",
     "n_correct",
     "find_nonzero",

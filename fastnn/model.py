@@ -3,9 +3,10 @@
 import warnings
 
 import numpy as np
+from sklearn.metrics import r2_score
 
 from . import optimizers
-from ._codes import ACTIVATIONS, IDENTITY, LOSSES, SGD, SIGMOID, EpochData
+from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD, SIGMOID, EpochData
 from ._validation import (
     as_array,
     check_choice,
@@ -14,6 +15,7 @@ from ._validation import (
     check_int,
     check_labels,
     check_memory,
+    check_sample_weight,
     check_targets,
 )
 from .backend import get_backend, resolve_backend
@@ -175,12 +177,15 @@ class Sequential:
                 "the model has no layers: pass a list of Dense to Sequential or call add()"
             )
         last = self.layers[-1]
-        if self.loss == "binary_cross_entropy" and (
-            last.n_out != 1 or last.activation not in (None, "sigmoid")
-        ):
+        if self.loss == "binary_cross_entropy" and last.activation not in (None, "sigmoid"):
             raise InputError(
-                "binary_cross_entropy needs one output unit with activation None or 'sigmoid'; "
-                f"the last layer is {last!r}"
+                "binary_cross_entropy needs output units with activation None or 'sigmoid' "
+                f"(one per label); the last layer is {last!r}"
+            )
+        if self.loss == "poisson" and last.activation is not None:
+            raise InputError(
+                "poisson needs a linear last layer (activation None): the model predicts "
+                f"exp(output); the last layer is {last!r}"
             )
         if self.loss == "softmax_cross_entropy" and last.n_out < 2:
             raise InputError(
@@ -262,18 +267,32 @@ class Sequential:
                 "to the number of classes"
             )
             return X, check_labels(y, y_name, n, n_out, why), no_targets
-        if self.loss == "binary_cross_entropy":
+        if self.loss == "binary_cross_entropy" and n_out == 1:
             labels = check_labels(y, y_name, n, 2, " (binary_cross_entropy takes labels 0/1)")
             return X, labels, labels.astype(self.dtype)[:, None]
+        if self.loss == "binary_cross_entropy":  # multilabel: an indicator matrix
+            targets = check_targets(y, y_name, n, n_out, self.dtype)
+            if not np.isin(targets, (0, 1)).all():
+                raise InputError(f"{y_name} must be a 0/1 indicator matrix, one column per label "
+                                 "(binary_cross_entropy with several outputs)")  # fmt: skip
+            return X, no_labels, targets
+        if self.loss == "poisson":
+            targets = check_targets(y, y_name, n, n_out, self.dtype)
+            if (targets < 0).any():
+                raise InputError(f"{y_name} must not be negative for the poisson loss (counts or "
+                                 "rates)")  # fmt: skip
+            return X, no_labels, targets
         if self.scaling is None:
             return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
         raw = check_targets(y, y_name, n, n_out, np.float64)
         return X, no_labels, check_targets(self.scaling.targets(raw, np.float64), y_name, n,
                                            n_out, self.dtype)  # fmt: skip
 
-    def _epoch_data(self, X, y):
-        """The checked training data as the record the backends' epochs take."""
-        return EpochData(*self._check_xy(X, y), np.empty(0, self.dtype))
+    def _epoch_data(self, X, y, sample_weight=None, names=("X", "y", "sample_weight")):
+        """The checked data as the record the backends take (weights empty when None)."""
+        X, labels, targets = self._check_xy(X, y, *names[:2])
+        weights = check_sample_weight(sample_weight, names[2], X.shape[0], self.dtype)
+        return EpochData(X, labels, targets, weights)
 
     # -- training --------------------------------------------------------------------------
 
@@ -288,6 +307,7 @@ class Sequential:
         validation_data=None,
         verbose=1,
         workers=1,
+        sample_weight=None,
     ):
         """Train with SGD.
 
@@ -317,6 +337,12 @@ class Sequential:
             parameters without locks. Results then vary from run to run (not bit-reproducible);
             the ``numpy`` backend runs the shares one after another. The default, 1, is serial
             and deterministic.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights, not all zero. A batch's gradient is then
+            ``sum(w_i g_i) / sum(w_i)`` and the L1/L2 terms are divided by the batch's weight
+            sum (scikit-learn's MLP definition); the history's loss and accuracy are weighted
+            means. With ``batch_size=1`` the weight cancels from the data gradient, so a weight
+            only scales the penalty (by ``1 / w``), and a sample of weight 0 is skipped.
 
         Returns
         -------
@@ -328,7 +354,7 @@ class Sequential:
             On bad input, or when the training loss becomes NaN or infinite; then the
             parameters and optimizer state are restored to the start of that epoch.
         """
-        data = self._epoch_data(X, y)
+        data = self._epoch_data(X, y, sample_weight)
         epochs = check_int(epochs, "epochs", low=0)
         batch_size = check_int(batch_size, "batch_size", low=1)
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -353,12 +379,13 @@ class Sequential:
             except TrainingInterrupted as exc:
                 exc.history = history
                 raise
-            logs = {"loss": float(record["loss_sum"] / n)}
-            if self.loss != "mse":
-                logs["accuracy"] = float(record["n_correct"] / n)
+            weight = max(float(record["weight_sum"]), np.finfo(float).tiny)
+            logs = {"loss": float(record["loss_sum"]) / weight}
+            if self.loss in CLASSIFICATION_LOSSES:
+                logs["accuracy"] = float(record["correct_sum"]) / weight
             logs["epoch_time"] = elapsed
             if validation is not None:
-                scores = self._evaluate_checked(*validation)
+                scores = self._evaluate_checked(validation)
                 logs.update({f"val_{key}": value for key, value in scores.items()})
             history._append(epoch, logs)
             if verbose:
@@ -383,14 +410,13 @@ class Sequential:
     def _check_validation(self, validation_data):
         if validation_data is None:
             return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise InputError(
-                "validation_data must be a tuple (X_val, y_val); got "
-                f"{type(validation_data).__name__}"
+                "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+                f"sample_weight_val); got {type(validation_data).__name__}"
             )
-        return self._check_xy(
-            *validation_data, x_name="validation_data[0]", y_name="validation_data[1]"
-        )
+        names = tuple(f"validation_data[{i}]" for i in range(3))
+        return self._epoch_data(*validation_data, names=names)
 
     # -- inference -------------------------------------------------------------------------
 
@@ -425,58 +451,81 @@ class Sequential:
         if self.loss == "binary_cross_entropy":
             p = np.empty_like(out)
             self._ops.activate(out, SIGMOID, p)
-            return np.hstack([1 - p, p])
+            return np.hstack([1 - p, p]) if out.shape[1] == 1 else p
         raise InputError(
-            "predict_proba needs a classification loss; this model's loss is 'mse': use predict"
+            f"predict_proba needs a classification loss; this model's loss is {self.loss!r}: "
+            "use predict"
         )
 
     def _labels(self, out):
         if self.loss == "softmax_cross_entropy":
             return np.argmax(out, axis=1)
-        return (out[:, 0] > 0).astype(np.int64)
+        labels = (out > 0).astype(np.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+        return labels[:, 0] if out.shape[1] == 1 else labels
+
+    def _values(self, out):
+        """Regression outputs in the target's units."""
+        if self.loss == "poisson":
+            out = np.exp(out)  # the log link: the network's output is log(mean)
+        if self.scaling is not None:
+            out = self.scaling.outputs(out)
+        return out
 
     def predict(self, X):
-        """Class labels (classification losses) or predicted values (``mse``).
+        """Class labels (classification losses) or predicted values (regression losses).
 
-        Values have shape (n_samples,) for one output, else (n_samples, n_outputs).
+        Values have shape (n_samples,) for one output, else (n_samples, n_outputs); with
+        ``poisson`` they are the predicted means ``exp(output)``. With several binary outputs
+        (multilabel), labels are a 0/1 matrix, one column per label.
         """
         out = self._outputs(self._build_and_check_X(X))
-        if self.loss == "mse":
-            if self.scaling is not None:
-                out = self.scaling.outputs(out)
-            return out[:, 0] if out.shape[1] == 1 else out
-        return self._labels(out)
+        if self.loss in CLASSIFICATION_LOSSES:
+            return self._labels(out)
+        out = self._values(out)
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes); rows sum to 1.
 
-        With ``binary_cross_entropy`` the columns are P(y=0) and P(y=1).
+        With ``binary_cross_entropy`` and one output the columns are P(y=0) and P(y=1); with
+        several outputs (multilabel) each column is the probability of its label.
         """
         return self._probabilities(self._outputs(self._build_and_check_X(X)))
 
-    def evaluate(self, X, y):
-        """The mean loss and metrics on (X, y).
+    def evaluate(self, X, y, sample_weight=None):
+        """The mean loss and metrics on (X, y), weighted by ``sample_weight`` when given.
 
         Returns
         -------
         dict
-            ``{"loss", "accuracy"}`` for classification, ``{"loss", "mse", "r2"}`` for ``mse``.
+            ``{"loss", "accuracy"}`` for classification (multilabel: the share of rows whose
+            every label is right), ``{"loss", "mse", "r2"}`` for regression. With
+            :attr:`scaling`, ``loss`` is on the network's scale and ``mse``, ``r2`` are in the
+            target's units.
         """
-        return self._evaluate_checked(*self._check_xy(X, y))
+        return self._evaluate_checked(self._epoch_data(X, y, sample_weight))
 
-    def _evaluate_checked(self, X, labels, targets):
-        out = self._outputs(X)
-        loss = float(self._ops.loss_and_grad(self._loss_code, out, labels, targets,
+    def _evaluate_checked(self, data):
+        out = self._outputs(data.X)
+        code = self._loss_code
+        loss = float(self._ops.loss_and_grad(code, out, data.labels, data.targets, data.weights,
                                              np.empty_like(out)))  # fmt: skip
-        if self.loss == "mse":
-            if self.scaling is not None:  # mse and r2 in the target's units
-                out, targets = self.scaling.outputs(out), self.scaling.outputs(targets)
-            residual = np.sum((targets - out) ** 2, axis=0, dtype=np.float64)
-            total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0, dtype=np.float64)
-            r2 = 1.0 - residual / np.where(total > 0, total, 1.0)
-            mse = loss if self.scaling is None else float(np.mean(residual) / targets.shape[0])
-            return {"loss": loss, "mse": mse, "r2": float(np.mean(r2))}
-        return {"loss": loss, "accuracy": float(np.mean(self._labels(out) == labels))}
+        weights = data.weights if len(data.weights) else None
+        if self.loss in CLASSIFICATION_LOSSES:
+            correct = self._ops.n_correct(code, out, data.labels, data.targets, data.weights)
+            total = float(np.sum(weights, dtype=np.float64)) if weights is not None else len(out)
+            return {"loss": loss, "accuracy": float(correct) / total}
+        predicted = self._values(out).astype(np.float64)
+        targets = data.targets.astype(np.float64)
+        if self.scaling is not None:  # in the target's units
+            targets = self.scaling.outputs(targets)
+        squares = np.mean((targets - predicted) ** 2, axis=1)
+        mse = float(np.average(squares, weights=weights))
+        return {
+            "loss": loss,
+            "mse": mse,
+            "r2": float(r2_score(targets, predicted, sample_weight=weights)),
+        }
 
     # -- parameters ------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ validate: the model checks everything before calling them.
 
 import numpy as np
 
-from ._codes import ADAM, BINARY_CROSS_ENTROPY, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
+from ._codes import ADAM, BINARY_CROSS_ENTROPY, POISSON, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
 from .optimizers import step_size
 from .params import ACT, B_OFFSET, W_OFFSET, layer_views
 
@@ -70,55 +70,83 @@ def softmax(logits, out):
     out[...] = np.exp(logits - _log_sum_exp(logits))
 
 
-def softmax_cross_entropy(logits, labels, grad):
-    """Return mean ``-log softmax(z)[y]``; fill ``grad = (softmax(z) - onehot(y)) / m``."""
-    m = logits.shape[0]
+def _shares(m, weights):
+    """Each row's share of the batch, a column: ``w / sum(w)``, or ``1 / m`` without weights."""
+    if len(weights) == 0:
+        return np.full((m, 1), 1.0 / m)
+    total = float(np.sum(weights, dtype=np.float64))
+    w = weights.astype(np.float64)[:, None]
+    return w / total if total > 0 else np.zeros_like(w)
+
+
+def softmax_cross_entropy(logits, labels, weights, grad):
+    """Return the weighted mean of ``-log softmax(z)[y]``;
+    fill ``grad = w (softmax(z) - onehot(y)) / sum(w)`` (``1 / m`` for each row without weights).
+    """
+    share = _shares(logits.shape[0], weights)
     log_norm = _log_sum_exp(logits)
-    rows = np.arange(m)
-    loss = np.mean(log_norm[:, 0] - logits[rows, labels], dtype=np.float64)
+    rows = np.arange(logits.shape[0])
+    losses = log_norm[:, 0] - logits[rows, labels]  # -log softmax(z)[y], row by row
     grad[...] = np.exp(logits - log_norm)
     grad[rows, labels] -= 1
-    grad /= m
-    return float(loss)
+    grad *= share.astype(grad.dtype)
+    return float(np.sum(share[:, 0] * losses))
 
 
-def binary_cross_entropy(logits, targets, grad):
-    """Return mean ``max(z, 0) - z y + log(1 + exp(-|z|))``;
-    fill ``grad = (sigmoid(z) - y) / size``.
+def binary_cross_entropy(logits, targets, weights, grad):
+    """Return the weighted mean over rows, mean over outputs, of
+    ``max(z, 0) - z y + log(1 + exp(-|z|))``; fill ``grad = w (sigmoid(z) - y) / (sum(w) k)``.
 
-    Computed from the logits, so it is finite for any logit; ``size`` is m for one output.
+    Computed from the logits, so it is finite for any logit.
     """
+    share = _shares(logits.shape[0], weights) / logits.shape[1]
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    grad[...] = (_sigmoid(logits) - targets) / logits.size
-    return float(np.mean(losses, dtype=np.float64))
+    grad[...] = (_sigmoid(logits) - targets) * share.astype(grad.dtype)
+    return float(np.sum(share * losses))
 
 
-def mean_squared_error(outputs, targets, grad):
-    """Return ``mean((y_hat - y)**2)``; fill ``grad = 2 (y_hat - y) / size``."""
+def mean_squared_error(outputs, targets, weights, grad):
+    """Return the weighted mean over rows, mean over outputs, of ``(y_hat - y)**2``;
+    fill ``grad = 2 w (y_hat - y) / (sum(w) k)``."""
+    share = _shares(outputs.shape[0], weights) / outputs.shape[1]
     diff = outputs - targets
-    grad[...] = 2 * diff / diff.size
-    return float(np.mean(diff * diff, dtype=np.float64))
+    grad[...] = diff * (2 * share).astype(grad.dtype)
+    return float(np.sum(share * (diff * diff)))
 
 
-def loss_and_grad(loss, outputs, labels, targets, grad):
-    """The mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
+def poisson(logits, targets, weights, grad):
+    """Return the weighted mean over rows, mean over outputs, of the Poisson deviance with a log
+    link, ``exp(z) - y z + y log y - y``; fill ``grad = w (exp(z) - y) / (sum(w) k)``."""
+    share = _shares(logits.shape[0], weights) / logits.shape[1]
+    mu = np.exp(logits)  # the predicted mean
+    tail = np.where(targets > 0, targets * np.log(np.where(targets > 0, targets, 1)) - targets, 0)
+    grad[...] = (mu - targets) * share.astype(grad.dtype)
+    return float(np.sum(share * ((mu - targets * logits) + tail)))
+
+
+def loss_and_grad(loss, outputs, labels, targets, weights, grad):
+    """The weighted mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
     if loss == SOFTMAX_CROSS_ENTROPY:
-        return softmax_cross_entropy(outputs, labels, grad)
+        return softmax_cross_entropy(outputs, labels, weights, grad)
     if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(outputs, targets, grad)
-    return mean_squared_error(outputs, targets, grad)
+        return binary_cross_entropy(outputs, targets, weights, grad)
+    if loss == POISSON:
+        return poisson(outputs, targets, weights, grad)
+    return mean_squared_error(outputs, targets, weights, grad)
 
 
-def n_correct(loss, outputs, labels):
-    """How many rows the outputs classify correctly (0 for a regression loss).
+def n_correct(loss, outputs, labels, targets, weights):
+    """The (weighted) number of rows classified correctly; 0 for regression losses.
 
-    One binary logit predicts class 1 exactly when it is positive (sigmoid > 0.5).
+    Binary cross-entropy: every output's logit is positive exactly where the target is 1.
     """
     if loss == SOFTMAX_CROSS_ENTROPY:
-        return int(np.sum(np.argmax(outputs, axis=1) == labels))
-    if loss == BINARY_CROSS_ENTROPY:
-        return int(np.sum((outputs[:, 0] > 0) == (labels == 1)))
-    return 0
+        right = np.argmax(outputs, axis=1) == labels
+    elif loss == BINARY_CROSS_ENTROPY:
+        right = np.all((outputs > 0) == (targets > 0.5), axis=1)
+    else:
+        return 0.0
+    return float(np.sum(weights[right])) if len(weights) else float(np.sum(right))
 
 
 def find_nonzero(x, nonzero):
@@ -159,18 +187,17 @@ def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
         params[b : b + n_out] -= rate * delta
 
 
-def _penalty(params, opt, penalize):
-    """``l1 sign(W) + 2 l2 W`` for weights, nothing for biases."""
-    if not penalize:
-        return 0
+def _penalty(params, opt, penalty):
+    """``penalty (l1 sign(W) + 2 l2 W)``: 0 for biases, 1 for weights, ``1 / sum(w)`` for a batch
+    with sample weights w."""
     typ = params.dtype.type
-    return typ(opt.l1) * np.sign(params) + typ(2 * opt.l2) * params
+    return typ(opt.l1 * penalty) * np.sign(params) + typ(2 * opt.l2 * penalty) * params
 
 
-def sgd_update(params, velocity, grad, opt, rate, penalize):
+def sgd_update(params, velocity, grad, opt, rate, penalty):
     """One SGD step on the 1-D ``params`` (and ``velocity``), in place."""
     typ = params.dtype.type
-    g = grad + _penalty(params, opt, penalize)  # g + l1 sign(W) + 2 l2 W
+    g = grad + _penalty(params, opt, penalty)  # g + l1 sign(W) + 2 l2 W
     if opt.momentum == 0:
         params -= typ(rate) * g  # W -= lr g
         return
@@ -182,32 +209,32 @@ def sgd_update(params, velocity, grad, opt, rate, penalize):
         params += velocity  # W += v
 
 
-def adam_update(params, m, v, grad, opt, rate, penalize):
+def adam_update(params, m, v, grad, opt, rate, penalty):
     """One Adam step on the 1-D ``params`` and the moments ``m``, ``v``, in place.
 
     ``rate`` holds the bias correction: ``lr sqrt(1 - b2^t) / (1 - b1^t)``.
     """
     typ = params.dtype.type
     b1, b2 = typ(opt.beta1), typ(opt.beta2)
-    g = grad + _penalty(params, opt, penalize)
+    g = grad + _penalty(params, opt, penalty)
     m[...] = b1 * m + (1 - b1) * g  # m = b1 m + (1 - b1) g
     v[...] = b2 * v + (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
     params -= typ(rate) * m / (np.sqrt(v) + typ(opt.eps))  # W -= lr_t m / (sqrt(v) + eps)
 
 
-def optimizer_update(params, state, first, grad, opt, rate, penalize):
+def optimizer_update(params, state, first, grad, opt, rate, penalty):
     """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
     part = slice(first, first + grad.shape[0])
     if opt.kind == ADAM:
-        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalize)
+        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
     else:
-        sgd_update(params[part], state[0, part], grad, opt, rate, penalize)
+        sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
-def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta."""
-    optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, True)
-    optimizer_update(params, state, b, delta, opt, rate, False)
+    optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, penalty)
+    optimizer_update(params, state, b, delta, opt, rate, 0.0)
 
 
 def _derivative(z, a, act):
@@ -227,6 +254,11 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
+        stats["n_seen"] += m
+        weights = data.weights[rows] if len(data.weights) else data.weights
+        total = float(np.sum(weights, dtype=np.float64)) if len(weights) else float(m)
+        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
+            continue
         # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l), a_0 = x
         zs, activations = [], [data.X[rows]]
         for (W, b), act in zip(layers, acts):
@@ -240,8 +272,9 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         grad = np.empty_like(out)
         labels = data.labels[rows] if len(data.labels) else data.labels
         targets = data.targets[rows] if len(data.targets) else data.targets
-        stats["loss_sum"] += m * loss_and_grad(loss, out, labels, targets, grad)
-        stats["n_correct"] += n_correct(loss, out, labels)
+        stats["loss_sum"] += total * loss_and_grad(loss, out, labels, targets, weights, grad)
+        stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
+        stats["weight_sum"] += total
         delta = grad * _derivative(zs[-1], out, acts[-1])
         # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
         gradients = [None] * n_layers
@@ -253,13 +286,15 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
             gradients[layer] = (dW, db)
             if layer > 0:
                 delta = dx * _derivative(zs[layer - 1], activations[layer], acts[layer - 1])
-        # update every layer at this step's rate; no penalty on biases
+        # update every layer at this step's rate; the penalty is over the batch's weight when
+        # there are sample weights, and biases have none
         rate = step_size(opt, t[0])
+        penalty = 1.0 / total if len(weights) else 1.0
         for layer, (dW, db) in enumerate(gradients):
-            optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt, rate, True)
-            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, False)
+            optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt, rate,
+                             penalty)  # fmt: skip
+            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         t[0] += 1
-        stats["n_seen"] += m
 
 
 def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):

@@ -15,6 +15,7 @@ from .losses import (
     loss_and_grad,
     mean_squared_error,
     n_correct,
+    poisson,
     softmax,
     softmax_cross_entropy,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "n_correct",
     "optimizer_update",
     "outer_update",
+    "poisson",
     "sgd_update",
     "softmax",
     "softmax_cross_entropy",

@@ -4,14 +4,172 @@
   surface as NaN, not be optimised away); ``reassoc`` and ``contract`` let LLVM vectorise
   reductions and use FMA.
 - ``error_model="numpy"``: division by zero gives inf/NaN as in NumPy, never ZeroDivisionError.
-- ``cache=True``: compiled kernels are written next to the modules (or to ``$NUMBA_CACHE_DIR``) so
-  that a second process starts at once. ``FASTNN_NUMBA_CACHE=0`` turns the disk cache off.
+- ``cache``: compiled kernels are kept on disk so that a second process starts at once.
+  ``FASTNN_NUMBA_CACHE=0`` turns the disk cache off.
+
+Where the cache lives is decided here, at import, for the two folders whose functions are
+compiled (this package and :mod:`fastnn`, whose ``params.py`` and ``optimizers.py`` the kernels
+compile too). Numba looks, in order, at ``$NUMBA_CACHE_DIR``, the folder's ``__pycache__`` and
+a folder under the user's home, and uses the first it can write to. Two cases it does not
+handle are handled here:
+
+- A cache folder that holds compiled kernels but cannot be written to (a shared
+  ``$NUMBA_CACHE_DIR`` populated by an administrator, or the ``__pycache__`` of a read-only
+  install) is read from: loading needs no write access. ``$NUMBA_CACHE_DIR`` is used this way
+  before the other folders (the user asked for it); an install's ``__pycache__`` only when
+  nothing is writable. What such a cache lacks is compiled in memory and not saved, and a
+  notice on stderr says so once.
+- When no folder is usable at all, Numba would refuse to compile ("cannot cache function ...
+  no locator available"). The kernels are then compiled in memory (``cache=False``), and a
+  notice on stderr says once that nothing will be cached.
+
+Numba chooses a function's cache folder with its list of "locator" classes; the read-only case
+adds one, which answers only for fastnn's own source files, and makes Numba skip saving to it.
 """
 
+import functools
 import os
+import sys
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+
+
+def _numba_class(name):
+    """A class of ``numba.core.caching`` (older Numba releases prefix the names with "_")."""
+    from numba.core import caching
+
+    return getattr(caching, name, None) or getattr(caching, f"_{name}")
+
+
+def _source_folders():
+    """The folders of the sources whose functions the kernels compile."""
+    folders = {os.path.dirname(os.path.abspath(__file__))}
+    parent = sys.modules.get(__name__.rpartition(".")[0].rpartition(".")[0])
+    if parent is not None and getattr(parent, "__file__", None):
+        folders.add(os.path.dirname(os.path.abspath(parent.__file__)))
+    return sorted(folders)
+
+
+def _holds_cache(folder):
+    """Whether ``folder`` can be read and holds at least one Numba index file."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return False
+    try:
+        return any(name.endswith(".nbi") for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def _probe():
+    """Stands in for a kernel when asking Numba's locators about a folder."""
+
+
+def _cache_for(folder):
+    """Where the kernels of ``folder``'s sources are cached: ``"numba"`` when one of Numba's
+    own locators can write there, else a read-only cache folder that holds kernels, else None."""
+    from numba.core import config
+
+    source = os.path.join(folder, "__init__.py")
+    user_provided = _numba_class("UserProvidedCacheLocator")
+    if user_provided.from_function(_probe, source) is not None:
+        return "numba"
+    if config.CACHE_DIR:  # the folder the user asked for comes first, even read-only
+        shared = os.path.join(config.CACHE_DIR, user_provided.get_suitable_cache_subpath(source))
+        if _holds_cache(shared):
+            return shared
+    for name in ("InTreeCacheLocator", "UserWideCacheLocator"):
+        if _numba_class(name).from_function(_probe, source) is not None:
+            return "numba"
+    installed = os.path.join(folder, "__pycache__")
+    return installed if _holds_cache(installed) else None
+
+
+def _notice(message):
+    print(f"fastnn: {message}", file=sys.stderr, flush=True)
+
+
+def _use_read_only_caches(caches):
+    """Make Numba load the kernels of the source folders in ``caches`` from the read-only cache
+    folder given for each, and skip saving there what it has to compile."""
+    from numba.core import caching
+
+    class ReadOnlyCacheLocator(
+        _numba_class("SourceFileBackedLocatorMixin"), _numba_class("CacheLocator")
+    ):
+        """fastnn's sources, cached in a folder that can be read but not written."""
+
+        folders = caches
+
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = self.folders[os.path.dirname(os.path.abspath(py_file))]
+
+        def get_cache_path(self):
+            return self._cache_path
+
+        def ensure_cache_path(self):
+            raise PermissionError(f"{self._cache_path} is read-only")
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) not in cls.folders:
+                return None
+            return cls(py_func, py_file)
+
+    # Numba asks its locators in turn; this one goes right after $NUMBA_CACHE_DIR's.
+    impl = _numba_class("CacheImpl")
+    classes = [c for c in impl._locator_classes if c.__name__ != ReadOnlyCacheLocator.__name__]
+    user_provided = _numba_class("UserProvidedCacheLocator")
+    at = classes.index(user_provided) + 1 if user_provided in classes else 0
+    impl._locator_classes = [*classes[:at], ReadOnlyCacheLocator, *classes[at:]]
+
+    # Numba saves what it compiles without asking whether it may; for these caches it may not.
+    save_overload = caching.Cache.save_overload
+    save_overload = getattr(save_overload, "fastnn_wrapped", save_overload)
+    told = set()
+
+    @functools.wraps(save_overload)
+    def save_unless_read_only(self, sig, data):
+        locator = getattr(self._impl, "locator", None)
+        if type(locator).__name__ != ReadOnlyCacheLocator.__name__:
+            return save_overload(self, sig, data)
+        if locator.get_cache_path() not in told:
+            told.add(locator.get_cache_path())
+            _notice(
+                f"the kernel cache {locator.get_cache_path()} is read-only: the kernels it "
+                "lacks are compiled in memory and not saved"
+            )
+
+    save_unless_read_only.fastnn_wrapped = save_overload
+    caching.Cache.save_overload = save_unless_read_only
+
+
+def _decide_cache():
+    """Whether the kernels are cached on disk; sets up the read-only caches that needs."""
+    if os.environ.get("FASTNN_NUMBA_CACHE", "1") == "0":
+        return False
+    from numba.core import config
+
+    if config.CACHE_LOCATOR_CLASSES:  # the user chose Numba's locators: leave them be
+        return True
+    caches = {}
+    for folder in _source_folders():
+        cache = _cache_for(folder)
+        if cache is None:
+            _notice(
+                "no writable folder for the compiled kernels (set NUMBA_CACHE_DIR to one): "
+                "they are compiled in memory and nothing will be cached"
+            )
+            return False
+        if cache != "numba":
+            caches[folder] = cache
+    if caches:
+        _use_read_only_caches(caches)
+    return True
+
+
+CACHE = _decide_cache()
 
 JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CACHE)
 

@@ -1,6 +1,6 @@
 """The Adam update, in the form scikit-learn and Keras use (Kingma & Ba's "efficient" form).
 
-``g += l1 sign(p) + 2 l2 p`` (when ``penalize``); ``m = b1 m + (1 - b1) g``;
+``g += penalty (l1 sign(p) + 2 l2 p)``; ``m = b1 m + (1 - b1) g``;
 ``v = b2 v + (1 - b2) g^2``; ``p -= rate m / (sqrt(v) + eps)``, where ``rate`` already holds the
 bias correction ``lr sqrt(1 - b2^t) / (1 - b1^t)``. One fused pass over ``p``, ``m`` and ``v``.
 """
@@ -14,13 +14,12 @@ from .sgd import _penalised
 
 
 @njit(**JIT_OPTIONS)
-def adam_update(params, m, v, grad, opt, rate, penalize):
+def adam_update(params, m, v, grad, opt, rate, penalty):
     """Update the 1-D ``params`` and the moments ``m``, ``v`` in place from ``grad``."""
     typ = params.dtype.type
     lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
     one_b1, one_b2 = typ(1) - b1, typ(1) - b2
-    c1 = typ(opt.l1) if penalize else typ(0)
-    c2 = typ(2 * opt.l2) if penalize else typ(0)
+    c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
     for i in range(params.shape[0]):
         g = _penalised(params[i], grad[i], c1, c2)
         mi = b1 * m[i] + one_b1 * g

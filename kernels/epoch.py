@@ -63,10 +63,16 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
     grad = np.empty((1, n_out), dtype)
     last = units[n_layers - 1]
     plain = is_plain_sgd(opt)
+    weighted = data.weights.shape[0] > 0
     record = stats[0]
 
     for k in range(order.shape[0]):
         s = order[k]
+        record["n_seen"] += 1
+        weight = data.weights[s] if weighted else 1.0
+        if weight == 0:  # a sample of weight 0 contributes nothing, and makes no update
+            continue
+        penalty = 1.0 / weight if weighted else 1.0  # the L2 term over the batch's weight
         x = data.X[s]
         rate = step_size(opt, t[0])
         # forward: z_l = a_{l-1} W_l + b_l over the nonzero a_{l-1} only, a_l = act(z_l)
@@ -83,9 +89,11 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             _activate_row(z[lo:hi], layout[layer, ACT], a[lo:hi])
         # loss and dL/da of the output, then delta_L = dL/da * act'(z_L)
         out = a[last:].reshape(1, n_out)
-        record["loss_sum"] += loss_and_grad(loss, out, data.labels[s : s + 1],
-                                         data.targets[s : s + 1], grad)  # fmt: skip
-        record["n_correct"] += n_correct(loss, out, data.labels[s : s + 1])
+        labels, targets = data.labels[s : s + 1], data.targets[s : s + 1]
+        weights = data.weights[s : s + 1]  # empty without weights
+        record["loss_sum"] += weight * loss_and_grad(loss, out, labels, targets, weights, grad)
+        record["correct_sum"] += n_correct(loss, out, labels, targets, weights)
+        record["weight_sum"] += weight
         _derivative_row(z[last:], a[last:], layout[n_layers - 1, ACT], dact[last:])
         for j in range(n_out):
             delta[j] = grad[0, j] * dact[last + j]
@@ -98,7 +106,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             backward_rows(a[lo:hi], dact[lo:hi], params, w, b, delta[:width], delta_prev,
                           dtype.type(rate), plain)  # fmt: skip
             if not plain:
-                outer_update(a[lo:hi], delta[:width], params, state, w, b, opt, rate, grad_row)
+                outer_update(a[lo:hi], delta[:width], params, state, w, b, opt, rate, penalty,
+                             grad_row)  # fmt: skip
             # delta_prev now holds delta_{l-1}: swap the names, so the next layer reads it as
             # delta and overwrites the old delta, which nothing needs any more
             delta, delta_prev = delta_prev, delta
@@ -108,9 +117,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             update_rows(x, nonzero_input, count, params, w, b, delta[: units[1]],
                         dtype.type(rate))  # fmt: skip
         else:
-            outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, grad_row)
+            outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, penalty, grad_row)
         t[0] += 1
-        record["n_seen"] += 1
 
 
 @njit(**JIT_OPTIONS)
@@ -139,8 +147,10 @@ def _sparse_weight_gradient(x, nonzero, counts, delta, dW, db):
 
 
 @njit(**JIT_OPTIONS)
-def _gather(data, order, first, x, labels, targets):
-    """Copy the batch's rows ``order[first : first + len(x)]`` into the work buffers."""
+def _gather(data, order, first, x, labels, targets, weights):
+    """Copy the batch's rows ``order[first : first + len(x)]`` into the work buffers; return
+    the batch's total weight (its size without weights)."""
+    total = 0.0
     for r in range(x.shape[0]):
         s = order[first + r]
         x[r] = data.X[s]
@@ -148,6 +158,12 @@ def _gather(data, order, first, x, labels, targets):
             labels[r] = data.labels[s]
         if data.targets.shape[0] > 0:
             targets[r] = data.targets[s]
+        if data.weights.shape[0] > 0:
+            weights[r] = data.weights[s]
+            total += weights[r]
+        else:
+            total += 1.0
+    return total
 
 
 @njit(**JIT_OPTIONS)
@@ -231,6 +247,8 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
     grads = np.empty_like(params)
     labels = np.empty(batch_size, np.int64)
     targets = np.empty((batch_size, data.targets.shape[1]), dtype)
+    weighted = data.weights.shape[0] > 0
+    weights = np.empty(batch_size if weighted else 0, dtype)
     nonzero = np.empty((batch_size, n_in0), np.int64)
     counts = np.empty(batch_size, np.int64)
     plain = is_plain_sgd(opt)
@@ -243,7 +261,12 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
     for first in range(0, order.shape[0], batch_size):
         m = min(batch_size, order.shape[0] - first)
         x = xbuf[: m * n_in0].reshape(m, n_in0)
-        _gather(data, order, first, x, labels, targets)
+        total = _gather(data, order, first, x, labels, targets, weights)
+        record["n_seen"] += m
+        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
+            continue
+        batch_weights = weights[:m] if weighted else weights
+        penalty = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         rate = step_size(opt, t[0])
         # A mostly-zero batch (MNIST pixels) takes the first layer's products over its nonzero
         # inputs only; a dense batch goes to BLAS.
@@ -256,8 +279,10 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
         out = acts[n_layers - 1]
         delta = deltas[0, : m * n_out].reshape(m, n_out)
-        record["loss_sum"] += m * loss_and_grad(loss, out, labels[:m], targets[:m], delta)
-        record["n_correct"] += n_correct(loss, out, labels[:m])
+        mean = loss_and_grad(loss, out, labels[:m], targets[:m], batch_weights, delta)
+        record["loss_sum"] += total * mean
+        record["correct_sum"] += n_correct(loss, out, labels[:m], targets[:m], batch_weights)
+        record["weight_sum"] += total
         _times_derivative(delta, zs[n_layers - 1], out, layout[n_layers - 1, ACT],
                           work[: m * n_out].reshape(m, n_out))  # fmt: skip
         delta = _backward_hidden(params, grads, layout, zs, acts, deltas, work)
@@ -275,11 +300,10 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         for layer in range(1 if sparse and plain else 0, n_layers):
             w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
             size = layout[layer, N_IN] * layout[layer, N_OUT]
-            optimizer_update(params, state, w, grads[w : w + size], opt, rate, True)
+            optimizer_update(params, state, w, grads[w : w + size], opt, rate, penalty)
             optimizer_update(params, state, b, grads[b : b + layout[layer, N_OUT]], opt, rate,
-                             False)  # fmt: skip
+                             0.0)  # fmt: skip
         t[0] += 1
-        record["n_seen"] += m
 
 
 def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):

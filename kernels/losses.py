@@ -1,7 +1,8 @@
 """Losses fused with their gradients: one pass gives the mean loss and dL/d(output).
 
-Each loss returns the mean over the batch (as a float64) and fills ``grad`` with the gradient of
-that mean, so the 1/m of the batch average is already inside ``grad``. Each sample's loss is
+Each loss returns the mean over the batch (as a float64), weighted by ``weights`` when that array
+is not empty, and fills ``grad`` with the gradient of that mean, so the 1/m of the batch average
+(or ``w / sum(w)``) is already inside ``grad``. Each sample's loss is
 computed exactly before it joins the sum: the subtraction of two logits goes through a function
 without fastmath, so LLVM cannot reassociate ``total + (a - b)`` into ``(total + a) - b``, which
 loses the whole term when the logits are huge.
@@ -12,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._codes import BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY
+from .._codes import BINARY_CROSS_ENTROPY, POISSON, SOFTMAX_CROSS_ENTROPY
 from ._config import EXACT_OPTIONS, JIT_OPTIONS
 from .activations import _sigmoid
 
@@ -51,79 +52,138 @@ def softmax(logits, out):
 
 
 @njit(**JIT_OPTIONS)
-def softmax_cross_entropy(logits, labels, grad):
-    """Mean of ``-log softmax(z)[y]``; ``grad = (softmax(z) - onehot(y)) / m``."""
-    m = logits.shape[0]
-    inv_m = logits.dtype.type(1.0 / m)
+def _row_weights(m, weights):
+    """Each row's share of the batch: ``w_r / sum(w)``, or ``1 / m`` without weights.
+
+    Returns (total weight, shares); a batch of zero total weight gets zero shares.
+    """
+    share = np.empty(m)
+    if weights.shape[0] == 0:
+        share[:] = 1.0 / m
+        return float(m), share
     total = 0.0
     for r in range(m):
+        total += weights[r]
+    for r in range(m):
+        share[r] = weights[r] / total if total > 0 else 0.0
+    return total, share
+
+
+@njit(**JIT_OPTIONS)
+def softmax_cross_entropy(logits, labels, weights, grad):
+    """Weighted mean of ``-log softmax(z)[y]``; ``grad = w (softmax(z) - onehot(y)) / sum(w)``.
+
+    Without ``weights`` (an empty array) every row weighs 1: the plain mean.
+    """
+    _, share = _row_weights(logits.shape[0], weights)
+    total = 0.0
+    for r in range(logits.shape[0]):
         z = logits[r]
         log_norm = _log_sum_exp(z)
         g = grad[r]
+        c = logits.dtype.type(share[r])
         for j in range(z.shape[0]):
-            g[j] = math.exp(z[j] - log_norm) * inv_m
+            g[j] = math.exp(z[j] - log_norm) * c
         y = labels[r]
-        g[y] -= inv_m
-        total += _exact_difference(log_norm, z[y])
-    return total / m
+        g[y] -= c
+        total += share[r] * _exact_difference(log_norm, z[y])
+    return total
 
 
 @njit(**JIT_OPTIONS)
-def binary_cross_entropy(logits, targets, grad):
-    """Mean of ``max(z, 0) - z y + log(1 + exp(-|z|))``; ``grad = (sigmoid(z) - y) / size``.
+def binary_cross_entropy(logits, targets, weights, grad):
+    """Weighted mean over rows (and mean over outputs) of ``max(z, 0) - z y + log(1 + exp(-|z|))``;
+    ``grad = w (sigmoid(z) - y) / (sum(w) k)`` for k outputs.
 
-    Computed from the logits, so it is finite for any logit; ``size`` is m for one output.
+    Computed from the logits, so it is finite for any logit.
     """
-    m = logits.shape[0]
+    _, share = _row_weights(logits.shape[0], weights)
+    k = logits.shape[1]
     one = logits.dtype.type(1)
     zero = logits.dtype.type(0)
-    inv_size = logits.dtype.type(1.0 / (m * logits.shape[1]))
     total = 0.0
-    for r in range(m):
-        for j in range(logits.shape[1]):
+    for r in range(logits.shape[0]):
+        c = share[r] / k
+        scale = logits.dtype.type(c)
+        for j in range(k):
             z = logits[r, j]
             y = targets[r, j]
-            total += _binary_term(z, y, zero)
-            grad[r, j] = (_sigmoid(z, one) - y) * inv_size
-    return total / (m * logits.shape[1])
+            total += c * _binary_term(z, y, zero)
+            grad[r, j] = (_sigmoid(z, one) - y) * scale
+    return total
 
 
 @njit(**JIT_OPTIONS)
-def mean_squared_error(outputs, targets, grad):
-    """``mean((y_hat - y)**2)`` over every element; ``grad = 2 (y_hat - y) / size``."""
-    size = outputs.shape[0] * outputs.shape[1]
-    scale = outputs.dtype.type(2.0 / size)
+def mean_squared_error(outputs, targets, weights, grad):
+    """Weighted mean over rows (and mean over outputs) of ``(y_hat - y)**2``;
+    ``grad = 2 w (y_hat - y) / (sum(w) k)``."""
+    _, share = _row_weights(outputs.shape[0], weights)
+    k = outputs.shape[1]
     total = 0.0
     for r in range(outputs.shape[0]):
-        for j in range(outputs.shape[1]):
+        c = share[r] / k
+        scale = outputs.dtype.type(2 * c)
+        for j in range(k):
             d = outputs[r, j] - targets[r, j]
-            total += d * d
+            total += c * (d * d)
             grad[r, j] = d * scale
-    return total / size
+    return total
+
+
+@njit(**EXACT_OPTIONS)
+def _poisson_term(z, y):
+    # the deviance y log(y / mu) - y + mu with mu = exp(z): exp(z) - y z + y log y - y
+    tail = y * math.log(y) - y if y > 0 else 0.0
+    return (math.exp(z) - y * z) + tail
 
 
 @njit(**JIT_OPTIONS)
-def loss_and_grad(loss, outputs, labels, targets, grad):
-    """The mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
+def poisson(logits, targets, weights, grad):
+    """Poisson deviance with a log link, from the linear outputs z (the mean is ``exp(z)``):
+    weighted mean over rows (and mean over outputs) of ``exp(z) - y z + y log y - y``;
+    ``grad = w (exp(z) - y) / (sum(w) k)``."""
+    _, share = _row_weights(logits.shape[0], weights)
+    k = logits.shape[1]
+    total = 0.0
+    for r in range(logits.shape[0]):
+        c = share[r] / k
+        scale = logits.dtype.type(c)
+        for j in range(k):
+            z, y = logits[r, j], targets[r, j]
+            total += c * _poisson_term(z, y)
+            grad[r, j] = (math.exp(z) - y) * scale
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def loss_and_grad(loss, outputs, labels, targets, weights, grad):
+    """The weighted mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
     if loss == SOFTMAX_CROSS_ENTROPY:
-        return softmax_cross_entropy(outputs, labels, grad)
+        return softmax_cross_entropy(outputs, labels, weights, grad)
     if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(outputs, targets, grad)
-    return mean_squared_error(outputs, targets, grad)
+        return binary_cross_entropy(outputs, targets, weights, grad)
+    if loss == POISSON:
+        return poisson(outputs, targets, weights, grad)
+    return mean_squared_error(outputs, targets, weights, grad)
 
 
 @njit(**JIT_OPTIONS)
-def n_correct(loss, outputs, labels):
-    """How many rows the outputs classify correctly (0 for a regression loss).
+def n_correct(loss, outputs, labels, targets, weights):
+    """The (weighted) number of rows the outputs classify correctly; 0 for regression losses.
 
-    Binary cross-entropy has one logit: it predicts class 1 exactly when the logit is positive,
-    i.e. when sigmoid(logit) > 0.5.
+    Softmax: the largest logit is the label. Binary cross-entropy: every output's logit is
+    positive exactly where the target is 1 (sigmoid(z) > 0.5 means z > 0).
     """
-    correct = 0
-    if loss == SOFTMAX_CROSS_ENTROPY:
-        for r in range(outputs.shape[0]):
-            correct += np.argmax(outputs[r]) == labels[r]
-    elif loss == BINARY_CROSS_ENTROPY:
-        for r in range(outputs.shape[0]):
-            correct += (outputs[r, 0] > 0) == (labels[r] == 1)
+    correct = 0.0
+    for r in range(outputs.shape[0]):
+        if loss == SOFTMAX_CROSS_ENTROPY:
+            right = np.argmax(outputs[r]) == labels[r]
+        elif loss == BINARY_CROSS_ENTROPY:
+            right = True
+            for j in range(outputs.shape[1]):
+                right = right and ((outputs[r, j] > 0) == (targets[r, j] > 0.5))
+        else:
+            right = False
+        if right:
+            correct += weights[r] if weights.shape[0] > 0 else 1.0
     return correct

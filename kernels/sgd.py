@@ -1,6 +1,6 @@
 """The SGD update with momentum, Nesterov, and L1/L2 penalties.
 
-``g += l1 sign(p) + 2 l2 p`` (when ``penalize``); ``v = momentum v - rate g``; ``p += v``
+``g += penalty (l1 sign(p) + 2 l2 p)``; ``v = momentum v - rate g``; ``p += v``
 (Nesterov: ``p += momentum v - rate g``). With ``momentum == 0`` the velocity is neither read nor
 written: ``p -= rate g``.
 """
@@ -17,15 +17,15 @@ def _penalised(p, g, l1, two_l2):
 
 
 @njit(**JIT_OPTIONS)
-def sgd_update(params, velocity, grad, opt, rate, penalize):
+def sgd_update(params, velocity, grad, opt, rate, penalty):
     """Update the 1-D ``params`` (and ``velocity``) in place from ``grad`` at ``rate``.
 
-    ``opt`` is the optimizer's record; the L1/L2 terms apply only when ``penalize``.
+    ``opt`` is the optimizer's record; its L1/L2 terms are multiplied by ``penalty`` (0 for
+    biases, 1 for weights, ``1 / sum(w)`` for a batch with sample weights ``w``).
     """
     typ = params.dtype.type  # constants in the params' dtype: float32 stays float32
     lr, mu = typ(rate), typ(opt.momentum)
-    c1 = typ(opt.l1) if penalize else typ(0)
-    c2 = typ(2 * opt.l2) if penalize else typ(0)
+    c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
     if opt.momentum == 0:
         if c1 == 0 and c2 == 0:
             for i in range(params.shape[0]):

@@ -18,18 +18,19 @@ is_plain_sgd = njit(**JIT_OPTIONS)(is_plain_sgd)
 
 
 @njit(**JIT_OPTIONS)
-def optimizer_update(params, state, first, grad, opt, rate, penalize):
-    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
+def optimizer_update(params, state, first, grad, opt, rate, penalty):
+    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``; ``penalty``
+    scales the L1/L2 terms (0 for biases)."""
     last = first + grad.shape[0]
     if opt.kind == ADAM:
         adam_update(params[first:last], state[0, first:last], state[1, first:last], grad, opt,
-                    rate, penalize)  # fmt: skip
+                    rate, penalty)  # fmt: skip
     else:
-        sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalize)
+        sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty)
 
 
 @njit(**JIT_OPTIONS)
-def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta.
 
     Row by row, so that each row's gradient is built in ``grad_row`` (a work buffer in L1) and
@@ -40,5 +41,5 @@ def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
         xi = x[i]
         for j in range(n_out):
             grad_row[j] = xi * delta[j]
-        optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate, True)
-    optimizer_update(params, state, b, delta, opt, rate, False)
+        optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate, penalty)
+    optimizer_update(params, state, b, delta, opt, rate, 0.0)

@@ -8,7 +8,15 @@ import math
 
 import numpy as np
 
-from fastnn._codes import ADAM, BINARY_CROSS_ENTROPY, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
+from fastnn._codes import (
+    ADAM,
+    BINARY_CROSS_ENTROPY,
+    POISSON,
+    RELU,
+    SIGMOID,
+    SOFTMAX_CROSS_ENTROPY,
+    TANH,
+)
 from fastnn.params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 
 
@@ -77,58 +85,81 @@ def softmax(logits, out):
             out[r, j] = e / total
 
 
-def softmax_cross_entropy(logits, labels, grad):
-    m = logits.shape[0]
+def _shares(m, weights):
+    if len(weights) == 0:
+        return [1.0 / m] * m
+    total = sum(float(w) for w in weights)
+    return [float(w) / total if total > 0 else 0.0 for w in weights]
+
+
+def softmax_cross_entropy(logits, labels, weights, grad):
+    shares = _shares(logits.shape[0], weights)
     p = np.empty(logits.shape)
     softmax(logits, p)
     loss = 0.0
-    for r in range(m):
+    for r in range(logits.shape[0]):
         row = [float(v) for v in logits[r]]
         top = max(row)
         log_norm = top + math.log(sum(math.exp(v - top) for v in row))
-        loss += log_norm - row[labels[r]]
+        loss += shares[r] * (log_norm - row[labels[r]])
         for j in range(len(row)):
-            grad[r, j] = (p[r, j] - (1.0 if j == labels[r] else 0.0)) / m
-    return loss / m
+            grad[r, j] = (p[r, j] - (1.0 if j == labels[r] else 0.0)) * shares[r]
+    return loss
 
 
-def binary_cross_entropy(logits, targets, grad):
-    size = logits.size
-    loss = 0.0
-    for r in range(logits.shape[0]):
-        for j in range(logits.shape[1]):
-            z, y = float(logits[r, j]), float(targets[r, j])
-            loss += max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
-            grad[r, j] = (_act(z, SIGMOID) - y) / size
-    return loss / size
-
-
-def mean_squared_error(outputs, targets, grad):
-    size = outputs.size
+def _elementwise_loss(outputs, targets, weights, grad, term, derivative):
+    shares = _shares(outputs.shape[0], weights)
+    k = outputs.shape[1]
     loss = 0.0
     for r in range(outputs.shape[0]):
-        for j in range(outputs.shape[1]):
-            d = float(outputs[r, j]) - float(targets[r, j])
-            loss += d * d
-            grad[r, j] = 2 * d / size
-    return loss / size
+        for j in range(k):
+            z, y = float(outputs[r, j]), float(targets[r, j])
+            loss += shares[r] / k * term(z, y)
+            grad[r, j] = derivative(z, y) * shares[r] / k
+    return loss
 
 
-def loss_and_grad(loss, outputs, labels, targets, grad):
+def binary_cross_entropy(logits, targets, weights, grad):
+    return _elementwise_loss(logits, targets, weights, grad,
+                             lambda z, y: max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z))),
+                             lambda z, y: _act(z, SIGMOID) - y)  # fmt: skip
+
+
+def mean_squared_error(outputs, targets, weights, grad):
+    return _elementwise_loss(outputs, targets, weights, grad, lambda z, y: (z - y) ** 2,
+                             lambda z, y: 2 * (z - y))  # fmt: skip
+
+
+def poisson(logits, targets, weights, grad):
+    def deviance(z, y):
+        return y * math.log(y / math.exp(z)) - y + math.exp(z) if y > 0 else math.exp(z)
+
+    return _elementwise_loss(logits, targets, weights, grad, deviance,
+                             lambda z, y: math.exp(z) - y)  # fmt: skip
+
+
+def loss_and_grad(loss, outputs, labels, targets, weights, grad):
     if loss == SOFTMAX_CROSS_ENTROPY:
-        return softmax_cross_entropy(outputs, labels, grad)
+        return softmax_cross_entropy(outputs, labels, weights, grad)
     if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(outputs, targets, grad)
-    return mean_squared_error(outputs, targets, grad)
+        return binary_cross_entropy(outputs, targets, weights, grad)
+    if loss == POISSON:
+        return poisson(outputs, targets, weights, grad)
+    return mean_squared_error(outputs, targets, weights, grad)
 
 
-def n_correct(loss, outputs, labels):
-    correct = 0
+def n_correct(loss, outputs, labels, targets, weights):
+    correct = 0.0
     for r in range(outputs.shape[0]):
         if loss == SOFTMAX_CROSS_ENTROPY:
-            correct += int(np.argmax(outputs[r]) == labels[r])
+            right = int(np.argmax(outputs[r])) == labels[r]
         elif loss == BINARY_CROSS_ENTROPY:
-            correct += int((outputs[r, 0] > 0) == (labels[r] == 1))
+            right = all((outputs[r, j] > 0) == (targets[r, j] == 1)
+                        for j in range(outputs.shape[1]))  # fmt: skip
+        else:
+            right = False
+        if right:
+            correct += float(weights[r]) if len(weights) else 1.0
     return correct
 
 
@@ -175,16 +206,14 @@ def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
         update_rows(x, zeros, len(zeros), params, w, b, delta, rate)
 
 
-def _penalised(p, g, opt, penalize):
-    if not penalize:
-        return g
-    return g + opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p
+def _penalised(p, g, opt, penalty):
+    return g + penalty * (opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p)
 
 
-def sgd_update(params, velocity, grad, opt, rate, penalize):
+def sgd_update(params, velocity, grad, opt, rate, penalty):
     for i in range(params.shape[0]):
         p = float(params[i])
-        g = _penalised(p, float(grad[i]), opt, penalize)
+        g = _penalised(p, float(grad[i]), opt, penalty)
         if opt.momentum == 0:
             params[i] = p - rate * g
             continue
@@ -193,28 +222,28 @@ def sgd_update(params, velocity, grad, opt, rate, penalize):
         params[i] = p + (opt.momentum * v - rate * g if opt.nesterov else v)
 
 
-def adam_update(params, m, v, grad, opt, rate, penalize):
+def adam_update(params, m, v, grad, opt, rate, penalty):
     for i in range(params.shape[0]):
         p = float(params[i])
-        g = _penalised(p, float(grad[i]), opt, penalize)
+        g = _penalised(p, float(grad[i]), opt, penalty)
         m[i] = opt.beta1 * float(m[i]) + (1 - opt.beta1) * g
         v[i] = opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g
         params[i] = p - rate * float(m[i]) / (math.sqrt(float(v[i])) + opt.eps)
 
 
-def optimizer_update(params, state, first, grad, opt, rate, penalize):
+def optimizer_update(params, state, first, grad, opt, rate, penalty):
     part = slice(first, first + grad.shape[0])
     if opt.kind == ADAM:
-        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalize)
+        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
     else:
-        sgd_update(params[part], state[0, part], grad, opt, rate, penalize)
+        sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
-def outer_update(x, delta, params, state, w, b, opt, rate, grad_row):
+def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     grad = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
                      for j in range(delta.shape[0])])  # fmt: skip
-    optimizer_update(params, state, w, grad, opt, rate, True)
-    optimizer_update(params, state, b, delta, opt, rate, False)
+    optimizer_update(params, state, w, grad, opt, rate, penalty)
+    optimizer_update(params, state, b, delta, opt, rate, 0.0)
 
 
 def step_size(opt, t):
@@ -235,6 +264,11 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
+        stats["n_seen"] += m
+        weights = data.weights[rows] if len(data.weights) else data.weights
+        total = sum(float(w) for w in weights) if len(weights) else float(m)
+        if total == 0:
+            continue
         inputs, zs = [data.X[rows].astype(np.float64)], []
         for layer in range(n_layers):
             W, b = _layer(params, layout, layer)
@@ -247,8 +281,9 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         grad = np.empty_like(out)
         labels = data.labels[rows] if len(data.labels) else data.labels
         targets = data.targets[rows] if len(data.targets) else data.targets
-        stats["loss_sum"] += m * loss_and_grad(loss, out, labels, targets, grad)
-        stats["n_correct"] += n_correct(loss, out, labels)
+        stats["loss_sum"] += total * loss_and_grad(loss, out, labels, targets, weights, grad)
+        stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
+        stats["weight_sum"] += total
         d = np.empty_like(out)
         activation_derivative(zs[-1], out, layout[n_layers - 1, ACT], d)
         delta = grad * d
@@ -264,10 +299,10 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
                 activation_derivative(zs[layer - 1], inputs[layer], layout[layer - 1, ACT], d)
                 delta = dx * d
         rate = step_size(opt, int(t[0]))
+        penalty = 1.0 / total if len(weights) else 1.0
         for layer in range(n_layers):
             dW, db = grads[layer]
             optimizer_update(params, state, layout[layer, W_OFFSET], dW.reshape(-1), opt, rate,
-                             True)  # fmt: skip
-            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, False)
+                             penalty)  # fmt: skip
+            optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         t[0] += 1
-        stats["n_seen"] += m

@@ -148,10 +148,16 @@ def test_layers_that_do_not_chain():
 
 def test_output_layer_must_fit_the_loss(data):
     X, y = data
-    with pytest.raises(ValueError, match="binary_cross_entropy needs one output unit"):
+    with pytest.raises(ValueError, match=r"must have shape \(20, 2\) to match the output layer"):
         fn.Sequential([fn.Dense(4, 2)], loss="binary_cross_entropy").fit(X, y % 2, verbose=0)
-    with pytest.raises(ValueError, match="binary_cross_entropy needs one output unit"):
+    with pytest.raises(ValueError, match="must be a 0/1 indicator matrix"):
+        fn.Sequential([fn.Dense(4, 2)], loss="binary_cross_entropy").fit(X, np.c_[y, y], verbose=0)
+    with pytest.raises(ValueError, match="binary_cross_entropy needs output units with activati"):
         fn.Sequential([fn.Dense(4, 1, activation="relu")], loss="binary_cross_entropy").predict(X)
+    with pytest.raises(ValueError, match="poisson needs a linear last layer"):
+        fn.Sequential([fn.Dense(4, 1, activation="relu")], loss="poisson").predict(X)
+    with pytest.raises(ValueError, match="must not be negative for the poisson loss"):
+        fn.Sequential([fn.Dense(4, 1)], loss="poisson").fit(X, y - 1.0, verbose=0)
     with pytest.raises(ValueError, match="softmax_cross_entropy needs at least 2 output units"):
         fn.Sequential([fn.Dense(4, 1)]).fit(X, y, verbose=0)
     with pytest.raises(ValueError, match="no layers"):
@@ -205,7 +211,7 @@ def test_bad_optimizer_arguments(kwargs, error, message):
         (dict(optimizer="sgd"), TypeError, "optimizer must be a fastnn optimizer"),
         (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
         (dict(workers=0), ValueError, "workers must be an integer >= 1"),
-        (dict(validation_data=[1, 2, 3]), ValueError, r"validation_data must be a tuple"),
+        (dict(validation_data=[1, 2, 3, 4]), ValueError, r"validation_data must be a tuple"),
     ],
 )
 def test_bad_fit_arguments(model, data, kwargs, error, message):

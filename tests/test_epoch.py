@@ -12,7 +12,7 @@ from fastnn.params import ACT, layer_views
 
 import naive
 
-LOSS_NAMES = list(LOSSES)
+LOSS_NAMES = [*LOSSES, "multilabel"]  # multilabel: binary cross-entropy over 3 outputs
 OPTIONS = {
     "plain": {},
     "everything": dict(momentum=0.9, nesterov=True, decay=0.01, l1=1e-3, l2=1e-2),
@@ -41,11 +41,25 @@ def make_problem(loss, seed=0, n=40, n_in=12, zeros=0.5):
         return X, rng.integers(0, 4, n), 4
     if loss == "binary_cross_entropy":
         return X, rng.integers(0, 2, n), 1
+    if loss == "multilabel":
+        return X, rng.integers(0, 2, (n, 3)), 3
+    if loss == "poisson":
+        return X, rng.poisson(1.5, (n, 2)), 2
     return X, rng.normal(size=(n, 2)), 2
 
 
+def sample_weights(weighted, n=40, seed=0):
+    """None, or positive weights with a few zeros among them."""
+    if not weighted:
+        return None
+    w = np.random.default_rng(seed + 30).uniform(0.2, 2.5, n)
+    w[[3, 17, 18]] = 0
+    return w
+
+
 def make_model(loss, n_in, n_out, backend, dtype="float64", seed=0):
-    last = "sigmoid" if loss == "binary_cross_entropy" else None
+    last = "sigmoid" if loss in ("binary_cross_entropy", "multilabel") else None
+    loss = "binary_cross_entropy" if loss == "multilabel" else loss
     return fn.Sequential(
         [
             fn.Dense(n_in, 9, activation="relu"),
@@ -93,10 +107,11 @@ def assert_stats_close(stats, expected, err_msg=""):
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
 @pytest.mark.parametrize("zeros", [0.5, 0.85])
-def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros, weighted):
     X, y, n_out = make_problem(loss, zeros=zeros)
     model = make_model(loss, X.shape[1], n_out, "numpy")
-    data = model._epoch_data(X, y)
+    data = model._epoch_data(X, y, sample_weights(weighted))
     order = np.random.default_rng(5).permutation(len(X))
     results = {
         module.__name__: run_epoch(module, model, data, order, batch_size, make_optimizer(opts))
@@ -109,14 +124,17 @@ def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros):
         np.testing.assert_allclose(state, ref[1], rtol=EPOCH_RTOL, atol=1e-12, err_msg=name)
         assert_stats_close(stats, ref[2], err_msg=name)
         assert stats["n_seen"][0] == len(X)
-        assert t == 3 + -(-len(X) // batch_size)
+        w = data.weights if len(data.weights) else np.ones(len(X))
+        batches = [order[i : i + batch_size] for i in range(0, len(X), batch_size)]
+        assert t == 3 + sum(w[rows].sum() > 0 for rows in batches)  # weight 0: no update
 
 
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
 @pytest.mark.parametrize("zeros", [0.0, 0.85])
-def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros, weighted):
     X, y, n_out = make_problem(loss, seed=1, zeros=zeros)
     trained = {}
     for backend in ("numba", "numpy"):
@@ -128,6 +146,7 @@ def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros):
             batch_size=batch_size,
             optimizer=make_optimizer(opts),
             verbose=0,
+            sample_weight=sample_weights(weighted, seed=1),
         )
         trained[backend] = (model.get_weights(), history.history["loss"])
     assert_weights_close(trained["numba"][0], trained["numpy"][0], rtol=EPOCH_RTOL)
@@ -146,7 +165,7 @@ def test_backends_agree_in_float32(batch_size):
     assert_weights_close(*trained, rtol=1e-4, atol=1e-5)
 
 
-def _mean_loss(model, params, X, labels, targets, l1, l2):
+def _mean_loss(model, params, X, labels, targets, weights, l1, l2):
     """The regularised mean loss at ``params``, by the numpy backend's forward pass."""
     a = X
     for layer in range(len(model.layers)):
@@ -155,10 +174,12 @@ def _mean_loss(model, params, X, labels, targets, l1, l2):
         nxt = np.empty_like(z)
         numpy_backend.dense_forward(a, W, b, model._layout[layer, ACT], z, nxt)
         a = nxt
-    loss = numpy_backend.loss_and_grad(LOSSES[model.loss], a, labels, targets, np.empty_like(a))
+    loss = numpy_backend.loss_and_grad(LOSSES[model.loss], a, labels, targets, weights,
+                                       np.empty_like(a))  # fmt: skip
     for layer in range(len(model.layers)):
         W, _ = layer_views(params, model._layout, layer)
-        loss += l1 * np.abs(W).sum() + l2 * (W**2).sum()
+        penalty = l1 * np.abs(W).sum() + l2 * (W**2).sum()
+        loss += penalty / weights.sum() if len(weights) else penalty
     return loss
 
 
@@ -166,12 +187,15 @@ def _mean_loss(model, params, X, labels, targets, l1, l2):
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("m", [1, 6])
 @pytest.mark.parametrize("penalty", [(0.0, 0.0), (1e-3, 1e-2)], ids=["none", "l1l2"])
-def test_gradient_matches_finite_differences(backend, loss, m, penalty):
-    """One step with lr=1 and no momentum moves the parameters by exactly -gradient."""
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_gradient_matches_finite_differences(backend, loss, m, penalty, weighted):
+    """One step with lr=1 and no momentum moves the parameters by exactly -gradient (the
+    gradient of the weighted mean loss plus the penalty over the batch's weight)."""
     X, y, n_out = make_problem(loss, seed=3, n=m)
     model = make_model(loss, X.shape[1], n_out, "numpy")
-    data = model._epoch_data(X, y)
-    X, labels, targets = data.X, data.labels, data.targets
+    w = np.random.default_rng(4).uniform(0.5, 2.0, m) if weighted else None
+    data = model._epoch_data(X, y, w)
+    X, labels, targets, weights = data.X, data.labels, data.targets, data.weights
     l1, l2 = penalty
     optimizer = fn.SGD(lr=1.0, l1=l1, l2=l2)
     after, *_ = run_epoch(backend, model, data, np.arange(m), m, optimizer)
@@ -183,8 +207,8 @@ def test_gradient_matches_finite_differences(backend, loss, m, penalty):
         up[i] += eps
         down[i] -= eps
         numeric[i] = (
-            _mean_loss(model, up, X, labels, targets, l1, l2)
-            - _mean_loss(model, down, X, labels, targets, l1, l2)
+            _mean_loss(model, up, X, labels, targets, weights, l1, l2)
+            - _mean_loss(model, down, X, labels, targets, weights, l1, l2)
         ) / (2 * eps)
     assert np.abs(analytic).max() > 1e-3
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 CHILD = r"""
-import sys, time
+import sys
 import numpy as np
 import fastnn as fn
 
@@ -27,7 +27,7 @@ try:
     m.fit(X, y, epochs=50, shuffle=False, optimizer=opt, verbose=0)
     print("finished")
 except fn.TrainingInterrupted as exc:
-    stopped = time.perf_counter()
+    print("stopped", flush=True)
     done = opt.iterations
     again, opt2 = model(), fn.SGD(lr=0.01, momentum=0.5)
     epochs = len(exc.history.epoch)
@@ -50,12 +50,13 @@ def test_ctrl_c_stops_fit_promptly_with_a_consistent_model(backend):
         time.sleep(1.5)
         sent = time.perf_counter()
         os.kill(proc.pid, signal.SIGINT)
-        line = proc.stdout.readline()
+        stopped = proc.stdout.readline()
         reaction = time.perf_counter() - sent
+        line = proc.stdout.readline()
         out, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
-    assert "interrupted after" in line, line + out + err
+    assert stopped.strip() == "stopped" and "interrupted after" in line, stopped + line + err
     assert "same weights: True" in line
     # a slice lasts about 0.1 s; leave room for a loaded machine, but not an epoch (seconds)
     assert reaction < 2.0

@@ -11,6 +11,20 @@ def _logits(seed, dtype, m=6, k=5, scale=3.0):
     return np.random.default_rng(seed).normal(0, scale, (m, k)).astype(dtype)
 
 
+NO_WEIGHTS = np.empty(0)
+WEIGHTINGS = ["none", "weights", "with-zero"]
+
+
+def _weights(kind, dtype, m=6, seed=0):
+    """No weights (an empty array), positive weights, or weights with zeros among them."""
+    if kind == "none":
+        return np.empty(0, dtype)
+    w = np.random.default_rng(seed + 50).uniform(0.1, 3.0, m)
+    if kind == "with-zero":
+        w[[0, 3]] = 0
+    return w.astype(dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_softmax_parity(dtype, seed):
@@ -20,30 +34,69 @@ def test_softmax_parity(dtype, seed):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_softmax_cross_entropy_parity(dtype, seed):
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_softmax_cross_entropy_parity(dtype, seed, weighting):
     z = _logits(seed, dtype)
     labels = np.random.default_rng(seed).integers(0, z.shape[1], z.shape[0])
-    results = call_all("softmax_cross_entropy", z, labels, np.empty_like(z))
-    assert_agree(results, dtype, positions=[2], compare_value=True)
+    w = _weights(weighting, dtype, seed=seed)
+    results = call_all("softmax_cross_entropy", z, labels, w, np.empty_like(z))
+    assert_agree(results, dtype, positions=[3], compare_value=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_binary_cross_entropy_parity(dtype, seed):
-    z = _logits(seed, dtype, k=1)
+@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_binary_cross_entropy_parity(dtype, seed, k, weighting):
+    z = _logits(seed, dtype, k=k)
     y = np.random.default_rng(seed).integers(0, 2, z.shape).astype(dtype)
-    results = call_all("binary_cross_entropy", z, y, np.empty_like(z))
-    assert_agree(results, dtype, positions=[2], compare_value=True)
+    w = _weights(weighting, dtype, seed=seed)
+    results = call_all("binary_cross_entropy", z, y, w, np.empty_like(z))
+    assert_agree(results, dtype, positions=[3], compare_value=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("k", [1, 3])
-def test_mean_squared_error_parity(dtype, seed, k):
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_mean_squared_error_parity(dtype, seed, k, weighting):
     out = _logits(seed, dtype, k=k)
     y = _logits(seed + 100, dtype, k=k)
-    results = call_all("mean_squared_error", out, y, np.empty_like(out))
-    assert_agree(results, dtype, positions=[2], compare_value=True)
+    w = _weights(weighting, dtype, seed=seed)
+    results = call_all("mean_squared_error", out, y, w, np.empty_like(out))
+    assert_agree(results, dtype, positions=[3], compare_value=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_poisson_parity(dtype, seed, k, weighting):
+    z = _logits(seed, dtype, k=k, scale=1.0)
+    y = np.random.default_rng(seed).poisson(2.0, z.shape).astype(dtype)  # zeros included
+    w = _weights(weighting, dtype, seed=seed)
+    results = call_all("poisson", z, y, w, np.empty_like(z))
+    assert_agree(results, dtype, positions=[3], compare_value=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_loss_table_and_weighted_counts_agree(dtype, weighting):
+    from fastnn._codes import LOSSES
+
+    rng = np.random.default_rng(9)
+    w = _weights(weighting, dtype)
+    for name, code in LOSSES.items():
+        k = 1 if name == "binary_cross_entropy" else 3
+        z = _logits(1, dtype, k=k)
+        labels = rng.integers(0, k, 6) if name == "softmax_cross_entropy" else np.empty(0, int)
+        targets = np.abs(rng.normal(size=(6, k))).astype(dtype)
+        if name == "binary_cross_entropy":
+            targets = (targets > 0.7).astype(dtype)
+        results = call_all("loss_and_grad", code, z, labels, targets, w, np.empty_like(z))
+        assert_agree(results, dtype, positions=[5], compare_value=True)
+        counts = call_all("n_correct", code, z, labels, targets, w)
+        assert_agree(counts, dtype, positions=[], compare_value=True)
 
 
 @pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
@@ -51,22 +104,23 @@ def test_mean_squared_error_parity(dtype, seed, k):
 def test_losses_are_stable_for_any_logit(backend, dtype):
     z = np.array([[1000.0, -1000.0, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]], dtype)
     grad = np.empty_like(z)
-    loss = backend.softmax_cross_entropy(z, np.array([1, 2]), grad)
+    loss = backend.softmax_cross_entropy(z, np.array([1, 2]), NO_WEIGHTS, grad)
     assert np.isfinite(loss) and np.isfinite(grad).all()
     # row 0: label 1 has logit -1000 below the max: loss 2000 / 2 rows + row 1's small loss
     assert loss == pytest.approx((2000 + np.log(1 + np.exp(-1) + np.exp(-2))) / 2, rel=1e-5)
     z1 = np.array([[1000.0], [-1000.0], [80.0]], dtype)
     loss = backend.binary_cross_entropy(
-        z1, np.array([[0.0], [1.0], [1.0]], dtype), np.empty_like(z1)
+        z1, np.array([[0.0], [1.0], [1.0]], dtype), NO_WEIGHTS, np.empty_like(z1)
     )
     assert loss == pytest.approx(2000 / 3, rel=1e-5)
 
 
 @pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
 @pytest.mark.parametrize(
-    "name", ["softmax_cross_entropy", "binary_cross_entropy", "mean_squared_error"]
+    "name", ["softmax_cross_entropy", "binary_cross_entropy", "mean_squared_error", "poisson"]
 )
-def test_loss_gradient_matches_finite_differences(backend, name):
+@pytest.mark.parametrize("weighting", ["none", "weights"])
+def test_loss_gradient_matches_finite_differences(backend, name, weighting):
     rng = np.random.default_rng(7)
     k = 1 if name == "binary_cross_entropy" else 4
     z = rng.normal(size=(5, k))
@@ -74,9 +128,16 @@ def test_loss_gradient_matches_finite_differences(backend, name):
         y = rng.integers(0, k, 5)
     elif name == "binary_cross_entropy":
         y = rng.integers(0, 2, (5, 1)).astype(float)
+    elif name == "poisson":
+        y = rng.poisson(1.5, (5, k)).astype(float)
     else:
         y = rng.normal(size=(5, k))
-    fn = getattr(backend, name)
+    w = _weights(weighting, np.float64, m=5)
+    loss_fn = getattr(backend, name)
+
+    def fn(z, y, grad):
+        return loss_fn(z, y, w, grad)
+
     grad = np.empty_like(z)
     fn(z, y, grad)
     eps = 1e-5
@@ -108,7 +169,7 @@ def test_losses_are_exact_at_extreme_logits(dtype, name):
         else:
             z = np.array([[0.0], [big], [-big], [1.0]], dtype)
             y = np.array([[1.0], [1.0], [0.0], [0.0]], dtype)
-        results = call_all(name, z, y, np.empty_like(z))
+        results = call_all(name, z, y, NO_WEIGHTS, np.empty_like(z))
         expected = results["naive"][0]
         assert expected > 0.1  # the small losses are there: log 2 and log(1 + e^2)
         for label in ("numba", "numpy"):
