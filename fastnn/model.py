@@ -19,11 +19,11 @@ from ._validation import (
     check_targets,
 )
 from .backend import get_backend, resolve_backend
-from .errors import InputError, InputTypeError, TrainingInterrupted
+from .errors import InputError, InputTypeError
 from .layers import Dense
 from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
 from .scaling import Scaling
-from .training import EpochRunner, History
+from .training import EpochRunner
 
 DTYPES = ("float32", "float64")
 _PREDICT_ROWS = 8192
@@ -370,30 +370,8 @@ class Sequential:
             )
         runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose)
         runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
-        history = History()
-        n = data.X.shape[0]
-        for epoch in range(epochs):
-            order = self._shuffle_rng.permutation(n) if shuffle else np.arange(n)
-            try:
-                record, elapsed = runner.epoch(order, epoch + 1, epochs)
-            except TrainingInterrupted as exc:
-                exc.history = history
-                raise
-            weight = max(float(record["weight_sum"]), np.finfo(float).tiny)
-            logs = {"loss": float(record["loss_sum"]) / weight}
-            if self.loss in CLASSIFICATION_LOSSES:
-                logs["accuracy"] = float(record["correct_sum"]) / weight
-            logs["epoch_time"] = elapsed
-            if validation is not None:
-                scores = self._evaluate_checked(validation)
-                logs.update({f"val_{key}": value for key, value in scores.items()})
-            history._append(epoch, logs)
-            if verbose:
-                text = " - ".join(
-                    f"{key} {value:.4f}" for key, value in logs.items() if key != "epoch_time"
-                )
-                print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
-        return history
+        evaluate = None if validation is None else (lambda: self._evaluate_checked(validation))
+        return runner.run(epochs, self._shuffle_rng if shuffle else None, evaluate)
 
     def _resolve_optimizer(self, optimizer):
         """The optimizer of this fit: the one given, else the model's last one, else SGD()."""

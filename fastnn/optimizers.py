@@ -17,7 +17,7 @@ import numpy as np
 
 from ._codes import ADAM as ADAM_KIND
 from ._codes import SGD as SGD_KIND
-from ._validation import check_number
+from ._validation import check_choice, check_int, check_number
 from .errors import InputTypeError
 from .params import aligned_zeros
 
@@ -46,14 +46,33 @@ def is_plain_sgd(opt):
     return opt.kind == SGD_KIND and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
 
 
+SCHEDULES = ("constant", "invscaling", "adaptive")
+MIN_ADAPTIVE_LR = 1e-6  # the adaptive schedule stops once its rate has fallen this far
+
+
 class Optimizer:
-    """What every optimizer shares: the update count, the state buffer and the record.
+    """What every optimizer shares: the update count, the state buffer, the record, and the
+    learning-rate schedule.
+
+    Schedules, as scikit-learn's MLP defines them (the rate they set is ``current_lr``; SGD's
+    per-update ``decay`` applies on top of it):
+
+    - ``"constant"``: ``lr`` throughout.
+    - ``"invscaling"``: at each epoch's end, ``lr / (samples + 1) ** power_t``, with ``samples``
+      the samples trained on so far.
+    - ``"adaptive"``: each time ``n_iter_no_change`` epochs in a row fail to improve the loss
+      (or the validation score) by ``tol``, the rate is divided by 5; training stops when it
+      has fallen to ``1e-6``.
 
     Attributes
     ----------
     iterations : int
         Updates made so far (``t``). It carries over from one ``fit`` to the next when the same
         optimizer is passed again.
+    samples_seen : int
+        Samples trained on so far (what ``"invscaling"`` counts).
+    current_lr : float
+        The rate the schedule sets now.
     state : ndarray of shape (n_slots, n_params) or None
         The optimizer's per-parameter state, laid out like the model's parameter buffer.
     """
@@ -61,9 +80,30 @@ class Optimizer:
     kind = None
     n_slots = 0
 
-    def __init__(self):
+    def __init__(self, lr, schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.schedule = check_choice(schedule, "schedule", SCHEDULES)
+        self.power_t = check_number(power_t, "power_t", low=0)
+        self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", low=1)
+        self.tol = check_number(tol, "tol", low=0)
+        self.current_lr = self.lr
+        self.samples_seen = 0
         self._t = np.zeros(1, np.int64)
         self.state = None
+
+    def iteration_ends(self, samples_seen):
+        """The end of an epoch: ``"invscaling"`` sets the rate from the samples seen so far."""
+        self.samples_seen = samples_seen
+        if self.schedule == "invscaling":
+            self.current_lr = self.lr / (samples_seen + 1) ** self.power_t
+
+    def trigger_stopping(self):
+        """Training has stopped improving: True to stop. ``"adaptive"`` divides the rate by 5
+        instead, until it has fallen to 1e-6."""
+        if self.schedule != "adaptive" or self.current_lr <= MIN_ADAPTIVE_LR:
+            return True
+        self.current_lr /= 5.0
+        return False
 
     @property
     def iterations(self):
@@ -77,6 +117,7 @@ class Optimizer:
         """The hyperparameters as the :class:`OptimizerConfig` record the kernels read."""
         fields = dict(_DEFAULTS, kind=self.kind)
         fields.update({name: getattr(self, name) for name in self._fields})
+        fields["lr"] = self.current_lr
         return OptimizerConfig(**{k: _plain(v) for k, v in fields.items()})
 
     def learning_rate(self):
@@ -92,12 +133,13 @@ class Optimizer:
         return state
 
     def snapshot(self):
-        """A copy of the state and the update count, for :meth:`restore`."""
-        return (None if self.state is None else self.state.copy(), self.iterations)
+        """A copy of the state, the update count and the schedule's rate, for :meth:`restore`."""
+        state = None if self.state is None else self.state.copy()
+        return state, self.iterations, self.samples_seen, self.current_lr
 
     def restore(self, snapshot):
         """Put back what :meth:`snapshot` took."""
-        state, self.iterations = snapshot
+        state, self.iterations, self.samples_seen, self.current_lr = snapshot
         if state is not None:
             self.state[...] = state
 
@@ -138,11 +180,22 @@ class SGD(Optimizer):
         Learning-rate decay per update, >= 0.
     l1, l2 : float, default 0.0
         Penalty strengths, >= 0.
+    schedule : {"constant", "invscaling", "adaptive"}, default "constant"
+        How the rate changes from epoch to epoch (see :class:`Optimizer`); ``lr`` above then
+        stands for the schedule's current rate.
+    power_t : float, default 0.5
+        The exponent of ``"invscaling"``.
+    n_iter_no_change : int, default 10
+        ``"adaptive"``: epochs without improvement before the rate is divided by 5.
+    tol : float, default 1e-4
+        ``"adaptive"``: the improvement that counts.
 
     Attributes
     ----------
     iterations : int
         Updates made so far (the ``t`` above).
+    current_lr : float
+        The schedule's rate now.
     state : ndarray of shape (1, n_params) or None
         The velocity, laid out like the model's parameters.
     """
@@ -151,9 +204,9 @@ class SGD(Optimizer):
     n_slots = 1
     _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0):
-        super().__init__()
-        self.lr = check_number(lr, "lr", low=0, low_open=True)
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0, *,
+                 schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):  # fmt: skip
+        super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise InputTypeError(f"nesterov must be True or False; got {nesterov!r}")
@@ -194,11 +247,15 @@ class Adam(Optimizer):
         Added to the root of the second moment, > 0.
     l1, l2 : float, default 0.0
         Penalty strengths, >= 0.
+    schedule, power_t, n_iter_no_change, tol
+        The learning-rate schedule, as for :class:`SGD`.
 
     Attributes
     ----------
     iterations : int
         Updates made so far (``t``).
+    current_lr : float
+        The schedule's rate now.
     state : ndarray of shape (2, n_params) or None
         The first and second moments ``m`` and ``v``, laid out like the model's parameters.
     """
@@ -207,9 +264,9 @@ class Adam(Optimizer):
     n_slots = 2
     _fields = ("lr", "beta1", "beta2", "eps", "l1", "l2")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, l1=0.0, l2=0.0):
-        super().__init__()
-        self.lr = check_number(lr, "lr", low=0, low_open=True)
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, l1=0.0, l2=0.0, *,
+                 schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):  # fmt: skip
+        super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.beta1 = check_number(beta1, "beta1", low=0, high=1, high_open=True)
         self.beta2 = check_number(beta2, "beta2", low=0, high=1, high_open=True)
         self.eps = check_number(eps, "eps", low=0, low_open=True)
@@ -217,4 +274,27 @@ class Adam(Optimizer):
         self.l2 = check_number(l2, "l2", low=0)
 
 
-__all__ = ["Adam", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]
+class Plateau:
+    """Counts the epochs in a row that fail to improve a quantity by ``tol``.
+
+    ``mode="min"`` for a loss, ``"max"`` for a score; scikit-learn's MLP rule: an epoch counts
+    when it is not better than the best so far by more than ``tol``.
+    """
+
+    def __init__(self, tol, mode="min"):
+        self.tol = tol
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.best = np.inf
+        self.count = 0
+
+    def update(self, value):
+        """Record one epoch's value; return True when it is the best so far."""
+        value = self.sign * value
+        self.count = self.count + 1 if value > self.best - self.tol else 0
+        if value < self.best:
+            self.best = value
+            return True
+        return False
+
+
+__all__ = ["Adam", "Plateau", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]

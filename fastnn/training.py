@@ -17,8 +17,9 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ._codes import new_stats
+from ._codes import CLASSIFICATION_LOSSES, new_stats
 from .errors import InputError, TrainingInterrupted
+from .optimizers import Plateau
 
 SLICE_SECONDS = 0.1  # the aim for one backend call
 _FIRST_SLICE_WORK = 2e8  # weight visits (about 3 per weight per sample) of the first slice
@@ -110,6 +111,66 @@ class EpochRunner:
                 m._ops.train_epoch(*args, self.batch_size, o.config(), o._t, stats)
             else:
                 m._ops.train_epoch_hogwild(*args, o.config(), o._t, stats, self.workers)
+
+    def run(self, epochs, shuffle_rng, evaluate_validation):
+        """Train ``epochs`` epochs and return their :class:`History`.
+
+        ``shuffle_rng`` draws each epoch's order (None: in order); ``evaluate_validation``
+        (or None) returns the validation metrics after each epoch. The optimizer's schedule
+        is told of each epoch's end, and ``"adaptive"`` may stop training early.
+        """
+        history = History()
+        plateau = Plateau(self.optimizer.tol)
+        n = self.data.X.shape[0]
+        for epoch in range(epochs):
+            order = shuffle_rng.permutation(n) if shuffle_rng is not None else np.arange(n)
+            try:
+                record, elapsed = self.epoch(order, epoch + 1, epochs)
+            except TrainingInterrupted as exc:
+                exc.history = history
+                raise
+            logs = self._logs(record, elapsed, evaluate_validation)
+            history._append(epoch, logs)
+            if self.verbose:
+                text = " - ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch_time")
+                print(f"epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {text}", flush=True)
+            if self._schedule_stops(plateau, record, logs):
+                break
+        return history
+
+    def _logs(self, record, elapsed, evaluate_validation):
+        weight = max(float(record["weight_sum"]), np.finfo(float).tiny)
+        logs = {"loss": float(record["loss_sum"]) / weight}
+        if self.model.loss in CLASSIFICATION_LOSSES:
+            logs["accuracy"] = float(record["correct_sum"]) / weight
+        logs["epoch_time"] = elapsed
+        if evaluate_validation is not None:
+            logs.update({f"val_{key}": value for key, value in evaluate_validation().items()})
+        return logs
+
+    def _schedule_stops(self, plateau, record, logs):
+        """Tell the schedule an epoch has ended; True when ``"adaptive"`` has run out of rate.
+
+        The adaptive schedule watches the validation loss when there is one, else the
+        training loss.
+        """
+        opt = self.optimizer
+        opt.iteration_ends(opt.samples_seen + int(record["n_seen"]))
+        if opt.schedule != "adaptive":
+            return False
+        plateau.update(logs.get("val_loss", logs["loss"]))
+        if plateau.count <= opt.n_iter_no_change:
+            return False
+        if opt.trigger_stopping():
+            if self.verbose:
+                print(
+                    f"the loss did not improve by tol={opt.tol} for {opt.n_iter_no_change} "
+                    "epochs and the learning rate is down to 1e-6: stopping",
+                    flush=True,
+                )
+            return True
+        plateau.count = 0
+        return False
 
     def warm_up(self):
         """Load (or compile) the backend's code on an empty epoch, outside any timing."""

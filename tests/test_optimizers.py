@@ -154,3 +154,56 @@ def test_optimizer_state_mirrors_the_parameters_and_restarts_when_they_change():
     assert adam.state_for(params) is state
     assert adam.state_for(np.zeros(48, np.float32)).shape == (2, 48)
     assert fn.SGD().state_for(params).shape == (1, 32)
+
+
+def test_invscaling_sets_the_rate_from_the_samples_seen_at_each_epoch_end():
+    import fastnn as fn
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = (X[:, 0] > 0).astype(int)
+    opt = fn.SGD(lr=0.2, schedule="invscaling", power_t=0.25)
+    model = fn.Sequential(fn.dense_stack([4, 3, 2]), seed=0)
+    model.fit(X, y, epochs=3, batch_size=4, optimizer=opt, verbose=0)
+    assert opt.samples_seen == 90
+    assert opt.current_lr == pytest.approx(0.2 / 91**0.25)
+    assert opt.config().lr == opt.current_lr
+
+
+@pytest.mark.parametrize("make", [fn.SGD, fn.Adam])
+def test_adaptive_divides_by_five_on_a_plateau_and_stops_at_1e_6(make):
+    opt = make(lr=1e-4, schedule="adaptive", n_iter_no_change=2, tol=10.0)
+    plateau = fn.optimizers.Plateau(opt.tol)
+    rates, stopped = [], False
+    for loss in [1.0] * 30:  # never improves by tol = 10
+        plateau.update(loss)
+        if plateau.count > opt.n_iter_no_change:
+            if opt.trigger_stopping():
+                stopped = True
+                break
+            plateau.count = 0
+            rates.append(opt.current_lr)
+    assert stopped
+    assert rates == pytest.approx([2e-5, 4e-6, 8e-7])  # the last division goes below 1e-6
+
+
+def test_adaptive_schedule_stops_fit_early():
+    X = np.random.default_rng(1).normal(size=(20, 3))
+    y = np.zeros(20, int)
+    y[::2] = 1
+    opt = fn.SGD(lr=1e-5, schedule="adaptive", n_iter_no_change=1, tol=1.0)
+    history = fn.Sequential(fn.dense_stack([3, 2]), seed=0).fit(
+        X, y, epochs=50, optimizer=opt, verbose=0
+    )
+    assert len(history.epoch) < 50 and opt.current_lr <= 1e-6
+
+
+def test_plateau_counts_like_scikit_learn():
+    losses = fn.optimizers.Plateau(tol=0.1)
+    counts = []
+    for value in [1.0, 0.95, 0.5, 0.45, 0.44, 0.2]:
+        losses.update(value)
+        counts.append(losses.count)
+    assert counts == [0, 1, 0, 1, 2, 0]
+    scores = fn.optimizers.Plateau(tol=0.1, mode="max")
+    assert [scores.update(v) or scores.count for v in [0.5, 0.55, 0.7]] == [True, True, True]
+    assert scores.count == 0 and scores.best == -0.7
