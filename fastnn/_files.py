@@ -124,6 +124,19 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
+def _give_mode(fd, tmp, info):
+    """The mode ``open()`` would give a new file, or the mode (and owner) of the file replaced."""
+    mode = 0o666 & ~current_umask() if info is None else stat.S_IMODE(info.st_mode) & 0o777
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:  # Windows
+        os.chmod(tmp, mode)
+    if info is not None and hasattr(os, "fchown"):
+        if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(OSError):  # only root may give a file away
+                os.fchown(fd, info.st_uid, info.st_gid)
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb", **open_kwargs):
     """Open a temporary file beside ``path``; when the block ends well it replaces ``path``.
@@ -154,13 +167,7 @@ def atomic_write(path, mode="wb", **open_kwargs):
         remove_stale_parts(folder)
         fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=SUFFIX, dir=folder)
         with os.fdopen(fd, mode, **open_kwargs) as f:
-            if info is None:
-                os.fchmod(f.fileno(), 0o666 & ~current_umask())
-            else:
-                os.fchmod(f.fileno(), stat.S_IMODE(info.st_mode) & 0o777)
-                if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-                    with contextlib.suppress(OSError):
-                        os.fchown(f.fileno(), info.st_uid, info.st_gid)
+            _give_mode(f.fileno(), tmp, info)
             yield f
             f.flush()
             os.fsync(f.fileno())

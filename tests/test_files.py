@@ -58,6 +58,16 @@ def test_an_overwritten_file_keeps_its_own_mode(tmp_path, umask):
     assert path.read_bytes() == b"new" and _mode(path) == 0o664
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_root_overwriting_a_users_file_keeps_its_owner(tmp_path):
+    path = tmp_path / "theirs.bin"
+    path.write_bytes(b"old")
+    os.chown(path, 65534, 65534)
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert (os.stat(path).st_uid, os.stat(path).st_gid) == (65534, 65534)
+
+
 def test_a_symlink_is_followed_and_stays_a_link(tmp_path):
     (tmp_path / "real").mkdir()
     target = tmp_path / "real" / "model.bin"
