@@ -56,9 +56,14 @@ def save(model, path):
         "metadata": model.metadata,
     }
     try:
-        record = json.dumps(config, allow_nan=False)
+        record = json.dumps(config)
     except (TypeError, ValueError) as exc:
         raise InputTypeError(f"model.metadata must hold JSON-ready values only: {exc}") from None
+    if len(record) > MAX_CONFIG_CHARS:  # load would refuse it
+        raise InputError(
+            f"the model's architecture record has {len(record):,} characters with its metadata, "
+            f"more than the {MAX_CONFIG_CHARS:,} a model file may hold: shorten model.metadata"
+        )
     arrays = {"config": np.array(record)}
     for index, layer in enumerate(model.layers):
         arrays[f"W{index}"] = layer.W

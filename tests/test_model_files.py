@@ -132,6 +132,17 @@ def test_a_record_that_is_not_json_or_not_a_string(tmp_path):
     refused(rewrite(path, tmp_path / "c.npz", entries=numbers), "not a string")
 
 
+def test_save_refuses_a_record_that_load_would_refuse(tmp_path):
+    model, _, _ = saved_model(tmp_path)
+    model.metadata = {"notes": "x" * 2**20}
+    with pytest.raises(InputError, match="shorten model.metadata"):
+        model.save(tmp_path / "big.npz")
+    assert not (tmp_path / "big.npz").exists()
+    model.metadata = {"array": np.zeros(2)}
+    with pytest.raises(TypeError, match="JSON-ready"):
+        model.save(tmp_path / "big.npz")
+
+
 def test_an_oversized_record_is_refused_before_it_is_read(tmp_path):
     _, _, path = saved_model(tmp_path)
     huge = {"config": npy_bytes(np.array("x" * (2**20 + 1)))}
