@@ -11,6 +11,7 @@ from . import datasets
 from .backend import BACKENDS
 from .errors import FastnnError, TrainingInterrupted
 from .layers import Dense, dense_stack
+from .lbfgs import LBFGS
 from .model import Sequential
 from .optimizers import SGD, Adam
 from .serialization import load
@@ -24,6 +25,7 @@ __all__ = [
     "Dense",
     "FastnnError",
     "History",
+    "LBFGS",
     "SGD",
     "Sequential",
     "TrainingInterrupted",

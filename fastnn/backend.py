@@ -36,6 +36,7 @@ KERNELS = (
     "outer_update",
     "train_epoch",
     "train_epoch_hogwild",
+    "full_batch_gradient",
 )
 
 

@@ -21,6 +21,7 @@ from ._validation import (
 from .backend import get_backend, resolve_backend
 from .errors import InputError, InputTypeError
 from .layers import Dense
+from .lbfgs import LBFGS
 from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
 from .scaling import Scaling
 from .training import EpochRunner
@@ -321,9 +322,11 @@ class Sequential:
         batch_size : int, default 1
             1 updates after every sample; larger batches average the gradient over the batch
             (the last, shorter batch over its own size).
-        optimizer : SGD, optional
-            Defaults to the model's last optimizer, else ``SGD()``. Its state (momentum, update
-            count) carries on when the same instance is passed again.
+        optimizer : SGD, Adam or LBFGS, optional
+            Defaults to the model's last optimizer, else ``SGD()``. Its state (momentum or
+            moments, update count, schedule) carries on when the same instance is passed again.
+            :class:`~fastnn.LBFGS` trains on the full batch and ignores ``epochs``,
+            ``batch_size`` and ``shuffle``; its history has one entry per iteration.
         shuffle : bool, default True
             Visit the samples in a fresh order each epoch, drawn from the model's seed;
             ``False`` visits them in order.
@@ -363,6 +366,8 @@ class Sequential:
         workers = check_int(workers, "workers", low=1)
         validation = self._check_validation(validation_data)
         optimizer = self._resolve_optimizer(optimizer)
+        if isinstance(optimizer, LBFGS):  # full batch: epochs, batch_size, shuffle do not apply
+            return optimizer.minimize(self, data, verbose)
         if workers > 1 and (batch_size != 1 or optimizer.kind != SGD):
             raise InputError(
                 "workers > 1 runs per-sample SGD only (batch_size=1, optimizer SGD); got "
@@ -377,10 +382,10 @@ class Sequential:
         """The optimizer of this fit: the one given, else the model's last one, else SGD()."""
         if optimizer is None:
             optimizer = self.optimizer if self.optimizer is not None else optimizers.SGD()
-        elif not isinstance(optimizer, optimizers.Optimizer):
+        elif not isinstance(optimizer, (optimizers.Optimizer, LBFGS)):
             raise InputTypeError(
-                "optimizer must be a fastnn optimizer (fastnn.SGD or fastnn.Adam); got "
-                f"{type(optimizer).__name__}"
+                "optimizer must be a fastnn optimizer (fastnn.SGD, fastnn.Adam or fastnn.LBFGS); "
+                f"got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         return optimizer

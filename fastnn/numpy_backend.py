@@ -248,9 +248,6 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
 
     Same contract as :func:`fastnn.kernels.train_epoch`.
     """
-    n_layers = layout.shape[0]
-    layers = [layer_views(params, layout, layer) for layer in range(n_layers)]
-    acts = [layout[layer, ACT] for layer in range(n_layers)]
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
@@ -259,33 +256,13 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         total = float(np.sum(weights, dtype=np.float64)) if len(weights) else float(m)
         if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
             continue
-        # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l), a_0 = x
-        zs, activations = [], [data.X[rows]]
-        for (W, b), act in zip(layers, acts):
-            z = np.empty((m, W.shape[1]), params.dtype)
-            a = np.empty_like(z)
-            dense_forward(activations[-1], W, b, act, z, a)
-            zs.append(z)
-            activations.append(a)
-        # loss, and delta_L = dL/da_L * act'(z_L)
-        out = activations[-1]
-        grad = np.empty_like(out)
         labels = data.labels[rows] if len(data.labels) else data.labels
         targets = data.targets[rows] if len(data.targets) else data.targets
-        stats["loss_sum"] += total * loss_and_grad(loss, out, labels, targets, weights, grad)
+        mean, out, gradients = _forward_backward(params, layout, data.X[rows], labels, targets,
+                                                 weights, loss)  # fmt: skip
+        stats["loss_sum"] += total * mean
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         stats["weight_sum"] += total
-        delta = grad * _derivative(zs[-1], out, acts[-1])
-        # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
-        gradients = [None] * n_layers
-        for layer in reversed(range(n_layers)):
-            W, b = layers[layer]
-            dW, db = np.empty_like(W), np.empty_like(b)
-            dx = np.empty((m if layer > 0 else 0, W.shape[0]), params.dtype)
-            dense_backward(activations[layer], W, delta, dW, db, dx)
-            gradients[layer] = (dW, db)
-            if layer > 0:
-                delta = dx * _derivative(zs[layer - 1], activations[layer], acts[layer - 1])
         # update every layer at this step's rate; the penalty is over the batch's weight when
         # there are sample weights, and biases have none
         rate = step_size(opt, t[0])
@@ -295,6 +272,65 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
                              penalty)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         t[0] += 1
+
+
+def _forward_backward(params, layout, X, labels, targets, weights, loss):
+    """The mean loss of the batch and the gradients [(dW, db), ...] of every layer."""
+    n_layers = layout.shape[0]
+    layers = [layer_views(params, layout, layer) for layer in range(n_layers)]
+    acts = [layout[layer, ACT] for layer in range(n_layers)]
+    m = X.shape[0]
+    # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l), a_0 = x
+    zs, activations = [], [X]
+    for (W, b), act in zip(layers, acts):
+        z = np.empty((m, W.shape[1]), params.dtype)
+        a = np.empty_like(z)
+        dense_forward(activations[-1], W, b, act, z, a)
+        zs.append(z)
+        activations.append(a)
+    # loss, and delta_L = dL/da_L * act'(z_L)
+    out = activations[-1]
+    grad = np.empty_like(out)
+    mean = loss_and_grad(loss, out, labels, targets, weights, grad)
+    delta = grad * _derivative(zs[-1], out, acts[-1])
+    # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
+    gradients = [None] * n_layers
+    for layer in reversed(range(n_layers)):
+        W, b = layers[layer]
+        dW, db = np.empty_like(W), np.empty_like(b)
+        dx = np.empty((m if layer > 0 else 0, W.shape[0]), params.dtype)
+        dense_backward(activations[layer], W, delta, dW, db, dx)
+        gradients[layer] = (dW, db)
+        if layer > 0:
+            delta = dx * _derivative(zs[layer - 1], activations[layer], acts[layer - 1])
+    return mean, out, gradients
+
+
+def full_batch_gradient(params, layout, data, loss, chunk, grads):
+    """Fill ``grads`` with the gradient of the (weighted) mean loss over all of ``data`` and
+    return that loss, ``chunk`` rows at a time. Same contract as the ``numba`` kernel."""
+    n = data.X.shape[0]
+    weighted = len(data.weights) > 0
+    total = float(np.sum(data.weights, dtype=np.float64)) if weighted else float(n)
+    grads[...] = 0
+    mean_loss = 0.0
+    for first in range(0, n, max(1, min(chunk, n))):
+        rows = slice(first, first + chunk)
+        weights = data.weights[rows] if weighted else data.weights
+        weight = float(np.sum(weights, dtype=np.float64)) if weighted else float(len(data.X[rows]))
+        if weight == 0:
+            continue
+        labels = data.labels[rows] if len(data.labels) else data.labels
+        targets = data.targets[rows] if len(data.targets) else data.targets
+        mean, _, gradients = _forward_backward(params, layout, data.X[rows], labels, targets,
+                                               weights, loss)  # fmt: skip
+        mean_loss += weight / total * mean
+        share = params.dtype.type(weight / total)  # this chunk's share of the whole
+        for layer, (dW, db) in enumerate(gradients):
+            gW, gb = layer_views(grads, layout, layer)
+            gW += share * dW
+            gb += share * db
+    return mean_loss
 
 
 def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):

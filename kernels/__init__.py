@@ -10,6 +10,7 @@ from .activations import activate, activation_derivative
 from .adam import adam_update
 from .dense import dense_backward, dense_forward
 from .epoch import train_epoch, train_epoch_hogwild
+from .gradient import full_batch_gradient
 from .losses import (
     binary_cross_entropy,
     loss_and_grad,
@@ -33,6 +34,7 @@ __all__ = [
     "dense_forward",
     "find_nonzero",
     "forward_rows",
+    "full_batch_gradient",
     "loss_and_grad",
     "mean_squared_error",
     "n_correct",

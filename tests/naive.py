@@ -259,6 +259,49 @@ def _layer(buffer, layout, layer):
     return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
 
 
+def _batch_gradients(params, layout, X, labels, targets, weights, loss):
+    n_layers = layout.shape[0]
+    m = X.shape[0]
+    inputs, zs = [X.astype(np.float64)], []
+    for layer in range(n_layers):
+        W, b = _layer(params, layout, layer)
+        z = np.empty((m, W.shape[1]))
+        a = np.empty_like(z)
+        dense_forward(inputs[-1], W, b, layout[layer, ACT], z, a)
+        zs.append(z)
+        inputs.append(a)
+    out = inputs[-1]
+    grad = np.empty_like(out)
+    value = loss_and_grad(loss, out, labels, targets, weights, grad)
+    d = np.empty_like(out)
+    activation_derivative(zs[-1], out, layout[n_layers - 1, ACT], d)
+    delta = grad * d
+    grads = []
+    for layer in reversed(range(n_layers)):
+        W, b = _layer(params, layout, layer)
+        dW, db = np.empty(W.shape), np.empty(b.shape)
+        dx = np.empty((m if layer else 0, W.shape[0]))
+        dense_backward(inputs[layer], W, delta, dW, db, dx)
+        grads.insert(0, (dW, db))
+        if layer:
+            d = np.empty_like(dx)
+            activation_derivative(zs[layer - 1], inputs[layer], layout[layer - 1, ACT], d)
+            delta = dx * d
+    return value, out, grads
+
+
+def full_batch_gradient(params, layout, data, loss, chunk, grads):
+    """The whole data set as one batch (``chunk`` is ignored: the oracle does not chunk)."""
+    value, _, gradients = _batch_gradients(params, layout, data.X, data.labels, data.targets,
+                                           data.weights, loss)  # fmt: skip
+    grads[...] = 0
+    for layer, (dW, db) in enumerate(gradients):
+        gW, gb = _layer(grads, layout, layer)
+        gW[...] = dW
+        gb[...] = db
+    return value
+
+
 def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     n_layers = layout.shape[0]
     for first in range(0, len(order), batch_size):
@@ -269,35 +312,13 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         total = sum(float(w) for w in weights) if len(weights) else float(m)
         if total == 0:
             continue
-        inputs, zs = [data.X[rows].astype(np.float64)], []
-        for layer in range(n_layers):
-            W, b = _layer(params, layout, layer)
-            z = np.empty((m, W.shape[1]))
-            a = np.empty_like(z)
-            dense_forward(inputs[-1], W, b, layout[layer, ACT], z, a)
-            zs.append(z)
-            inputs.append(a)
-        out = inputs[-1]
-        grad = np.empty_like(out)
         labels = data.labels[rows] if len(data.labels) else data.labels
         targets = data.targets[rows] if len(data.targets) else data.targets
-        stats["loss_sum"] += total * loss_and_grad(loss, out, labels, targets, weights, grad)
+        value, out, grads = _batch_gradients(params, layout, data.X[rows], labels, targets,
+                                             weights, loss)  # fmt: skip
+        stats["loss_sum"] += total * value
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         stats["weight_sum"] += total
-        d = np.empty_like(out)
-        activation_derivative(zs[-1], out, layout[n_layers - 1, ACT], d)
-        delta = grad * d
-        grads = []
-        for layer in reversed(range(n_layers)):
-            W, b = _layer(params, layout, layer)
-            dW, db = np.empty(W.shape), np.empty(b.shape)
-            dx = np.empty((m if layer else 0, W.shape[0]))
-            dense_backward(inputs[layer], W, delta, dW, db, dx)
-            grads.insert(0, (dW, db))
-            if layer:
-                d = np.empty_like(dx)
-                activation_derivative(zs[layer - 1], inputs[layer], layout[layer - 1, ACT], d)
-                delta = dx * d
         rate = step_size(opt, int(t[0]))
         penalty = 1.0 / total if len(weights) else 1.0
         for layer in range(n_layers):
