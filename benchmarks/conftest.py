@@ -9,9 +9,7 @@ def mnist():
 
 
 def mlp(backend, hidden=(128,), dtype="float32", seed=0):
-    widths = [784, *hidden]
-    layers = [fn.Dense(a, b, activation="relu") for a, b in zip(widths, widths[1:])]
-    layers.append(fn.Dense(widths[-1], 10))
+    layers = fn.dense_stack([784, *hidden, 10], activation="relu")
     return fn.Sequential(layers, backend=backend, dtype=dtype, seed=seed)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import fastnn as fn
 from fastnn import bench, cli
+from fastnn.bench import peers, runner
 
 ROW_FIELDS = {
     "implementation", "regime", "batch_size", "lr", "samples", "threads", "times_s", "warmup_s",
@@ -29,8 +30,8 @@ def mnist():
 
 
 def missing(*names):
-    """A stand-in for bench._import_peer under which ``names`` are not installed."""
-    real = bench._import_peer
+    """A stand-in for peers.import_peer under which ``names`` are not installed."""
+    real = peers.import_peer
 
     def fake(name):
         if name in names:
@@ -52,25 +53,6 @@ def fastnn_cli(*args, cwd=None):
         cwd=cwd,
         timeout=300,
     )
-
-
-def test_epoch_order_is_the_order_fastnn_trains_in():
-    rng = np.random.default_rng(0)
-    X, y = rng.random((40, 6)), rng.integers(0, 3, 40)
-    order = bench.epoch_order(7, 40)
-    trained = []
-    for data, shuffle in (((X, y), True), ((X[order], y[order]), False)):
-        model = fn.Sequential(
-            [fn.Dense(6, 5, activation="relu"), fn.Dense(5, 3)],
-            backend="numpy",
-            dtype="float64",
-            seed=7,
-        )
-        model.fit(*data, batch_size=1, optimizer=fn.SGD(lr=0.1), shuffle=shuffle, verbose=0)
-        trained.append(model.get_weights())
-    for (W_a, b_a), (W_b, b_b) in zip(*trained):
-        np.testing.assert_array_equal(W_a, W_b)
-        np.testing.assert_array_equal(b_a, b_b)
 
 
 def test_initial_weights_are_he_then_glorot():
@@ -123,7 +105,7 @@ def test_one_regime_and_options(mnist):
 
 
 def test_missing_peers_are_skipped_with_a_note(mnist, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "_import_peer", missing("torch", "jax"))
+    monkeypatch.setattr(peers, "import_peer", missing("torch", "jax"))
     result = bench.run(data=mnist, peers=True, **TINY)
     notes = " ".join(result["notes"])
     assert "PyTorch is not installed" in notes and "JAX is not installed" in notes
@@ -143,7 +125,7 @@ def test_a_peer_that_fails_is_dropped_with_a_note(mnist, monkeypatch):
                 raise RuntimeError("no luck")
 
     monkeypatch.setattr(
-        bench, "_import_peer", lambda name: Broken if name == "sklearn" else missing(name)(name)
+        peers, "import_peer", lambda name: Broken if name == "sklearn" else missing(name)(name)
     )
     result = bench.run(data=mnist, peers=True, regime="batch", samples=200, repeat=1)
     assert not rows_of(result, "scikit-learn")
@@ -156,7 +138,7 @@ def test_much_worse_accuracy_is_flagged():
         j.times, j.accuracies = [0.5], [accuracy]
         return j
 
-    rows = bench._results([job("fastnn numba", 0.90), job("A", 0.89), job("B", 0.70)])
+    rows = runner._results([job("fastnn numba", 0.90), job("A", 0.89), job("B", 0.70)])
     assert [r["accuracy_flag"] is None for r in rows] == [True, True, False]
     result = {
         "settings": {"regimes": ["batch"], "batch_sizes": {"batch": 128}, "lrs": {"batch": 0.1},
@@ -177,6 +159,8 @@ def test_much_worse_accuracy_is_flagged():
         ({"regime": "fast"}, "regime must be one of"),
         ({"lr_batch": 0.0}, "lr_batch must be a finite number > 0"),
         ({"torch_threads": ()}, "torch_threads must name"),
+        ({"torch_threads": (1, 5000)}, "torch_threads must be at most 1024"),
+        ({"samples": 100, "batch_size": 101}, "batch_size must be at most samples"),
     ],
 )
 def test_bad_settings_name_the_argument(kwargs, message):
@@ -227,6 +211,15 @@ def test_bad_options_give_one_line_and_status_2(args, message, capsys):
     assert err.count("\n") == 1
 
 
+def test_write_json_leaves_nothing_behind_when_it_fails(tmp_path):
+    path = tmp_path / "bench.json"
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        bench.write_json({"results": [object()]}, path)
+    assert list(tmp_path.iterdir()) == []
+    bench.write_json({"results": [np.float32(0.5)]}, path)
+    assert json.loads(path.read_text()) == {"results": [0.5]}
+
+
 def test_bad_option_in_a_subprocess():
     run = fastnn_cli("--repeat", "0")
     assert run.returncode == 2
@@ -259,7 +252,7 @@ def _same_job_as_fastnn(result, peer):
 
 def test_pytorch_peer(mnist, monkeypatch):
     pytest.importorskip("torch")
-    monkeypatch.setattr(bench, "_import_peer", missing("jax", "sklearn"))
+    monkeypatch.setattr(peers, "import_peer", missing("jax", "sklearn"))
     result = bench.run(data=mnist, peers=True, torch_threads=(1,), **TINY)
     rows = _same_job_as_fastnn(result, "PyTorch")
     assert [(r["regime"], r["samples"], r["threads"]) for r in rows] == [
@@ -270,7 +263,7 @@ def test_pytorch_peer(mnist, monkeypatch):
 
 def test_jax_peer(mnist, monkeypatch):
     pytest.importorskip("jax")
-    monkeypatch.setattr(bench, "_import_peer", missing("torch", "sklearn"))
+    monkeypatch.setattr(peers, "import_peer", missing("torch", "sklearn"))
     result = bench.run(data=mnist, peers=True, **TINY)
     rows = _same_job_as_fastnn(result, "JAX")
     assert [(r["regime"], r["samples"]) for r in rows] == [("per-sample", 300), ("batch", 300)]
