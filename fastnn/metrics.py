@@ -221,40 +221,38 @@ def r2_score(y_true, y_pred):
     return float(sk.r2_score(*_values(y_true, y_pred)))
 
 
-def report(model, X, y, class_names=None, target_scaling=None):
+def report(model, X, y, class_names=None):
     """Every metric that fits the model's loss, on ``(X, y)``.
 
     Parameters
     ----------
     model : fastnn.Sequential
     X, y : array-like
-        Features (already scaled as the model expects) and labels or targets.
+        Features and labels or targets as the model takes them: raw, when the model has a
+        :attr:`~fastnn.Sequential.scaling` (it standardises them itself).
     class_names : sequence of str, optional
         Names for the classes, used by the text report.
-    target_scaling : tuple (mean, scale), optional
-        Regression: the model was trained on ``(y - mean) / scale`` and ``y`` is given so
-        scaled; MSE, MAE, R^2 and the values returned are then in the target's own units, and
-        ``loss`` is left out.
 
     Returns
     -------
     dict
-        Regression (``mse`` loss): ``loss``, ``mse``, ``mae``, ``r2`` and the predictions
-        ``y_pred``. Classification: ``loss``, ``accuracy``, the :func:`precision_recall_f1`
-        entries, ``confusion_matrix``, ``ece``, ``top_2_accuracy`` (more than two classes),
-        ``roc_auc``, ``fpr`` and ``tpr`` (two classes, when both occur in ``y``), the text
-        ``classification_report``, and ``y_true``, ``y_pred`` and ``proba``.
+        Regression (``mse`` loss): ``loss`` (the model's loss, on the standardised target when
+        its scaling has target statistics: then ``target_standardised`` is True), ``mse``,
+        ``mae``, ``r2``, and the targets ``y_true`` and predictions ``y_pred``, all in the
+        target's units. Classification: ``loss``, ``accuracy``, the
+        :func:`precision_recall_f1` entries, ``confusion_matrix``, ``ece``, ``top_2_accuracy``
+        (more than two classes), ``roc_auc``, ``fpr`` and ``tpr`` (two classes, when both occur
+        in ``y``), the text ``classification_report``, and ``y_true``, ``y_pred`` and
+        ``proba``.
     """
     scores = model.evaluate(X, y)
     out = {"loss": scores["loss"]}
     if model.loss == "mse":
-        y_pred = model.predict(X).astype(np.float64)
+        y_pred = model.predict(X).astype(np.float64)  # in the target's units
         y_true = np.asarray(y, np.float64).reshape(np.shape(y_pred))
-        if target_scaling is not None:
-            mean, scale = target_scaling
-            y_pred, y_true = y_pred * scale + mean, y_true * scale + mean
-            del out["loss"]
+        scaling = model.scaling
         out.update(
+            target_standardised=scaling is not None and scaling.target_mean is not None,
             mse=mean_squared_error(y_true, y_pred),
             mae=mean_absolute_error(y_true, y_pred),
             r2=r2_score(y_true, y_pred),
@@ -296,6 +294,8 @@ def format_report(scores):
         ("mae", "MAE"),
         ("r2", "R^2"),
     ]
+    if scores.get("target_standardised"):
+        order[0] = ("loss", "loss (std. y)")
     lines = [f"{label:<16}{scores[key]:.4f}" for key, label in order if key in scores]
     if "classification_report" in scores:
         lines += ["", "classification report:", scores["classification_report"].rstrip()]

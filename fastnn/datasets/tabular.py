@@ -1,5 +1,6 @@
 """Numeric tables: :func:`load_csv` reads, splits and standardises one; :class:`TabularData`
-holds the result and :func:`standardize` applies its statistics to new rows."""
+holds the result, and its :attr:`~TabularData.scaling` (a :class:`fastnn.scaling.Scaling`)
+carries the statistics to a model, or to new rows through :func:`standardize`."""
 
 import math
 import os
@@ -9,6 +10,7 @@ import numpy as np
 
 from .._validation import check_choice, check_int, check_number
 from ..errors import InputError, InputTypeError
+from ..scaling import Scaling
 from .csvfile import (
     encode_target,
     note_missing_cells,
@@ -26,13 +28,13 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass
 class TabularData:
-    """What :func:`load_csv` returns: the split, standardised table and how it was made.
+    """What :func:`load_csv` returns: the split table and how it was made.
 
     Attributes
     ----------
     X_train, X_val, X_test : ndarray of float32, shape (n, n_features)
-        Standardised features: ``(raw - mean) / scale``. ``X_val`` has no rows when
-        ``val_size=0``.
+        Standardised features, ``(raw - mean) / scale`` (or the raw features with
+        ``standardize=False``). ``X_val`` has no rows when ``val_size=0``.
     y_train, y_val, y_test : ndarray
         float32 values (regression) or int64 labels ``0..K-1`` (binary, classification).
     features : list of str
@@ -46,9 +48,9 @@ class TabularData:
         Computed from the training rows only. Constant columns get scale 1.
     target_mean, target_scale : float
         Regression only (else 0 and 1): the training targets' mean and standard deviation.
-        The targets are returned unscaled; training on ``(y - target_mean) / target_scale``
-        and mapping predictions back with ``pred * target_scale + target_mean`` keeps SGD's
-        learning rate independent of the target's units.
+        The targets are returned unscaled; a model given :attr:`scaling` trains on
+        ``(y - target_mean) / target_scale`` and answers in the target's units, which keeps
+        SGD's learning rate independent of those units.
     """
 
     X_train: np.ndarray
@@ -68,32 +70,40 @@ class TabularData:
 
     @property
     def scaling(self):
-        """``(mean, scale)``, ready for :attr:`fastnn.Sequential.feature_scaling`."""
-        return self.mean, self.scale
+        """The training rows' statistics as a :class:`fastnn.scaling.Scaling`, with the
+        target's for regression: assign it to :attr:`fastnn.Sequential.scaling` and the model
+        takes raw rows and raw targets, answers in the target's units, and keeps it when saved.
+        """
+        if self.task != "regression":
+            return Scaling(self.mean, self.scale)
+        return Scaling(self.mean, self.scale, self.target_mean, self.target_scale)
 
     def transform(self, X):
         """Standardise raw feature rows with the training statistics."""
-        return standardize(X, (self.mean, self.scale))
+        return standardize(X, self.scaling)
 
 
 def standardize(X, scaling):
-    """``(X - mean) / scale`` as float32, for raw rows and a ``(mean, scale)`` pair.
+    """Raw rows standardised, ``(X - mean) / scale``, as float32.
 
-    ``scaling`` is what :attr:`TabularData.scaling` gives and
-    :attr:`fastnn.Sequential.feature_scaling` keeps. A finite value whose standardised form
-    does not fit in float32 (far outside the rows the statistics came from) is refused rather
-    than turned into infinity.
+    ``scaling`` is a :class:`fastnn.scaling.Scaling` (what :attr:`TabularData.scaling` gives
+    and :attr:`fastnn.Sequential.scaling` keeps) or a ``(mean, scale)`` pair; the arithmetic is
+    :meth:`Scaling.features`. A finite value whose standardised form does not fit in float32
+    (far outside the rows the statistics came from) is refused rather than turned into
+    infinity; missing values (NaN) pass through.
     """
-    mean, scale = (np.asarray(part, np.float64) for part in scaling)
+    if not isinstance(scaling, Scaling):
+        scaling = Scaling(*scaling)
     X = np.asarray(X, np.float64)
-    if X.ndim != 2 or X.shape[1] != mean.shape[0]:
+    if X.ndim != 2 or X.shape[1] != scaling.n_features:
         raise InputError(
-            f"X must have shape (n_rows, {mean.shape[0]}) to match the scaling; got {X.shape}"
+            f"X must have shape (n_rows, {scaling.n_features}) to match the scaling; got {X.shape}"
         )
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        Z = (X - mean) / scale
+        Z = scaling.features(X, np.float64)
         bad = ~np.isfinite(Z) & np.isfinite(X)
         if bad.any():  # X - mean overflowed: divide first
+            mean, scale = scaling.feature_mean, scaling.feature_scale
             Z[bad] = (X / scale - mean / scale)[bad]
         Z = Z.astype(np.float32)
     _check_fits(Z, X, "X", "standardised with the given scaling, is", zero_from_nonzero=False)
@@ -215,15 +225,24 @@ def _standardised(X, path, scaling):
         raise InputError(f"{path}: {exc}") from None
 
 
-def _raw_float32(X, path, scaling=None):
+def _raw_float32(X, path, option):
     """Raw features as float32, refusing values that float32 cannot hold."""
     with np.errstate(over="ignore", under="ignore"):
         X32 = X.astype(np.float32)
     try:
-        _check_fits(X32, X, "X", "as a raw feature (scale=False), becomes")
+        _check_fits(X32, X, "X", f"as a raw feature ({option}=False), becomes")
     except InputError as exc:
-        raise InputError(f"{path}: {exc}; keep scale=True, or rescale that column") from None
+        raise InputError(f"{path}: {exc}; keep {option}=True, or rescale that column") from None
     return X32
+
+
+def _standardize_option(standardize, scale):
+    """The value of ``standardize`` and the name the caller gave it (``scale`` is older)."""
+    if scale is None:
+        return bool(standardize), "standardize"
+    if not standardize and scale:
+        raise InputError("standardize=False and scale=True contradict each other; give one")
+    return bool(scale), "scale"
 
 
 def load_csv(
@@ -234,9 +253,10 @@ def load_csv(
     val_size=0.1,
     test_size=0.2,
     seed=0,
-    scale=True,
+    standardize=True,
+    scale=None,
 ):
-    """Read a numeric table from a CSV file, split it, and standardise its features.
+    """Read a numeric table from a CSV file, split it, and (by default) standardise its features.
 
     The file must be UTF-8 text (a byte-order mark is allowed). The first row names the
     columns; the columns used must have distinct, non-empty names. Feature columns must be
@@ -261,18 +281,23 @@ def load_csv(
         Classification splits are stratified.
     seed : int, default 0
         Seeds the split.
-    scale : bool, default True
+    standardize : bool, default True
         ``False`` returns the raw features (as float32) while still computing ``mean`` and
-        ``scale`` from the training rows; a value float32 cannot hold (beyond about 3.4e38,
-        or so small that it would become zero) is then refused.
+        ``scale`` from the training rows: give the model :attr:`TabularData.scaling` and it
+        standardises them itself. A value float32 cannot hold (beyond about 3.4e38, or so
+        small that it would become zero) is then refused.
+    scale : bool, optional
+        The older name of ``standardize``.
 
     Returns
     -------
     TabularData
-        The splits, standardised with the training rows' mean and standard deviation, with the
-        statistics themselves (``.scaling``) to keep with the model.
+        The splits, standardised with the training rows' mean and standard deviation (unless
+        ``standardize=False``), with the statistics themselves (``.scaling``, a
+        :class:`fastnn.scaling.Scaling`) to give the model.
     """
     task, val_size, test_size, seed = _check_options(task, val_size, test_size, seed, target)
+    standardize, option = _standardize_option(standardize, scale)
     features = _check_features(features, target)
     path = os.fspath(path)
     X, y, features, classes = _read_xy(path, target, task, features)
@@ -283,8 +308,11 @@ def load_csv(
     if task == "regression":
         target_mean = float(np.mean(y_train, dtype=np.float64))
         target_scale = float(np.std(y_train, dtype=np.float64)) or 1.0
-    convert = _standardised if scale else _raw_float32
-    X_train, X_val, X_test = (convert(part, path, (mean, std)) for part, _ in parts)
+    if standardize:
+        scaling = Scaling(mean, std)
+        X_train, X_val, X_test = (_standardised(part, path, scaling) for part, _ in parts)
+    else:
+        X_train, X_val, X_test = (_raw_float32(part, path, option) for part, _ in parts)
     return TabularData(
         X_train=X_train,
         y_train=y_train,
