@@ -202,6 +202,10 @@ def test_command_line_prints_the_table_and_writes_json(tmp_path):
         (["--lr-per-sample", "inf"], "--lr-per-sample must be"),
         (["--torch-threads", "1,x"], "--torch-threads must be"),
         (["--json", "no/such/folder/out.json"], "--json no/such/folder/out.json"),
+        (["--json", "."], "--json .: is a folder"),
+        (["--samples", "100", "--batch-size", "101"], "--batch-size must be at most 100"),
+        (["--torch-threads", "1,100000"], "--torch-threads must be at most 1024"),
+        (["--seed", "-1"], "--seed must be an integer >= 0"),
     ],
 )
 def test_bad_options_give_one_line_and_status_2(args, message, capsys):

@@ -1,0 +1,160 @@
+"""The data sets the commands train and evaluate on: one small loader per name, in a table.
+
+Every split is seeded with :data:`SPLIT_SEED`, whatever ``--seed`` is, so that ``fastnn
+evaluate`` finds the test rows that ``fastnn train`` held out. CSV rows stay raw: the model is
+given the training rows' :class:`~fastnn.scaling.Scaling` and standardises them itself.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import datasets
+from ..scaling import Scaling
+from .options import UsageError
+
+SPIRAL = {"n_samples": 3000, "n_classes": 3, "noise": 0.2, "seed": 0}
+TEST_SIZE = 0.2  # digits, spiral and CSV tables: the held-out test fraction
+SPLIT_SEED = 0  # every split, so that `evaluate` finds the same test rows as `train`
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+@dataclass
+class Request:
+    """What the command line asks for: a data set's name and the options that shape it."""
+
+    name: str
+    data_dir: str = None
+    target: str = None
+    task: str = None
+    features: list = None
+    val_split: float = 0.0
+    split: str = "test"  # CSV only: "all" puts every row into the test part
+
+
+@dataclass
+class Data:
+    """A data set, split: raw rows, with what a model needs to keep about them (``meta``)."""
+
+    title: str
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_val: np.ndarray = None
+    y_val: np.ndarray = None
+    classes: list = None
+    meta: dict = field(default_factory=dict)
+    scaling: Scaling = None
+
+    @property
+    def unit(self):
+        return "images" if "image_shape" in self.meta else "rows"
+
+
+def _idx(request, loader, title, classes):
+    (X_train, y_train), (X_test, y_test) = loader(data_dir=request.data_dir)
+    meta = {"image_shape": [28, 28], "pixel_max": 255}
+    return Data(title, "classification", X_train, y_train, X_test, y_test, classes=classes,
+                meta=meta)  # fmt: skip
+
+
+def _mnist(request):
+    return _idx(request, datasets.load_mnist, "MNIST", DIGIT_NAMES)
+
+
+def _fashion_mnist(request):
+    classes = list(datasets.FASHION_MNIST_CLASSES)
+    return _idx(request, datasets.load_fashion_mnist, "Fashion-MNIST", classes)
+
+
+def _digits(request):
+    (X_train, y_train), (X_test, y_test) = datasets.load_digits(TEST_SIZE, SPLIT_SEED)
+    meta = {"image_shape": [8, 8], "pixel_max": 16}
+    return Data("digits (scikit-learn, 8x8)", "classification", X_train, y_train, X_test, y_test,
+                classes=DIGIT_NAMES, meta=meta)  # fmt: skip
+
+
+def _spiral(request):
+    X, y = datasets.make_spiral(**SPIRAL)
+    X_train, X_test, y_train, y_test = datasets.split(X, y, TEST_SIZE, SPLIT_SEED, stratify=True)
+    title = f"spiral ({SPIRAL['n_classes']} arms, noise {SPIRAL['noise']})"
+    classes = [str(k) for k in range(SPIRAL["n_classes"])]
+    return Data(title, "classification", X_train, y_train, X_test, y_test, classes=classes)
+
+
+def _csv(request):
+    path = request.name[4:]
+    if request.target is None:
+        raise UsageError(f"--dataset {request.name} needs --target COLUMN, the column to predict")
+    task = request.task or "regression"
+    table = datasets.load_csv(
+        path,
+        target=request.target,
+        task=task,
+        features=request.features,
+        val_size=request.val_split,
+        test_size=TEST_SIZE,
+        seed=SPLIT_SEED,
+        standardize=False,
+    )
+    X_test, y_test = table.X_test, table.y_test
+    if request.split == "all":
+        X_test = np.concatenate([table.X_train, table.X_val, X_test])
+        y_test = np.concatenate([table.y_train, table.y_val, y_test])
+    has_val = request.val_split > 0
+    meta = {"target": request.target, "task": task, "features": list(table.features),
+            "val_size": request.val_split, "path": path}  # fmt: skip
+    return Data(
+        f"{os.path.basename(path)} (target {request.target!r}, {task})",
+        task,
+        table.X_train,
+        table.y_train,
+        X_test,
+        y_test,
+        X_val=table.X_val if has_val else None,
+        y_val=table.y_val if has_val else None,
+        classes=table.classes or None,
+        meta=meta,
+        scaling=table.scaling,
+    )
+
+
+LOADERS = {
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "digits": _digits,
+    "spiral": _spiral,
+    "csv": _csv,
+}
+
+
+def load(request):
+    """The data set ``request`` names, split into training, validation and test parts.
+
+    Image and spiral data are classification sets whose validation part, with ``val_split``,
+    comes out of the training part; a CSV table splits all its rows at once.
+    """
+    kind = "csv" if request.name.startswith("csv:") else request.name
+    if request.data_dir is not None and kind not in ("mnist", "fashion-mnist"):
+        raise UsageError(f"--data-dir applies to mnist and fashion-mnist, not to {request.name!r}")
+    if kind != "csv" and (request.target or request.task not in (None, "classification")):
+        raise UsageError(
+            f"--target and --task apply to csv:PATH; {request.name!r} is a classification data set"
+        )
+    if kind != "csv" and request.features is not None:
+        raise UsageError(f"--features applies to csv:PATH, not to {request.name!r}")
+    data = LOADERS[kind](request)
+    if kind != "csv" and request.val_split > 0:
+        data.X_train, data.X_val, data.y_train, data.y_val = datasets.split(
+            data.X_train, data.y_train, request.val_split, SPLIT_SEED, stratify=True
+        )
+    data.meta = {"dataset": request.name, **data.meta}
+    if data.classes is not None:
+        data.meta["classes"] = list(data.classes)
+    return data
+
+
+__all__ = ["Data", "LOADERS", "Request", "load"]

@@ -1,0 +1,95 @@
+"""``fastnn evaluate``: a saved model's metrics on the test rows of a data set (by default the
+one it was trained on, split the same way), or on every row of a CSV file."""
+
+from .data import Request, load
+from .options import (
+    BACKEND,
+    MODEL,
+    PLOTS,
+    UsageError,
+    add_data_options,
+    input_file,
+    plots_folder,
+)
+
+DESCRIPTION = (
+    "Load a model saved by `fastnn train --save` and print its metrics on the test rows of a "
+    "data set: loss, accuracy, macro precision/recall/F1, top-2 accuracy (more than 2 classes), "
+    "ROC AUC (binary), expected calibration error, the classification report and the confusion "
+    "matrix; or MSE, MAE and R^2 for regression, in the target's units."
+)
+
+
+def add_options(parser):
+    MODEL.add(parser)
+    add_data_options(parser, for_training=False)
+    parser.add_argument(
+        "--split",
+        choices=("test", "all"),
+        default="test",
+        help="csv:PATH only: the test rows of the same split as training (default), or every "
+        "row of the file (a file of new rows)",
+    )
+    BACKEND.add(parser)
+    PLOTS.add(parser, help="write the plots that fit the task into DIR (created if needed)")
+
+
+def load_model(path, backend):
+    """The model in ``path`` on ``backend`` (None: ``fastnn.load`` decides)."""
+    from ..serialization import load as load_file
+
+    return load_file(input_file(path, "model file"), backend=backend)
+
+
+def _request(args, meta):
+    """The data set to evaluate on: the options, else what the model recorded."""
+    name = args.dataset or meta.get("dataset")
+    if name is None:
+        raise UsageError(f"{args.model} does not record its data set; name one with --dataset")
+    if not name.startswith("csv:"):
+        if args.split == "all":
+            raise UsageError("--split all applies to csv:PATH data sets")
+        return Request(name, args.data_dir, args.target, args.task, args.features)
+    return Request(
+        name,
+        args.data_dir,
+        args.target or meta.get("target"),
+        args.task or meta.get("task"),
+        args.features or meta.get("features"),
+        meta.get("val_size", 0.0),  # the same split as training
+        args.split,
+    )
+
+
+def run(args):
+    from .. import metrics
+
+    if args.plots is not None:
+        plots_folder(args.plots)
+    model = load_model(args.model, args.backend)
+    meta = model.metadata
+    request = _request(args, meta)
+    data = load(request)
+    trained_on = meta.get("classes")
+    if trained_on and data.classes and data.classes != trained_on:
+        raise UsageError(
+            f"the target of {request.name[4:]} holds the classes {data.classes}, but the model "
+            f"was trained on {trained_on}"
+        )
+    n_in = model.layers[0].n_in
+    if data.X_test.shape[1] != n_in:
+        raise UsageError(
+            f"{request.name} has {data.X_test.shape[1]} features per sample, but the model "
+            f"takes {n_in}"
+        )
+    print(f"model: {model.summary()}")
+    print(f"data: {data.title}, {len(data.X_test):,} test {data.unit}")
+    classes = trained_on or data.classes
+    report = metrics.report(model, data.X_test, data.y_test, class_names=classes)
+    print(metrics.format_report(report))
+    if args.plots:
+        from .. import plots
+
+        paths = plots.plot_report(None, report, args.plots, class_names=classes)
+        print(f"plots: {', '.join(paths)}")
+    return 0

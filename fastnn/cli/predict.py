@@ -1,0 +1,238 @@
+"""``fastnn predict``: one prediction per input row (or image), as CSV.
+
+Inputs are read with their declared sizes checked before anything is allocated: a PNG's width and
+height come from its header, and an ``.npy`` file is mapped, not read, until its shape and dtype
+are known to fit. Rows stay raw: a model with a scaling standardises them itself, and a
+regression model answers in its target's units.
+"""
+
+import csv
+import io
+import os
+import struct
+import sys
+
+import numpy as np
+
+from .._files import atomic_write
+from .._validation import check_memory
+from .evaluate import load_model
+from .options import BACKEND, MODEL, UsageError, input_file, output_file
+
+DESCRIPTION = (
+    "Load a model saved by `fastnn train --save` and print one prediction per input row (a "
+    "header line first). INPUT is a .npy array (one row per sample, or images shaped like the "
+    "model's: 28x28 or 8x8, alone or stacked), a .csv file (with a header naming the model's "
+    "feature columns, or bare numeric rows), or a .png image for the digit models (grey scale, "
+    "the model's size; needs matplotlib). Raw rows are standardised by the model with the "
+    "statistics it keeps, and regression models answer in the target's units."
+)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def add_options(parser):
+    MODEL.add(parser)
+    parser.add_argument("input", metavar="INPUT", help="a .npy, .csv or .png file")
+    parser.add_argument(
+        "--output", metavar="PATH", default=None, help="write the predictions as CSV to PATH"
+    )
+    parser.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write each class's probability (classification models)",
+    )
+    parser.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="images only: invert grey levels; the models expect light digits on a dark "
+        "background, and auto inverts images whose mean is above 0.5 (default: auto)",
+    )
+    BACKEND.add(parser)
+
+
+# -- images ----------------------------------------------------------------------------------
+
+
+def png_size(path):
+    """``(height, width)`` from a PNG file's header (its IHDR chunk), without decoding it."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise UsageError(f"{path} is not a PNG image: it lacks the PNG signature and header")
+    width, height = struct.unpack(">II", head[16:24])
+    return height, width
+
+
+def _read_png(path, shape):
+    """A grey image in [0, 1], refused by its header's size unless it is ``shape``."""
+    height, width = png_size(path)
+    if (height, width) != shape:
+        raise UsageError(
+            f"{path} is {height}x{width} pixels; the model takes {shape[0]}x{shape[1]} images: "
+            "resize it first"
+        )
+    try:
+        from matplotlib.image import imread
+    except ImportError:
+        raise UsageError(
+            'reading PNG images needs matplotlib: pip install "fastnn[plot]"'
+        ) from None
+    try:
+        image = np.asarray(imread(path))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UsageError(f"{path} is not a readable PNG image: {exc}") from None
+    if image.dtype.kind in "ui":
+        image = image / np.iinfo(image.dtype).max
+    if image.ndim == 3:  # RGB(A): drop alpha, average the colours
+        image = image[..., :3].mean(axis=2)
+    if image.shape != shape:
+        raise UsageError(f"{path} decodes to {image.shape}, not the {shape} its header declares")
+    return image.astype(np.float64)
+
+
+def _image_rows(images, pixel_max, invert):
+    """Images (n, h, w) in the model's size as rows in [0, 1], light digits on dark; grey
+    levels above 1 are taken to run up to ``pixel_max``."""
+    images = np.asarray(images, np.float64)
+    if images.size and images.max() > 1:
+        images = images / pixel_max
+    if invert == "yes" or (invert == "auto" and images.mean() > 0.5):
+        images = 1.0 - images
+    return np.clip(images, 0, 1).reshape(images.shape[0], -1)
+
+
+# -- arrays and tables -----------------------------------------------------------------------
+
+
+def _read_npy(path):
+    """The array in a .npy file, mapped first so that its declared size is checked against the
+    file before anything is read, then as float64 if memory allows."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"{path} is not a readable .npy array: {exc}") from None
+    if not isinstance(arr, np.ndarray):
+        raise UsageError(f"{path} is not a .npy array (an .npz archive?)")
+    if arr.dtype.kind not in "biuf":
+        raise UsageError(f"{path} holds {arr.dtype} values; expected numbers")
+    check_memory(arr.size * 8, f"{path} as float64")
+    return np.array(arr, np.float64)
+
+
+def _is_numeric(row):
+    try:
+        [float(cell) for cell in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _feature_columns(header, features, path):
+    """The positions of the model's features in ``header``; None to take every column."""
+    if not features:
+        return None
+    position = {name: i for i, name in enumerate(header)}
+    missing = [name for name in features if name not in position]
+    if missing:
+        raise UsageError(f"{path} lacks the model's feature column(s) {missing}")
+    return [position[name] for name in features]
+
+
+def _read_csv(path, features):
+    """Numeric rows of a CSV file; a header row, when there is one, selects ``features``."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _csv_rows(csv.reader(f), path, features)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def _csv_rows(reader, path, features):
+    rows, header, columns = [], None, None
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None and not rows and not _is_numeric(row):
+            header = [cell.strip() for cell in row]
+            columns = _feature_columns(header, features, path)
+            continue
+        line = reader.line_num
+        width = len(header) if header is not None else len(rows[0]) if rows else len(row)
+        if len(row) != width:
+            raise UsageError(f"{path}, line {line}: {len(row)} fields, expected {width}")
+        cells = [row[c] for c in columns] if columns else row
+        try:
+            rows.append(np.array([float(cell) for cell in cells]))
+        except ValueError:
+            raise UsageError(f"{path}, line {line}: expected numbers, got {cells}") from None
+    if not rows:
+        raise UsageError(f"{path} holds no rows")
+    return np.vstack(rows)
+
+
+def read_input(path, model, invert):
+    """The raw rows (or image rows) in ``path`` for ``model``."""
+    meta = model.metadata
+    shape = tuple(meta.get("image_shape", ()))
+    n_in = model.layers[0].n_in
+    input_file(path, "input file")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".png":
+        if not shape:
+            raise UsageError(f"{path} is an image, but this model was not trained on images")
+        return _image_rows(_read_png(path, shape)[None], 1, invert)
+    if suffix == ".npy":
+        X = _read_npy(path)
+        if shape and X.shape[-2:] == shape and X.ndim in (2, 3):
+            return _image_rows(X.reshape(-1, *shape), meta.get("pixel_max", 255), invert)
+        if X.ndim == 1 and X.shape[0] == n_in:
+            X = X[None]
+    elif suffix == ".csv":
+        X = _read_csv(path, meta.get("features"))
+    else:
+        raise UsageError(f"INPUT must be a .npy, .csv or .png file; got {path!r}")
+    if X.ndim != 2 or X.shape[1] != n_in:
+        raise UsageError(
+            f"{path} holds an array of shape {X.shape}; the model takes rows of {n_in} "
+            "features" + (f" or {shape[0]}x{shape[1]} images" if shape else "")
+        )
+    return X
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def _predictions(model, X, proba):
+    """The CSV text: a header, then one line per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if model.loss == "mse":
+        values = model.predict(X).reshape(len(X), -1).astype(np.float64)
+        n_out = values.shape[1]
+        writer.writerow(["prediction"] if n_out == 1 else [f"prediction_{j}" for j in range(n_out)])
+        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+        return buffer.getvalue()
+    probabilities = model.predict_proba(X)
+    names = model.metadata.get("classes") or [str(j) for j in range(probabilities.shape[1])]
+    writer.writerow(["prediction"] + ([f"p_{name}" for name in names] if proba else []))
+    for label, row in zip(probabilities.argmax(axis=1), probabilities):
+        writer.writerow([names[label], *([f"{p:.6f}" for p in row] if proba else [])])
+    return buffer.getvalue()
+
+
+def run(args):
+    if args.output is not None:
+        output_file(args.output, "--output")
+    model = load_model(args.model, args.backend)
+    if args.proba and model.loss == "mse":
+        raise UsageError("--proba needs a classification model; this one does regression")
+    X = read_input(args.input, model, args.invert)
+    text = _predictions(model, X, args.proba)
+    if args.output:
+        with atomic_write(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {len(X)} prediction(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,274 @@
+"""``fastnn train``: build a dense network for a data set, train it with SGD, report its test
+metrics, and keep it (``--save``) with what ``evaluate`` and ``predict`` need.
+
+Everything the options decide is checked before the data is loaded or a buffer allocated: the
+numbers, the destinations of ``--save`` and ``--plots``, and the memory the network and its
+batches will take. A Ctrl-C during training saves the model as of its last completed epoch.
+"""
+
+import math
+import os
+import time
+
+import numpy as np
+
+from .._validation import check_memory
+from ..errors import TrainingInterrupted
+from ..layers import dense_stack
+from ..model import DTYPES, Sequential
+from ..optimizers import SGD
+from .data import Request, load
+from .options import (
+    BACKEND,
+    BATCH_SIZE,
+    PLOTS,
+    QUIET,
+    SEED,
+    Interrupted,
+    UsageError,
+    add_data_options,
+    at_least,
+    fraction,
+    output_file,
+    plots_folder,
+    widths,
+)
+
+DESCRIPTION = (
+    "Train a dense network with SGD, then report the test metrics. Defaults: MNIST (bundled), "
+    "784-128-10, ReLU, softmax cross-entropy, float32, per-sample SGD at lr 0.01, one epoch, "
+    "numba backend. Each epoch shows a progress bar with the running loss, then one line: epoch "
+    "seconds, training loss and accuracy, and the validation loss and accuracy when --val-split "
+    "is set. With --save, Ctrl-C during training saves the model as of the last completed epoch."
+)
+LOSS_FOR_TASK = {
+    "classification": "softmax_cross_entropy",
+    "binary": "binary_cross_entropy",
+    "regression": "mse",
+}
+LOSSES_FOR_TASK = {
+    "classification": ("softmax_cross_entropy",),
+    "binary": ("binary_cross_entropy", "softmax_cross_entropy"),
+    "regression": ("mse",),
+}
+_PREDICT_ROWS = 8192  # rows the model's predict and evaluate take at a time
+
+
+def add_options(parser):
+    data = parser.add_argument_group("data")
+    add_data_options(data, for_training=True)
+    data.add_argument(
+        "--val-split",
+        type=fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction held out for validation, evaluated after every epoch: of the training "
+        "set for mnist, fashion-mnist, digits and spiral, of all rows for csv:PATH "
+        "(default: 0, no validation)",
+    )
+    _add_network_options(parser.add_argument_group("network"))
+    _add_training_options(parser.add_argument_group("training"))
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="write the trained model to PATH (.npz; checked before training), with what "
+        "predict and evaluate need (data set, feature names and scaling, class names); Ctrl-C "
+        "during training saves the last completed epoch",
+    )
+    PLOTS.add(output)
+    QUIET.add(output, help="no progress bar (the per-epoch lines remain)")
+
+
+def _add_network_options(group):
+    group.add_argument(
+        "--hidden",
+        type=widths,
+        default=[128],
+        help="hidden layer widths, comma-separated, e.g. 128 or 256,128; an empty string for "
+        "none (default: 128)",
+    )
+    group.add_argument(
+        "--activation",
+        choices=("relu", "sigmoid", "tanh"),
+        default="relu",
+        help="activation of the hidden layers (default: relu)",
+    )
+    group.add_argument(
+        "--loss",
+        choices=sorted(LOSS_FOR_TASK.values()),
+        default=None,
+        help="loss (default: softmax_cross_entropy for classification, binary_cross_entropy "
+        "for binary, mse for regression); binary tasks may also use softmax_cross_entropy",
+    )
+    group.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)"
+    )
+    SEED.add(
+        group,
+        help="seed for the initial weights and the shuffles (default: 0); data splits always "
+        "use seed 0, so that evaluate finds the same test rows",
+    )
+
+
+def _add_training_options(group):
+    group.add_argument(
+        "--epochs", type=int, default=1, help="passes over the training set, >= 1 (default: 1)"
+    )
+    BATCH_SIZE.add(
+        group,
+        default=1,
+        help="samples per update; 1 is per-sample SGD, more than the training rows is one "
+        "batch of all of them (default: 1)",
+    )
+    group.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    group.add_argument(
+        "--momentum", type=float, default=0.0, help="momentum in [0, 1) (default: 0)"
+    )
+    group.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
+    group.add_argument(
+        "--decay",
+        type=float,
+        default=0.0,
+        help="learning-rate decay per update: lr_t = lr / (1 + decay * t) (default: 0)",
+    )
+    group.add_argument("--l1", type=float, default=0.0, help="L1 penalty on the weights")
+    group.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
+    BACKEND.add(group, help="compute backend (default: $FASTNN_BACKEND, else numba)")
+
+
+def _check_destinations(args):
+    """``--save`` and ``--plots`` can be written, and plotting can be done, before any work."""
+    if args.save is not None:
+        if os.path.isdir(args.save) or args.save.endswith(("/", os.sep)):
+            raise UsageError(f"--save {args.save}: is a folder; name a file in it")
+        args.save = output_file(_with_suffix(args.save), "--save")
+    if args.plots is not None:
+        plots_folder(args.plots)
+
+
+def _with_suffix(path):
+    return path if path.endswith(".npz") else path + ".npz"  # what Sequential.save writes
+
+
+def _build_model(args, data):
+    loss = args.loss or LOSS_FOR_TASK[data.task]
+    allowed = LOSSES_FOR_TASK[data.task]
+    if loss not in allowed:
+        raise UsageError(
+            f"--loss {loss} does not fit a {data.task} task; use {' or '.join(allowed)}"
+        )
+    if loss == "softmax_cross_entropy":
+        n_out = len(data.classes) if data.classes else int(data.y_train.max()) + 1
+    else:
+        n_out = 1
+    layer_widths = [data.X_train.shape[1], *args.hidden, n_out]
+    model = Sequential(
+        dense_stack(layer_widths, args.activation),
+        loss=loss,
+        backend=args.backend,
+        dtype=args.dtype,
+        seed=args.seed,
+    )
+    _check_memory(model, layer_widths, args.batch_size)
+    model.metadata = data.meta
+    model.scaling = data.scaling
+    return model
+
+
+def _check_memory(model, layer_widths, batch_size):
+    """Refuse, before allocating, a network and batch size that the memory cannot hold."""
+    itemsize = np.dtype(model.dtype).itemsize
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(layer_widths, layer_widths[1:]))
+    units, widest = sum(layer_widths[1:]), max(layer_widths[1:])
+    # the parameters, their gradient, the optimizer's state and the copy taken at each epoch's
+    # start; per row of a batch (or of a block of predictions): its inputs, each layer's
+    # pre-activations and activations, three rows of deltas and the input's nonzero indices
+    per_row = (layer_widths[0] + 2 * units + 3 * widest) * itemsize + 8 * layer_widths[0]
+    rows = max(batch_size, _PREDICT_ROWS)
+    what = f"training a network of {n_params:,} parameters in batches of {batch_size:,}"
+    check_memory(4 * n_params * itemsize + rows * per_row, what)
+
+
+def run(args):
+    at_least(args.epochs, "--epochs", 1)
+    at_least(args.batch_size, "--batch-size", 1)
+    optimizer = SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
+                    decay=args.decay, l1=args.l1, l2=args.l2)  # fmt: skip
+    _check_destinations(args)
+    load_started = time.perf_counter()
+    request = Request(
+        args.dataset, args.data_dir, args.target, args.task, args.features, args.val_split
+    )
+    data = load(request)
+    load_seconds = time.perf_counter() - load_started
+    args.batch_size = min(args.batch_size, len(data.X_train))  # one batch of all: same numbers
+    model = _build_model(args, data)
+    validation = f", {len(data.X_val):,} validation" if data.X_val is not None else ""
+    print(f"model: {model.summary()}")
+    print(
+        f"data: {data.title}, {len(data.X_train):,} training{validation} and "
+        f"{len(data.X_test):,} test {data.unit} (loaded in {load_seconds:.2f}s)"
+    )
+    print(f"training: {args.epochs} epoch(s), batch size {args.batch_size}, {optimizer}")
+    history = _fit(model, data, args, optimizer)
+    total = sum(history.history["epoch_time"])
+    print(f"train time: {total:.3f}s ({total / args.epochs:.3f}s per epoch)")
+    if args.save:
+        print(f"saved: {model.save(args.save)}")
+    _report(model, data, args.plots, history)
+    return 0
+
+
+def _fit(model, data, args, optimizer):
+    """``model.fit`` as the options ask; on Ctrl-C, save the last completed epoch with --save."""
+    try:
+        return model.fit(
+            data.X_train,
+            data.y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=optimizer,
+            validation_data=None if data.X_val is None else (data.X_val, data.y_val),
+            verbose=2 if args.quiet else 1,
+        )
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TrainingInterrupted):
+            exc.rollback()  # back to the end of the last completed epoch
+        # between epochs, the optimizer has made a whole number of epochs' updates
+        completed = optimizer.iterations // math.ceil(len(data.X_train) / args.batch_size)
+        raise Interrupted(_save_interrupted(model, args, completed)) from None
+
+
+def _save_interrupted(model, args, completed):
+    """Save the model as of ``completed`` epochs when ``--save`` asks; say what was done."""
+    done = f"interrupted after {completed} of {args.epochs} epoch(s)"
+    if args.save is None:
+        return done
+    if completed == 0:
+        return f"{done}: nothing to save"
+    return f"{done}: saved the model as of epoch {completed} to {model.save(args.save)}"
+
+
+def _report(model, data, plots, history):
+    """The test metrics (in the target's units for regression), and the plots on request."""
+    from .. import metrics
+
+    scores = model.evaluate(data.X_test, data.y_test)
+    report = None
+    if model.loss == "mse" or plots:
+        report = metrics.report(model, data.X_test, data.y_test, class_names=data.classes)
+    if model.loss == "mse":
+        scaled = " (standardised target)" if report.get("target_standardised") else ""
+        print(
+            f"test loss: {scores['loss']:.4f}{scaled}  test MSE: {report['mse']:.4f}  "
+            f"MAE: {report['mae']:.4f}  R^2: {report['r2']:.4f}"
+        )
+    else:
+        print(f"test loss: {scores['loss']:.4f}  test accuracy: {scores['accuracy']:.4f}")
+    if plots:
+        from .. import plots as plotting
+
+        paths = plotting.plot_report(history, report, plots, class_names=data.classes)
+        print(f"plots: {', '.join(paths)}")
