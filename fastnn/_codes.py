@@ -35,13 +35,17 @@ EpochData = namedtuple("EpochData", "X labels targets weights")
 
 # What an epoch accumulates, one record, updated in place: the weighted sums of the per-sample
 # training losses and of the correct predictions (both measured before each update), the sum of
-# the weights (the number of samples without weights), and the number of samples trained on.
+# the weights (the number of samples without weights), the number of samples trained on, and,
+# for scikit-learn's way of reporting a loss, the sum over batches of the batch's size times its
+# mean loss and times its L2 term's squared weights (before the update, scaled as the penalty).
 EPOCH_STATS = np.dtype(
     [
         ("loss_sum", np.float64),
         ("correct_sum", np.float64),
         ("weight_sum", np.float64),
         ("n_seen", np.int64),
+        ("batch_loss_sum", np.float64),
+        ("penalty_sum", np.float64),
     ]
 )
 

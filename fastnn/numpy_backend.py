@@ -194,47 +194,58 @@ def _penalty(params, opt, penalty):
     return typ(opt.l1 * penalty) * np.sign(params) + typ(2 * opt.l2 * penalty) * params
 
 
+def _squares(params, opt, penalty):
+    """The sum of the squared params when an L2 term applies (its size), else 0."""
+    return float(np.dot(params, params)) if opt.l2 * penalty > 0 else 0.0
+
+
 def sgd_update(params, velocity, grad, opt, rate, penalty):
-    """One SGD step on the 1-D ``params`` (and ``velocity``), in place."""
+    """One SGD step on the 1-D ``params`` (and ``velocity``), in place; returns the squares of
+    the params before the step when penalised."""
     typ = params.dtype.type
+    squares = _squares(params, opt, penalty)
     g = grad + _penalty(params, opt, penalty)  # g + l1 sign(W) + 2 l2 W
     if opt.momentum == 0:
         params -= typ(rate) * g  # W -= lr g
-        return
+        return squares
     velocity *= typ(opt.momentum)
     velocity -= typ(rate) * g  # v = momentum v - lr g
     if opt.nesterov:
         params += typ(opt.momentum) * velocity - typ(rate) * g  # W += momentum v - lr g
     else:
         params += velocity  # W += v
+    return squares
 
 
 def adam_update(params, m, v, grad, opt, rate, penalty):
     """One Adam step on the 1-D ``params`` and the moments ``m``, ``v``, in place.
 
-    ``rate`` holds the bias correction: ``lr sqrt(1 - b2^t) / (1 - b1^t)``.
+    ``rate`` holds the bias correction: ``lr sqrt(1 - b2^t) / (1 - b1^t)``. Returns the squares
+    of the params before the step when penalised.
     """
     typ = params.dtype.type
+    squares = _squares(params, opt, penalty)
     b1, b2 = typ(opt.beta1), typ(opt.beta2)
     g = grad + _penalty(params, opt, penalty)
     m[...] = b1 * m + (1 - b1) * g  # m = b1 m + (1 - b1) g
     v[...] = b2 * v + (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
     params -= typ(rate) * m / (np.sqrt(v) + typ(opt.eps))  # W -= lr_t m / (sqrt(v) + eps)
+    return squares
 
 
 def optimizer_update(params, state, first, grad, opt, rate, penalty):
     """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
     part = slice(first, first + grad.shape[0])
     if opt.kind == ADAM:
-        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
-    else:
-        sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
+        return adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
+    return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
 def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta."""
-    optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, penalty)
+    squares = optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, penalty)
     optimizer_update(params, state, b, delta, opt, rate, 0.0)
+    return squares
 
 
 def _derivative(z, a, act):
@@ -261,16 +272,19 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         mean, out, gradients = _forward_backward(params, layout, data.X[rows], labels, targets,
                                                  weights, loss)  # fmt: skip
         stats["loss_sum"] += total * mean
+        stats["batch_loss_sum"] += m * mean
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         stats["weight_sum"] += total
         # update every layer at this step's rate; the penalty is over the batch's weight when
         # there are sample weights, and biases have none
         rate = step_size(opt, t[0])
         penalty = 1.0 / total if len(weights) else 1.0
+        squares = 0.0
         for layer, (dW, db) in enumerate(gradients):
-            optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt, rate,
-                             penalty)  # fmt: skip
+            squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt,
+                                        rate, penalty)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
+        stats["penalty_sum"] += m * penalty * squares
         t[0] += 1
 
 

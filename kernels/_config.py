@@ -25,9 +25,15 @@ handle are handled here:
 
 Numba chooses a function's cache folder with its list of "locator" classes; the read-only case
 adds one, which answers only for fastnn's own source files, and makes Numba skip saving to it.
+
+Numba keys a cached function by its own source file only, so a kernel whose callee changed in
+another file would load stale machine code. Every fastnn kernel's cache key therefore also
+holds a digest of all the sources the kernels compile (:data:`COMPILED_SOURCES`): a change to
+any of them recompiles every kernel once.
 """
 
 import functools
+import hashlib
 import os
 import sys
 
@@ -48,6 +54,44 @@ def _source_folders():
     if parent is not None and getattr(parent, "__file__", None):
         folders.add(os.path.dirname(os.path.abspath(parent.__file__)))
     return sorted(folders)
+
+
+# The files outside this package whose functions the kernels compile (the layout decoder, the
+# optimizers' schedule, the name tables and records).
+COMPILED_SOURCES = ("params.py", "optimizers.py", "_codes.py")
+
+
+def _sources_digest():
+    """A digest of the contents of every source file the kernels compile."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, name) for name in sorted(os.listdir(here)) if name.endswith(".py")]
+    paths += [os.path.join(os.path.dirname(here), name) for name in COMPILED_SOURCES]
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                digest.update(f.read())
+        except OSError:  # a source shipped without its .py: key on what is there
+            digest.update(path.encode())
+    return digest.hexdigest()
+
+
+def _key_caches_on_every_source():
+    """Make the cache stamp of fastnn's kernels include :func:`_sources_digest`."""
+    mixin = _numba_class("SourceFileBackedLocatorMixin")
+    stamp = getattr(mixin.get_source_stamp, "fastnn_wrapped", mixin.get_source_stamp)
+    folders = set(_source_folders())
+    digest = _sources_digest()
+
+    @functools.wraps(stamp)
+    def get_source_stamp(self):
+        own = stamp(self)
+        if os.path.dirname(os.path.abspath(self._py_file)) in folders:
+            return (own, digest)
+        return own
+
+    get_source_stamp.fastnn_wrapped = stamp
+    mixin.get_source_stamp = get_source_stamp
 
 
 def _holds_cache(folder):
@@ -166,6 +210,7 @@ def _decide_cache():
             caches[folder] = cache
     if caches:
         _use_read_only_caches(caches)
+    _key_caches_on_every_source()
     return True
 
 

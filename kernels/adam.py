@@ -15,15 +15,20 @@ from .sgd import _penalised
 
 @njit(**JIT_OPTIONS)
 def adam_update(params, m, v, grad, opt, rate, penalty):
-    """Update the 1-D ``params`` and the moments ``m``, ``v`` in place from ``grad``."""
+    """Update the 1-D ``params`` and the moments ``m``, ``v`` in place from ``grad``; return the
+    sum of the squared ``params`` before the step when an L2 term applies (else 0)."""
     typ = params.dtype.type
     lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
     one_b1, one_b2 = typ(1) - b1, typ(1) - b2
     c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
+    squares = 0.0
     for i in range(params.shape[0]):
-        g = _penalised(params[i], grad[i], c1, c2)
+        p = params[i]
+        squares += p * p
+        g = _penalised(p, grad[i], c1, c2)
         mi = b1 * m[i] + one_b1 * g
         vi = b2 * v[i] + one_b2 * (g * g)
         m[i] = mi
         v[i] = vi
-        params[i] -= lr * mi / (math.sqrt(vi) + eps)
+        params[i] = p - lr * mi / (math.sqrt(vi) + eps)
+    return squares if opt.l2 * penalty > 0 else 0.0

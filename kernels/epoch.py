@@ -95,13 +95,16 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
         out = a[last:].reshape(1, n_out)
         labels, targets = data.labels[s : s + 1], data.targets[s : s + 1]
         weights = data.weights[s : s + 1]  # empty without weights
-        record["loss_sum"] += weight * loss_and_grad(loss, out, labels, targets, weights, grad)
+        mean = loss_and_grad(loss, out, labels, targets, weights, grad)
+        record["loss_sum"] += weight * mean
+        record["batch_loss_sum"] += mean
         record["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         record["weight_sum"] += weight
         _derivative_row(z[last:], a[last:], layout[n_layers - 1, ACT], dact[last:])
         for j in range(n_out):
             delta[j] = grad[0, j] * dact[last + j]
         # backward and update, top layer first; each W is read for delta_{l-1} before it moves
+        squares = 0.0
         for layer in range(n_layers - 1, 0, -1):
             lo, hi = units[layer - 1], units[layer]
             _derivative_row(z[lo:hi], a[lo:hi], layout[layer - 1, ACT], dact[lo:hi])
@@ -110,8 +113,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             backward_rows(a[lo:hi], dact[lo:hi], params, w, b, delta[:width], delta_prev,
                           dtype.type(rate), plain)  # fmt: skip
             if not plain:
-                outer_update(a[lo:hi], delta[:width], params, state, w, b, opt, rate, penalty,
-                             grad_row)  # fmt: skip
+                squares += outer_update(a[lo:hi], delta[:width], params, state, w, b, opt, rate,
+                                        penalty, grad_row)  # fmt: skip
             # delta_prev now holds delta_{l-1}: swap the names, so the next layer reads it as
             # delta and overwrites the old delta, which nothing needs any more
             delta, delta_prev = delta_prev, delta
@@ -121,7 +124,9 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             update_rows(x, nonzero_input, count, params, w, b, delta[: units[1]],
                         dtype.type(rate))  # fmt: skip
         else:
-            outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, penalty, grad_row)
+            squares += outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, penalty,
+                                    grad_row)  # fmt: skip
+        record["penalty_sum"] += penalty * squares
         t[0] += 1
 
 
@@ -176,6 +181,7 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         delta = deltas[0, : m * n_out].reshape(m, n_out)
         mean = loss_and_grad(loss, out, labels[:m], targets[:m], batch_weights, delta)
         record["loss_sum"] += total * mean
+        record["batch_loss_sum"] += m * mean
         record["correct_sum"] += n_correct(loss, out, labels[:m], targets[:m], batch_weights)
         record["weight_sum"] += total
         _times_derivative(delta, zs[n_layers - 1], out, layout[n_layers - 1, ACT],
@@ -192,12 +198,14 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         else:
             dense_backward(x, W0, delta, dW0, db0, no_dx)
         # update every layer with the batch's mean gradient (the first is done if it was fused)
+        squares = 0.0
         for layer in range(1 if sparse and plain else 0, n_layers):
             w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
             size = layout[layer, N_IN] * layout[layer, N_OUT]
-            optimizer_update(params, state, w, grads[w : w + size], opt, rate, penalty)
+            squares += optimizer_update(params, state, w, grads[w : w + size], opt, rate, penalty)
             optimizer_update(params, state, b, grads[b : b + layout[layer, N_OUT]], opt, rate,
                              0.0)  # fmt: skip
+        record["penalty_sum"] += m * penalty * squares
         t[0] += 1
 
 

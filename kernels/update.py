@@ -20,13 +20,13 @@ is_plain_sgd = njit(**JIT_OPTIONS)(is_plain_sgd)
 @njit(**JIT_OPTIONS)
 def optimizer_update(params, state, first, grad, opt, rate, penalty):
     """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``; ``penalty``
-    scales the L1/L2 terms (0 for biases)."""
+    scales the L1/L2 terms (0 for biases). Returns the stretch's sum of squares before the step
+    when penalised (else 0)."""
     last = first + grad.shape[0]
     if opt.kind == ADAM:
-        adam_update(params[first:last], state[0, first:last], state[1, first:last], grad, opt,
-                    rate, penalty)  # fmt: skip
-    else:
-        sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty)
+        return adam_update(params[first:last], state[0, first:last], state[1, first:last], grad,
+                           opt, rate, penalty)  # fmt: skip
+    return sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty)
 
 
 @njit(**JIT_OPTIONS)
@@ -34,12 +34,16 @@ def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta.
 
     Row by row, so that each row's gradient is built in ``grad_row`` (a work buffer in L1) and
-    ``W``, the state and the gradient are visited in one pass.
+    ``W``, the state and the gradient are visited in one pass. Returns the sum of the squared
+    weights before the step when penalised (else 0).
     """
     n_out = delta.shape[0]
+    squares = 0.0
     for i in range(x.shape[0]):
         xi = x[i]
         for j in range(n_out):
             grad_row[j] = xi * delta[j]
-        optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate, penalty)
+        squares += optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate,
+                                    penalty)  # fmt: skip
     optimizer_update(params, state, b, delta, opt, rate, 0.0)
+    return squares

@@ -211,6 +211,7 @@ def _penalised(p, g, opt, penalty):
 
 
 def sgd_update(params, velocity, grad, opt, rate, penalty):
+    squares = sum(float(p) ** 2 for p in params) if opt.l2 * penalty > 0 else 0.0
     for i in range(params.shape[0]):
         p = float(params[i])
         g = _penalised(p, float(grad[i]), opt, penalty)
@@ -220,30 +221,33 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
         v = opt.momentum * float(velocity[i]) - rate * g
         velocity[i] = v
         params[i] = p + (opt.momentum * v - rate * g if opt.nesterov else v)
+    return squares
 
 
 def adam_update(params, m, v, grad, opt, rate, penalty):
+    squares = sum(float(p) ** 2 for p in params) if opt.l2 * penalty > 0 else 0.0
     for i in range(params.shape[0]):
         p = float(params[i])
         g = _penalised(p, float(grad[i]), opt, penalty)
         m[i] = opt.beta1 * float(m[i]) + (1 - opt.beta1) * g
         v[i] = opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g
         params[i] = p - rate * float(m[i]) / (math.sqrt(float(v[i])) + opt.eps)
+    return squares
 
 
 def optimizer_update(params, state, first, grad, opt, rate, penalty):
     part = slice(first, first + grad.shape[0])
     if opt.kind == ADAM:
-        adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
-    else:
-        sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
+        return adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
+    return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
 def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
     grad = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
                      for j in range(delta.shape[0])])  # fmt: skip
-    optimizer_update(params, state, w, grad, opt, rate, penalty)
+    squares = optimizer_update(params, state, w, grad, opt, rate, penalty)
     optimizer_update(params, state, b, delta, opt, rate, 0.0)
+    return squares
 
 
 def step_size(opt, t):
@@ -317,13 +321,16 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         value, out, grads = _batch_gradients(params, layout, data.X[rows], labels, targets,
                                              weights, loss)  # fmt: skip
         stats["loss_sum"] += total * value
+        stats["batch_loss_sum"] += m * value
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         stats["weight_sum"] += total
         rate = step_size(opt, int(t[0]))
         penalty = 1.0 / total if len(weights) else 1.0
+        squares = 0.0
         for layer in range(n_layers):
             dW, db = grads[layer]
-            optimizer_update(params, state, layout[layer, W_OFFSET], dW.reshape(-1), opt, rate,
-                             penalty)  # fmt: skip
+            squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.reshape(-1),
+                                        opt, rate, penalty)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
+        stats["penalty_sum"] += m * penalty * squares
         t[0] += 1

@@ -32,3 +32,44 @@ def test_a_second_process_loads_the_kernels_from_a_moved_cache(tmp_path):
     assert first["misses"] == 1 and first["path"].startswith(str(tmp_path))
     assert second == {"hits": 1, "misses": 0, "path": first["path"]}
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+STALE_PROBE = """
+import json, numpy as np, fastnn as fn
+from fastnn.kernels.update import optimizer_update
+p, state, g = np.zeros(4), np.zeros((2, 4)), np.ones(4)
+optimizer_update(p, state, 0, g, fn.SGD().config(), 0.1, 1.0)
+s = optimizer_update.stats
+print(json.dumps([fn.__file__, sum(s.cache_hits.values()), sum(s.cache_misses.values())]))
+"""
+
+
+@pytest.mark.skipif(os.environ.get("FASTNN_NUMBA_CACHE", "1") == "0",
+                    reason="the disk cache is turned off")  # fmt: skip
+def test_a_change_to_a_callee_in_another_file_recompiles_its_callers(tmp_path):
+    """Numba keys a cached function on its own file only; fastnn keys every kernel on all the
+    kernel sources, so editing sgd.py recompiles optimizer_update (update.py) instead of loading
+    machine code with the old sgd_update inlined."""
+    import shutil
+
+    import fastnn
+    import fastnn.kernels
+
+    tree = tmp_path / "src"
+    shutil.copytree(os.path.dirname(fastnn.__file__), tree / "fastnn",
+                    ignore=shutil.ignore_patterns("__pycache__", "data", "kernels"))  # fmt: skip
+    shutil.copytree(os.path.dirname(fastnn.kernels.__file__), tree / "fastnn" / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def probe():
+        out = subprocess.run([sys.executable, "-c", STALE_PROBE], env=env, capture_output=True,
+                             text=True, check=True, cwd=tmp_path).stdout  # fmt: skip
+        return json.loads(out.strip().splitlines()[-1])
+
+    first, second = probe(), probe()
+    assert first[0].startswith(str(tree)) and first[1:] == [0, 1] and second[1:] == [1, 0]
+    with open(tree / "fastnn" / "kernels" / "sgd.py", "a") as f:
+        f.write("\n# an edit\n")
+    assert probe()[1:] == [0, 1]  # recompiled, not loaded
+    assert probe()[1:] == [1, 0]
