@@ -87,6 +87,7 @@ class Optimizer:
         self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", low=1)
         self.tol = check_number(tol, "tol", low=0)
         self.current_lr = self.lr
+        self.min_lr = MIN_ADAPTIVE_LR
         self.samples_seen = 0
         self._t = np.zeros(1, np.int64)
         self.state = None
@@ -99,8 +100,8 @@ class Optimizer:
 
     def trigger_stopping(self):
         """Training has stopped improving: True to stop. ``"adaptive"`` divides the rate by 5
-        instead, until it has fallen to 1e-6."""
-        if self.schedule != "adaptive" or self.current_lr <= MIN_ADAPTIVE_LR:
+        instead, until it has fallen to ``min_lr`` (1e-6)."""
+        if self.schedule != "adaptive" or self.current_lr <= self.min_lr:
             return True
         self.current_lr /= 5.0
         return False
@@ -174,7 +175,7 @@ class SGD(Optimizer):
     lr : float, default 0.01
         Learning rate, > 0.
     momentum : float, default 0.0
-        In [0, 1). With 0 no velocity is read or written.
+        In [0, 1]. With 0 no velocity is read or written.
     nesterov : bool, default False
     decay : float, default 0.0
         Learning-rate decay per update, >= 0.
@@ -207,7 +208,7 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0, *,
                  schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):  # fmt: skip
         super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
-        self.momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
+        self.momentum = check_number(momentum, "momentum", low=0, high=1)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise InputTypeError(f"nesterov must be True or False; got {nesterov!r}")
         self.nesterov = bool(nesterov)

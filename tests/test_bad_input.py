@@ -189,7 +189,7 @@ def test_regression_target_shape(data):
         (dict(lr=-0.1), ValueError, "lr must be a finite number > 0"),
         (dict(lr=float("nan")), ValueError, "lr must be a finite number > 0; got nan"),
         (dict(lr="0.1"), TypeError, "lr must be a real number"),
-        (dict(momentum=1.0), ValueError, r"momentum must be a finite number >= 0 and < 1"),
+        (dict(momentum=1.5), ValueError, r"momentum must be a finite number >= 0 and <= 1"),
         (dict(momentum=-0.1), ValueError, "momentum must be"),
         (dict(nesterov=1), TypeError, "nesterov must be True or False"),
         (dict(decay=-1), ValueError, "decay must be a finite number >= 0"),

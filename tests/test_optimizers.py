@@ -138,7 +138,7 @@ def test_sgd_schedule_decays_per_update():
         (lambda: fn.Adam(beta2=-0.1), "beta2 must be"),
         (lambda: fn.Adam(eps=0), "eps must be"),
         (lambda: fn.Adam(l2=-1), "l2 must be"),
-        (lambda: fn.SGD(momentum=1.0), "momentum must be"),
+        (lambda: fn.SGD(momentum=1.5), "momentum must be"),
     ],
 )
 def test_bad_hyperparameters_are_refused_by_name(make, message):

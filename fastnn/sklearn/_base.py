@@ -1,0 +1,385 @@
+"""What :class:`FastMLPClassifier` and :class:`FastMLPRegressor` share: arguments, checks and
+the training loop, split the way scikit-learn's MLP splits it (``_initialize``,
+``_fit_stochastic``, ``_fit_lbfgs``, ``_update_no_improvement_count``).
+
+The estimators reproduce scikit-learn's MLP step for step. They draw the initial weights, the
+validation split and every epoch's shuffle from ``random_state`` in the same order as
+scikit-learn, so the same arguments give the same numbers (up to floating-point rounding).
+
+Mapping onto the engine. fastnn's losses average over the outputs, scikit-learn's gradient does
+not, so fastnn's gradient is ``c`` times scikit-learn's (``c`` is 1 for softmax and one logistic
+output, ``1/k`` for k multilabel or Poisson outputs, ``2/k`` for k squared-error outputs):
+
+- SGD: ``lr = learning_rate_init / c`` (the adaptive schedule's floor too), ``l2 = c alpha / 2``;
+- Adam: ``lr = learning_rate_init``, ``eps = c epsilon``, ``l2 = c alpha / 2``; Adam's step is
+  unchanged when its gradient and ``eps`` are scaled alike;
+- every batch is weighted (by ``sample_weight``, else by ones), so fastnn divides the L2 term by
+  the batch's weight sum, as scikit-learn does;
+- L-BFGS minimises ``c_loss`` times scikit-learn's objective (``c_loss`` relates the two losses'
+  values: 2 for squared error, ``1/k`` for multilabel and Poisson, else 1), with
+  ``gtol = c_loss tol``.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..backend import BACKENDS, resolve_backend
+from ..errors import InputError, TrainingInterrupted
+from ..layers import dense_stack
+from ..lbfgs import LBFGS
+from ..model import DTYPES, Sequential
+from ..optimizers import SGD, Adam, Plateau
+from ..training import EpochRunner
+
+# scikit-learn's activation names -> fastnn's
+ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+def _dtype_name(dtype):
+    return None if dtype is None else np.dtype(dtype).name
+
+
+class _BaseFastMLP(BaseEstimator):
+    """The arguments of scikit-learn's MLP, plus ``backend`` and ``dtype``."""
+
+    _parameter_constraints = {
+        **MLPClassifier._parameter_constraints,
+        "backend": [StrOptions(set(BACKENDS)), None],
+        "dtype": [StrOptions(set(DTYPES)), type, np.dtype, None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend=None,
+        dtype=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.dtype = dtype
+
+    # -- learned parameters as views into the model ----------------------------------------
+
+    @property
+    def coefs_(self):
+        """list of ndarray: the weight matrices, ``coefs_[i]`` of shape (n_in, n_out).
+
+        Views into the model's parameters: writing to them changes the model.
+        """
+        return [layer.W for layer in self._fitted_model("coefs_").layers]
+
+    @property
+    def intercepts_(self):
+        """list of ndarray: the bias vectors, ``intercepts_[i]`` of shape (n_out,)."""
+        return [layer.b for layer in self._fitted_model("intercepts_").layers]
+
+    def _fitted_model(self, name):
+        model = self.__dict__.get("model_")
+        if model is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r} before fit")
+        return model
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        self._validate_params()
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if not isinstance(sizes, numbers.Integral) else [sizes]
+        if any(size <= 0 for size in sizes):
+            raise InputError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        if incremental and self.early_stopping:
+            raise InputError("partial_fit does not support early_stopping=True")
+        first_pass = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
+        X_dtype = getattr(X, "dtype", None)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass,
+                                    dtype=self._input_dtype(first_pass))  # fmt: skip
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        layer_units = [X.shape[1], *sizes, y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            # what scikit-learn would compute in: float32 for float32 input, else float64
+            self._output_dtype = np.dtype(np.float32 if X_dtype == np.float32 else np.float64)
+            self._initialize(y, layer_units, X.dtype)
+        elif [self.model_.layers[0].n_in, *(la.n_out for la in self.model_.layers)] != layer_units:
+            raise InputError(
+                "the model was trained with other layer sizes (hidden_layer_sizes, features or "
+                "outputs changed): set warm_start=False to start a new model"
+            )
+        self.model_.backend = resolve_backend(self.backend)
+        weights = np.ones(len(X), X.dtype) if sample_weight is None else sample_weight
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, weights, sample_weight is not None, incremental)
+        else:
+            self._fit_lbfgs(X, y, weights)
+        if not np.isfinite(self.model_._params).all():
+            raise InputError(
+                "Solver produced non-finite parameter weights. The input data may contain large "
+                "values and need to be preprocessed."
+            )
+        return self
+
+    def _input_dtype(self, first_pass):
+        """``dtype``, else the model's (warm start), else the input's (float32 stays)."""
+        wanted = _dtype_name(self.dtype)
+        if not first_pass:
+            trained = self.model_.dtype
+            if wanted not in (None, trained):
+                raise InputError(f"dtype is {wanted!r} but the model was trained in {trained!r}; "
+                                 "set warm_start=False to start a new model")  # fmt: skip
+            return trained
+        return wanted or (np.float64, np.float32)
+
+    def _initialize(self, y, layer_units, dtype):
+        """A new model with scikit-learn's initial weights, and the attributes that restart."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        model = Sequential(dense_stack(layer_units, ACTIVATIONS[self.activation]),
+                           loss=self._engine_loss(), backend=resolve_backend(self.backend),
+                           dtype=np.dtype(dtype).name, seed=0)  # fmt: skip
+        model.set_weights([self._init_coef(a, b, dtype)
+                           for a, b in zip(layer_units[:-1], layer_units[1:])])  # fmt: skip
+        self.model_ = model
+        self._best_weights = model.get_weights()
+        self.__dict__.pop("_optimizer", None)
+        if self.solver in STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._start_stopping_rule(self.early_stopping)
+
+    def _init_coef(self, fan_in, fan_out, dtype):
+        """scikit-learn's initialisation: Glorot uniform, biases too, factor 2 for logistic."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = self._random_state.uniform(-bound, bound, fan_out)
+        return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    def _start_stopping_rule(self, early_stopping):
+        """What the no-improvement rule watches: the validation score, or the training loss."""
+        self._no_improvement = Plateau(self.tol, mode="max" if early_stopping else "min")
+        self._no_improvement_count = 0
+        if early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _new_optimizer(self):
+        c = self._gradient_scale()
+        l2 = c * self.alpha / 2  # fastnn adds 2 l2 W, scikit-learn alpha W (scaled by c)
+        if self.solver == "sgd":
+            optimizer = SGD(lr=self.learning_rate_init / c, momentum=self.momentum,
+                            nesterov=bool(self.nesterovs_momentum), l2=l2,
+                            schedule=self.learning_rate, power_t=self.power_t)  # fmt: skip
+            optimizer.min_lr /= c
+            return optimizer
+        return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
+                    eps=self.epsilon * c, l2=l2)  # fmt: skip
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                "clipped",
+                stacklevel=4,
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _validation_split(self, X, y, weights, weighted):
+        """scikit-learn's hold-out for early stopping, drawn from the same random state."""
+        stratify = y if self._stratify_validation() else None
+        parts = train_test_split(X, y, weights, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)  # fmt: skip
+        X_train, X_val, y_train, y_val, w_train, w_val = parts
+        if X_val.shape[0] < 2:
+            raise InputError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of "
+                "your dataset."
+            )
+        return X_train, y_train, w_train, X_val, self._decode(y_val), w_val if weighted else None
+
+    def _fit_stochastic(self, X, y, weights, weighted, incremental):
+        if not incremental or "_optimizer" not in self.__dict__:
+            self._optimizer = self._new_optimizer()
+        early_stopping = self.early_stopping
+        if early_stopping and self.validation_scores_ is None:  # warm start switched it on
+            self._start_stopping_rule(True)
+        elif not early_stopping and self.best_loss_ is None:  # ... or off
+            self._start_stopping_rule(False)
+        X_val = y_val = w_val = None
+        if early_stopping:
+            X, y, weights, X_val, y_val, w_val = self._validation_split(X, y, weights, weighted)
+        n_samples = X.shape[0]
+        runner = EpochRunner(self.model_, self.model_._epoch_data(X, self._engine_targets(y),
+                                                                  weights),
+                             self._batch_size(n_samples), self._optimizer, 1, 0)  # fmt: skip
+        runner.warm_up()
+        sample_idx = np.arange(n_samples)
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                record, _ = runner.epoch(sample_idx, self.n_iter_ + 1, self.max_iter)
+                self._epoch_ends(record, n_samples, X_val, y_val, w_val)
+                if self._no_improvement_count > self.n_iter_no_change and self._stop():
+                    break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                        "the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        except TrainingInterrupted:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if early_stopping:
+            self.model_.set_weights(self._best_weights)
+
+    def _epoch_ends(self, record, n_samples, X_val, y_val, w_val):
+        """scikit-learn's bookkeeping after an epoch: the loss with its L2 term (each batch's,
+        before its update), the stopping rule, and the schedule."""
+        self.n_iter_ += 1
+        data_loss = float(record["batch_loss_sum"]) / self._loss_scale()
+        # penalty_sum holds each batch's size times sum(W**2) / (its weight sum)
+        penalty = 0.5 * self.alpha * float(record["penalty_sum"])
+        self.loss_ = (data_loss + penalty) / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+        self._update_no_improvement_count(X_val, y_val, w_val)
+        self._optimizer.iteration_ends(self.t_)
+
+    def _update_no_improvement_count(self, X_val, y_val, w_val):
+        if X_val is not None:
+            score = self._score(X_val, y_val, w_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if self._no_improvement.update(score):
+                self.best_validation_score_ = score
+                self._best_weights = self.model_.get_weights()
+        else:
+            self._no_improvement.update(self.loss_curve_[-1])
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+        self._no_improvement_count = self._no_improvement.count
+
+    def _stop(self):
+        """No improvement for ``n_iter_no_change`` epochs: stop, or (adaptive) slow down."""
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = (f"{what} did not improve more than tol={self.tol:f} for "
+               f"{self.n_iter_no_change} consecutive epochs.")  # fmt: skip
+        if self._optimizer.trigger_stopping():
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.verbose:
+            rate = self._optimizer.current_lr * self._gradient_scale()
+            print(msg + f" Setting learning rate to {rate:f}")
+        self._no_improvement.count = self._no_improvement_count = 0
+        return False
+
+    def _fit_lbfgs(self, X, y, weights):
+        c_loss = self._loss_scale()
+        optimizer = LBFGS(max_iter=self.max_iter, tol=self.tol * c_loss, max_fun=self.max_fun,
+                          l2=c_loss * self.alpha / 2)  # fmt: skip
+        data = self.model_._epoch_data(X, self._engine_targets(y), weights)
+        optimizer.minimize(self.model_, data, verbose=int(self.verbose))
+        result = optimizer.result_
+        self.n_iter_ = optimizer.n_iter_
+        self.loss_ = float(result.fun) / c_loss
+        if result.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status="
+                f"{result.status}):\n{result.message}\n\nIncrease the number of iterations to "
+                "improve the convergence (max_iter).",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _check_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
+                "stochastic."
+            )
+        return True
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=self.model_.dtype, order="C", reset=False)
+        self.model_.backend = resolve_backend(self.backend)
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
