@@ -61,11 +61,6 @@ class Sequential:
         ``predict_proba`` and ``evaluate`` take raw rows (and raw regression targets), the model
         standardises them itself, and ``predict`` answers in the target's units. :meth:`save`
         keeps it. :func:`fastnn.datasets.load_csv` computes one from the training rows.
-    feature_scaling : tuple (mean, scale) of 1-D float64 arrays, or None
-        The standardisation the training features went through, ``(X_raw - mean) / scale``, kept
-        with the model so that new raw rows can be scaled the same way before :meth:`predict`.
-        The model only stores it (and :meth:`save` / :func:`load` carry it); it never applies
-        it. :func:`fastnn.datasets.load_csv` computes it from the training rows.
     metadata : dict
         JSON-ready facts about the training data (data set, feature names, class names, ...),
         stored and restored by :meth:`save` / :func:`load`; the model does not read it.
@@ -83,7 +78,6 @@ class Sequential:
         self._init_seq, self._shuffle_rng = seed_streams(self.seed)
         self.layers = []
         self.optimizer = None
-        self.feature_scaling = None
         self.scaling = None
         self.metadata = {}
         self._params = None

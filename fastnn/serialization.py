@@ -70,10 +70,6 @@ def save(model, path):
         arrays[f"b{index}"] = layer.b
     if model.scaling is not None:
         arrays.update(model.scaling.to_arrays())
-    elif model.feature_scaling is not None:
-        mean, scale = model.feature_scaling
-        arrays["feature_mean"] = np.asarray(mean, np.float64)
-        arrays["feature_scale"] = np.asarray(scale, np.float64)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
@@ -134,11 +130,26 @@ def load(path, backend=None):
             seed=config["seed"],
         )
         model.set_weights([(arrays[f"W{i}"], arrays[f"b{i}"]) for i in range(len(layers))])
-        model.scaling = Scaling.from_arrays(arrays)
+        model.scaling = _with_legacy_target_scaling(Scaling.from_arrays(arrays), config)
     except FastnnError as exc:
         raise InputError(f"{path} holds an unusable model: {exc}") from None
     model.metadata = config["metadata"]
     return model
+
+
+def _with_legacy_target_scaling(scaling, config):
+    """Files from fastnn 0.1's command line kept a regression target's statistics as
+    ``metadata["target_scaling"] = [mean, scale]``: fold them into the :class:`Scaling`."""
+    legacy = config["metadata"].pop("target_scaling", None)
+    if legacy is None or scaling is None or scaling.target_mean is not None:
+        return scaling
+    if not (
+        isinstance(legacy, list)
+        and len(legacy) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in legacy)
+    ):
+        raise InputError(f"metadata.target_scaling must be [mean, scale]; got {legacy!r:.60}")
+    return Scaling(scaling.feature_mean, scaling.feature_scale, legacy[0], legacy[1])
 
 
 def _backend(requested):

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._codes import CLASSIFICATION_LOSSES, new_stats
+from ._validation import check_memory
 from .errors import InputError, TrainingInterrupted
 from .optimizers import Plateau
 
@@ -76,6 +77,17 @@ def deferred_interrupt():
             raise KeyboardInterrupt
 
 
+def _work_bytes(model, batch_size):
+    """What a mini-batch epoch allocates: the batch's inputs, nonzero lists, activations and
+    deltas, and a gradient buffer the size of the parameters."""
+    itemsize = np.dtype(model.dtype).itemsize
+    n_in = model.layers[0].n_in
+    units = sum(layer.n_out for layer in model.layers)
+    widest = max(max(layer.n_in, layer.n_out) for layer in model.layers)
+    per_sample = n_in * (itemsize + 8) + (3 * units + 3 * widest) * itemsize
+    return batch_size * per_sample + model._params.nbytes
+
+
 class EpochRunner:
     """Runs the epochs of one ``fit`` call on a model's backend.
 
@@ -93,7 +105,9 @@ class EpochRunner:
     def __init__(self, model, data, batch_size, optimizer, workers, verbose):
         self.model = model
         self.data = data
+        batch_size = max(1, min(batch_size, data.X.shape[0]))  # no buffers beyond the data
         self.batch_size = batch_size
+        check_memory(_work_bytes(model, batch_size), f"training with batch_size={batch_size}")
         self.optimizer = optimizer
         self.workers = workers
         self.verbose = verbose
