@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -282,8 +282,10 @@ class _BaseFastMLP(BaseEstimator):
         self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                if self.shuffle:  # sklearn.utils.shuffle's draw, without its argument checks
+                    permutation = np.arange(n_samples)
+                    self._random_state.shuffle(permutation)
+                    sample_idx = sample_idx[permutation]
                 record, _ = runner.epoch(sample_idx, self.n_iter_ + 1, self.max_iter)
                 self._epoch_ends(record, n_samples, X_val, y_val, w_val)
                 if self._no_improvement_count > self.n_iter_no_change and self._stop():
