@@ -334,3 +334,14 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         stats["penalty_sum"] += m * penalty * squares
         t[0] += 1
+
+
+def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):
+    """The workers' shares one after another, each counting from t // workers with the decay
+    multiplied by workers."""
+    share = -(-len(order) // workers)
+    for w in range(workers):
+        own_t = np.array([int(t[0]) // workers])
+        train_epoch(params, state, layout, data, order[w * share : (w + 1) * share], loss, 1,
+                    opt._replace(decay=opt.decay * workers), own_t, stats)  # fmt: skip
+    t[0] += len(order)

@@ -317,3 +317,16 @@ def test_hogwild_needs_per_sample_sgd():
         model.fit(X, y, batch_size=4, workers=2, verbose=0)
     with pytest.raises(ValueError, match="workers > 1 runs per-sample SGD only"):
         model.fit(X, y, optimizer=fn.Adam(), workers=2, verbose=0)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_hogwild_twin_matches_the_oracle(workers):
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=9, zeros=0.5)
+    model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
+    data = model._epoch_data(X, y)
+    order = np.random.default_rng(3).permutation(len(X))
+    opt = make_optimizer("everything")
+    ref = run_epoch(naive, model, data, order, 1, opt, workers=workers)
+    got = run_epoch(numpy_backend, model, data, order, 1, opt, workers=workers)
+    np.testing.assert_allclose(got[0], ref[0], rtol=EPOCH_RTOL, atol=1e-12)
+    assert got[3] == ref[3] == 3 + len(X)
