@@ -92,6 +92,14 @@ BACKEND = Option(
     "with, else numba)",
 )
 SEED = Option("--seed", type=int, default=0)
+HIDDEN = Option(
+    "--hidden",
+    type=widths,
+    default=[128],
+    help="hidden layer widths, comma-separated, e.g. 128 or 256,128; an empty string for none "
+    "(default: 128)",
+)
+OPTIMIZER = Option("--optimizer", default="sgd")
 BATCH_SIZE = Option("--batch-size", type=int)
 QUIET = Option("--quiet", action="store_true")
 PLOTS = Option(
@@ -235,8 +243,10 @@ __all__ = [
     "BACKEND",
     "BATCH_SIZE",
     "DATASETS",
+    "HIDDEN",
     "Interrupted",
     "MODEL",
+    "OPTIMIZER",
     "Option",
     "PLOTS",
     "QUIET",

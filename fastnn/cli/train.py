@@ -1,9 +1,10 @@
-"""``fastnn train``: build a dense network for a data set, train it with SGD, report its test
-metrics, and keep it (``--save``) with what ``evaluate`` and ``predict`` need.
+"""``fastnn train``: build a dense network for a data set, train it with SGD, Adam or L-BFGS,
+report its test metrics, and keep it (``--save``) with what ``evaluate`` and ``predict`` need.
 
 Everything the options decide is checked before the data is loaded or a buffer allocated: the
-numbers, the destinations of ``--save`` and ``--plots``, and the memory the network and its
-batches will take. A Ctrl-C during training saves the model as of its last completed epoch.
+numbers, the options that apply to the chosen optimizer (:mod:`.optimizer`), the destinations of
+``--save`` and ``--plots``, and the memory the network and its batches will take. A Ctrl-C
+during SGD or Adam saves the model as of its last completed epoch.
 """
 
 import math
@@ -15,12 +16,14 @@ import numpy as np
 from .._validation import check_memory
 from ..errors import TrainingInterrupted
 from ..layers import dense_stack
+from ..lbfgs import LBFGS
 from ..model import DTYPES, Sequential
-from ..optimizers import SGD
+from . import optimizer as optimizer_options
 from .data import Request, load
 from .options import (
     BACKEND,
     BATCH_SIZE,
+    HIDDEN,
     PLOTS,
     QUIET,
     SEED,
@@ -31,15 +34,17 @@ from .options import (
     fraction,
     output_file,
     plots_folder,
-    widths,
 )
 
 DESCRIPTION = (
-    "Train a dense network with SGD, then report the test metrics. Defaults: MNIST (bundled), "
-    "784-128-10, ReLU, softmax cross-entropy, float32, per-sample SGD at lr 0.01, one epoch, "
-    "numba backend. Each epoch shows a progress bar with the running loss, then one line: epoch "
-    "seconds, training loss and accuracy, and the validation loss and accuracy when --val-split "
-    "is set. With --save, Ctrl-C during training saves the model as of the last completed epoch."
+    "Train a dense network with SGD, Adam or L-BFGS, then report the test metrics. Defaults: "
+    "MNIST (bundled), 784-128-10, ReLU, softmax cross-entropy, float32, per-sample SGD at lr "
+    "0.01, one epoch, numba backend. Each epoch shows a progress bar with the running loss, "
+    "then one line: epoch seconds, training loss and accuracy, and the validation loss and "
+    "accuracy when --val-split is set; L-BFGS (full batch, --epochs iterations at most) shows "
+    "one line per iteration instead. Options that do not apply to the chosen --optimizer are "
+    "refused. With --save, Ctrl-C during SGD or Adam saves the model as of the last completed "
+    "epoch."
 )
 LOSS_FOR_TASK = {
     "classification": "softmax_cross_entropy",
@@ -52,6 +57,9 @@ LOSSES_FOR_TASK = {
     "regression": ("mse",),
 }
 _PREDICT_ROWS = 8192  # rows the model's predict and evaluate take at a time
+# L-BFGS: SciPy's L-BFGS-B keeps about 2 * 10 + 5 float64 vectors of the parameters' size, and
+# the objective a few more (the point, its gradient, the weights)
+_LBFGS_BYTES_PER_PARAM = 8 * 30
 
 
 def add_options(parser):
@@ -75,20 +83,14 @@ def add_options(parser):
         default=None,
         help="write the trained model to PATH (.npz; checked before training), with what "
         "predict and evaluate need (data set, feature names and scaling, class names); Ctrl-C "
-        "during training saves the last completed epoch",
+        "during SGD or Adam training saves the last completed epoch",
     )
     PLOTS.add(output)
-    QUIET.add(output, help="no progress bar (the per-epoch lines remain)")
+    QUIET.add(output, help="no progress bar (the per-epoch or per-iteration lines remain)")
 
 
 def _add_network_options(group):
-    group.add_argument(
-        "--hidden",
-        type=widths,
-        default=[128],
-        help="hidden layer widths, comma-separated, e.g. 128 or 256,128; an empty string for "
-        "none (default: 128)",
-    )
+    HIDDEN.add(group)
     group.add_argument(
         "--activation",
         choices=("relu", "sigmoid", "tanh"),
@@ -114,27 +116,19 @@ def _add_network_options(group):
 
 def _add_training_options(group):
     group.add_argument(
-        "--epochs", type=int, default=1, help="passes over the training set, >= 1 (default: 1)"
+        "--epochs",
+        type=int,
+        default=1,
+        help="passes over the training set, >= 1; with --optimizer lbfgs, the most L-BFGS "
+        "iterations (default: 1)",
     )
     BATCH_SIZE.add(
         group,
-        default=1,
-        help="samples per update; 1 is per-sample SGD, more than the training rows is one "
-        "batch of all of them (default: 1)",
+        default=None,
+        help="samples per update, sgd and adam; 1 is per-sample training, more than the "
+        "training rows is one batch of all of them (default: 1)",
     )
-    group.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
-    group.add_argument(
-        "--momentum", type=float, default=0.0, help="momentum in [0, 1) (default: 0)"
-    )
-    group.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
-    group.add_argument(
-        "--decay",
-        type=float,
-        default=0.0,
-        help="learning-rate decay per update: lr_t = lr / (1 + decay * t) (default: 0)",
-    )
-    group.add_argument("--l1", type=float, default=0.0, help="L1 penalty on the weights")
-    group.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
+    optimizer_options.add_options(group)
     BACKEND.add(group, help="compute backend (default: $FASTNN_BACKEND, else numba)")
 
 
@@ -171,31 +165,36 @@ def _build_model(args, data):
         dtype=args.dtype,
         seed=args.seed,
     )
-    _check_memory(model, layer_widths, args.batch_size)
+    _check_memory(model, layer_widths, args.batch_size, args.optimizer)
     model.metadata = data.meta
     model.scaling = data.scaling
     return model
 
 
-def _check_memory(model, layer_widths, batch_size):
+def _check_memory(model, layer_widths, batch_size, optimizer):
     """Refuse, before allocating, a network and batch size that the memory cannot hold."""
     itemsize = np.dtype(model.dtype).itemsize
     n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(layer_widths, layer_widths[1:]))
     units, widest = sum(layer_widths[1:]), max(layer_widths[1:])
-    # the parameters, their gradient, the optimizer's state and the copy taken at each epoch's
-    # start; per row of a batch (or of a block of predictions): its inputs, each layer's
-    # pre-activations and activations, three rows of deltas and the input's nonzero indices
+    # the parameters, their gradient, the optimizer's state (SGD: one copy, Adam: two) and the
+    # copy taken at each epoch's start; per row of a batch (or of a block of predictions): its
+    # inputs, each layer's pre-activations and activations, three rows of deltas and the
+    # input's nonzero indices
     per_row = (layer_widths[0] + 2 * units + 3 * widest) * itemsize + 8 * layer_widths[0]
-    rows = max(batch_size, _PREDICT_ROWS)
-    what = f"training a network of {n_params:,} parameters in batches of {batch_size:,}"
-    check_memory(4 * n_params * itemsize + rows * per_row, what)
+    rows = max(batch_size or 1, _PREDICT_ROWS)
+    params = {"sgd": 4 * itemsize, "adam": 5 * itemsize}.get(optimizer, _LBFGS_BYTES_PER_PARAM)
+    if optimizer == "lbfgs":
+        what = f"training a network of {n_params:,} parameters with L-BFGS"
+    else:
+        what = f"training a network of {n_params:,} parameters in batches of {batch_size:,}"
+    check_memory(n_params * params + rows * per_row, what)
 
 
 def run(args):
     at_least(args.epochs, "--epochs", 1)
-    at_least(args.batch_size, "--batch-size", 1)
-    optimizer = SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
-                    decay=args.decay, l1=args.l1, l2=args.l2)  # fmt: skip
+    if args.batch_size is not None:
+        at_least(args.batch_size, "--batch-size", 1)
+    optimizer = optimizer_options.build(args)
     _check_destinations(args)
     load_started = time.perf_counter()
     request = Request(
@@ -203,7 +202,8 @@ def run(args):
     )
     data = load(request)
     load_seconds = time.perf_counter() - load_started
-    args.batch_size = min(args.batch_size, len(data.X_train))  # one batch of all: same numbers
+    if args.batch_size is not None:  # one batch of all: the same numbers
+        args.batch_size = min(args.batch_size, len(data.X_train))
     model = _build_model(args, data)
     validation = f", {len(data.X_val):,} validation" if data.X_val is not None else ""
     print(f"model: {model.summary()}")
@@ -211,14 +211,33 @@ def run(args):
         f"data: {data.title}, {len(data.X_train):,} training{validation} and "
         f"{len(data.X_test):,} test {data.unit} (loaded in {load_seconds:.2f}s)"
     )
-    print(f"training: {args.epochs} epoch(s), batch size {args.batch_size}, {optimizer}")
+    described = optimizer_options.describe(optimizer)
+    if isinstance(optimizer, LBFGS):
+        print(
+            f"training: L-BFGS on the full batch of {len(data.X_train):,} {data.unit}, at most "
+            f"{args.epochs} iteration(s), {described}"
+        )
+    else:
+        print(f"training: {args.epochs} epoch(s), batch size {args.batch_size}, {described}")
     history = _fit(model, data, args, optimizer)
-    total = sum(history.history["epoch_time"])
-    print(f"train time: {total:.3f}s ({total / args.epochs:.3f}s per epoch)")
+    _print_train_time(history, optimizer)
     if args.save:
         print(f"saved: {model.save(args.save)}")
     _report(model, data, args.plots, history)
     return 0
+
+
+def _print_train_time(history, optimizer):
+    """The training time, per epoch (per iteration for L-BFGS, and why it stopped)."""
+    times = history.history.get("epoch_time", [])
+    total = sum(times)
+    if isinstance(optimizer, LBFGS):
+        per = f"{total / len(times):.3f}s per iteration" if times else "no iteration"
+        stopped = f"; L-BFGS: {optimizer.result_.message}" if optimizer.result_ else ""
+        print(f"train time: {total:.3f}s ({len(times)} iteration(s), {per}){stopped}")
+        return
+    # the adaptive schedule may stop before the last epoch
+    print(f"train time: {total:.3f}s ({total / max(len(times), 1):.3f}s per epoch)")
 
 
 def _fit(model, data, args, optimizer):
@@ -228,12 +247,15 @@ def _fit(model, data, args, optimizer):
             data.X_train,
             data.y_train,
             epochs=args.epochs,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or 1,  # L-BFGS: the full batch, whatever is given
             optimizer=optimizer,
             validation_data=None if data.X_val is None else (data.X_val, data.y_val),
             verbose=2 if args.quiet else 1,
         )
     except KeyboardInterrupt as exc:
+        if isinstance(optimizer, LBFGS):  # its last point may be a line search's trial
+            done = "interrupted during L-BFGS, which has no completed epoch to go back to"
+            raise Interrupted(done + (": nothing saved" if args.save else "")) from None
         if isinstance(exc, TrainingInterrupted):
             exc.rollback()  # back to the end of the last completed epoch
         # between epochs, the optimizer has made a whole number of epochs' updates
