@@ -156,35 +156,35 @@ def find_nonzero(x, nonzero):
     return len(found)
 
 
-def _weights(params, w, n_in, n_out):
-    return params[w : w + n_in * n_out].reshape(n_in, n_out)
+def _weights(params, w_offset, n_in, n_out):
+    return params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
 
 
-def forward_rows(x, nonzero, count, params, w, b, z):
-    """z = b + x[rows] @ W[rows] over the ``count`` rows listed in ``nonzero``."""
+def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
+    """z = b_offset + x[rows] @ W[rows] over the ``count`` rows listed in ``nonzero``."""
     n_out = z.shape[0]
     rows = nonzero[:count]
-    W = _weights(params, w, x.shape[0], n_out)
-    z[...] = params[b : b + n_out] + x[rows] @ W[rows]
+    W = _weights(params, w_offset, x.shape[0], n_out)
+    z[...] = params[b_offset : b_offset + n_out] + x[rows] @ W[rows]
 
 
-def update_rows(x, nonzero, count, params, w, b, delta, rate):
+def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
     """Plain SGD on the listed rows: W[rows] -= rate outer(x[rows], delta); b -= rate delta."""
     n_out = delta.shape[0]
     rows = nonzero[:count]
-    W = _weights(params, w, x.shape[0], n_out)
+    W = _weights(params, w_offset, x.shape[0], n_out)
     W[rows] -= rate * np.outer(x[rows], delta)
-    params[b : b + n_out] -= rate * delta
+    params[b_offset : b_offset + n_out] -= rate * delta
 
 
-def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
     """delta_prev = (W delta) * act'(z_prev); with ``update`` also the plain SGD step."""
     n_out = delta.shape[0]
-    W = _weights(params, w, x.shape[0], n_out)
+    W = _weights(params, w_offset, x.shape[0], n_out)
     delta_prev[: x.shape[0]] = np.where(dact != 0, W @ delta, 0) * dact
     if update:
         W -= rate * np.outer(x, delta)  # W -= rate x^T delta
-        params[b : b + n_out] -= rate * delta
+        params[b_offset : b_offset + n_out] -= rate * delta
 
 
 def _penalty(params, opt, penalty):

@@ -2,7 +2,7 @@
 
 One sample at a time, a layer's ``W`` is visited row by row (row ``i`` multiplies input ``i``),
 so the rows of zero inputs can be skipped: their contribution to ``z`` and their gradient are
-exactly zero. Every kernel reads ``W`` and ``b`` of one layer at offsets ``w`` and ``b`` of
+exactly zero. Every kernel reads ``W`` and ``b`` of one layer at ``w_offset`` and ``b_offset`` in
 ``params`` and writes into preallocated outputs.
 """
 
@@ -26,39 +26,39 @@ def find_nonzero(x, nonzero):
 
 
 @njit(**JIT_OPTIONS)
-def _row(params, w, n_out, i):
-    """Row i of the (n_in, n_out) weight matrix stored flat in ``params`` from offset w."""
-    first = w + i * n_out
+def _row(params, w_offset, n_out, i):
+    """Row i of the (n_in, n_out) weight matrix stored flat in ``params`` from ``w_offset``."""
+    first = w_offset + i * n_out
     return params[first : first + n_out]
 
 
 @njit(**JIT_OPTIONS)
-def forward_rows(x, nonzero, count, params, w, b, z):
-    """z = b + sum of x[i] W[i, :] over the ``count`` rows i listed in ``nonzero``.
+def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
+    """z = b_offset + sum of x[i] W[i, :] over the ``count`` rows i listed in ``nonzero``.
 
     Four rows at a time, so that z is loaded and stored once per four rows of W.
     """
     n_out = z.shape[0]
-    z[:] = params[b : b + n_out]
+    z[:] = params[b_offset : b_offset + n_out]
     c = 0
     while c + 4 <= count:
         i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
         x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
-        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
-        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        r0, r1 = _row(params, w_offset, n_out, i0), _row(params, w_offset, n_out, i1)
+        r2, r3 = _row(params, w_offset, n_out, i2), _row(params, w_offset, n_out, i3)
         for j in range(n_out):
             z[j] += x0 * r0[j] + x1 * r1[j] + x2 * r2[j] + x3 * r3[j]
         c += 4
     while c < count:
         i = nonzero[c]
-        xi, row = x[i], _row(params, w, n_out, i)
+        xi, row = x[i], _row(params, w_offset, n_out, i)
         for j in range(n_out):
             z[j] += xi * row[j]
         c += 1
 
 
 @njit(**JIT_OPTIONS)
-def update_rows(x, nonzero, count, params, w, b, delta, rate):
+def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
     """Plain SGD step W[i, :] -= rate x[i] delta on the listed rows, b -= rate delta.
 
     dW = outer(x, delta) is zero on the rows of zero inputs, so those rows do not move.
@@ -68,8 +68,8 @@ def update_rows(x, nonzero, count, params, w, b, delta, rate):
     while c + 4 <= count:
         i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
         s0, s1, s2, s3 = rate * x[i0], rate * x[i1], rate * x[i2], rate * x[i3]
-        r0, r1 = _row(params, w, n_out, i0), _row(params, w, n_out, i1)
-        r2, r3 = _row(params, w, n_out, i2), _row(params, w, n_out, i3)
+        r0, r1 = _row(params, w_offset, n_out, i0), _row(params, w_offset, n_out, i1)
+        r2, r3 = _row(params, w_offset, n_out, i2), _row(params, w_offset, n_out, i3)
         for j in range(n_out):
             d = delta[j]
             r0[j] -= s0 * d
@@ -79,17 +79,17 @@ def update_rows(x, nonzero, count, params, w, b, delta, rate):
         c += 4
     while c < count:
         i = nonzero[c]
-        step, row = rate * x[i], _row(params, w, n_out, i)
+        step, row = rate * x[i], _row(params, w_offset, n_out, i)
         for j in range(n_out):
             row[j] -= step * delta[j]
         c += 1
-    bias = params[b : b + n_out]
+    bias = params[b_offset : b_offset + n_out]
     for j in range(n_out):
         bias[j] -= rate * delta[j]
 
 
 @njit(**JIT_OPTIONS)
-def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
     """delta_prev = (W delta) * act'(z_prev), row by row, reading each row before it moves.
 
     ``x`` is the layer's input and ``dact`` the derivative of the activation that made it.
@@ -98,7 +98,7 @@ def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
     n_out = delta.shape[0]
     zero = params.dtype.type(0)
     for i in range(x.shape[0]):
-        row = _row(params, w, n_out, i)
+        row = _row(params, w_offset, n_out, i)
         d = dact[i]
         acc = zero
         if d != 0:
@@ -110,6 +110,6 @@ def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
             for j in range(n_out):
                 row[j] -= step * delta[j]
     if update:
-        bias = params[b : b + n_out]
+        bias = params[b_offset : b_offset + n_out]
         for j in range(n_out):
             bias[j] -= rate * delta[j]

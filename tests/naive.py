@@ -17,7 +17,7 @@ from fastnn._codes import (
     SOFTMAX_CROSS_ENTROPY,
     TANH,
 )
-from fastnn.params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
+from fastnn.params import ACT, B_OFFSET, W_OFFSET, layer_views
 
 
 def _act(z, act):
@@ -172,38 +172,34 @@ def find_nonzero(x, nonzero):
     return count
 
 
-def _flat_row(params, w, n_out, i):
-    return [w + i * n_out + j for j in range(n_out)]
-
-
-def forward_rows(x, nonzero, count, params, w, b, z):
+def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
     n_out = z.shape[0]
     for j in range(n_out):
-        s = float(params[b + j])
+        s = float(params[b_offset + j])
         for c in range(count):
             i = nonzero[c]
-            s += float(x[i]) * float(params[w + i * n_out + j])
+            s += float(x[i]) * float(params[w_offset + i * n_out + j])
         z[j] = s
 
 
-def update_rows(x, nonzero, count, params, w, b, delta, rate):
+def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
     n_out = delta.shape[0]
     for c in range(count):
         i = nonzero[c]
         for j in range(n_out):
-            params[w + i * n_out + j] -= rate * float(x[i]) * float(delta[j])
+            params[w_offset + i * n_out + j] -= rate * float(x[i]) * float(delta[j])
     for j in range(n_out):
-        params[b + j] -= rate * float(delta[j])
+        params[b_offset + j] -= rate * float(delta[j])
 
 
-def backward_rows(x, dact, params, w, b, delta, delta_prev, rate, update):
+def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
     n_out = delta.shape[0]
     for i in range(x.shape[0]):
-        s = sum(float(params[w + i * n_out + j]) * float(delta[j]) for j in range(n_out))
+        s = sum(float(params[w_offset + i * n_out + j]) * float(delta[j]) for j in range(n_out))
         delta_prev[i] = s * float(dact[i])
     if update:
         zeros = np.flatnonzero(x)
-        update_rows(x, zeros, len(zeros), params, w, b, delta, rate)
+        update_rows(x, zeros, len(zeros), params, w_offset, b_offset, delta, rate)
 
 
 def _penalised(p, g, opt, penalty):
@@ -257,10 +253,7 @@ def step_size(opt, t):
     return opt.lr / (1 + opt.decay * t)
 
 
-def _layer(buffer, layout, layer):
-    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
-    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
+_layer = layer_views  # the layout is the contract, not the arithmetic: one decoder for all
 
 
 def _batch_gradients(params, layout, X, labels, targets, weights, loss):

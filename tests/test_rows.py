@@ -1,0 +1,74 @@
+"""The per-sample row kernels: numba vs numpy vs the naive oracle, on inputs with and without
+zeros, and the zero-skipping claim itself (skipped rows change no number)."""
+
+import numpy as np
+import pytest
+
+from conftest import DTYPES, SEEDS, assert_agree, call_all
+
+N_IN, N_OUT, W_AT, B_AT = 9, 6, 4, 4 + 9 * 6 + 2
+
+
+def _layer(dtype, seed, zeros):
+    rng = np.random.default_rng(seed)
+    params = rng.normal(size=B_AT + N_OUT + 3).astype(dtype)
+    x = rng.normal(size=N_IN).astype(dtype)
+    x[rng.random(N_IN) < zeros] = 0
+    nonzero = np.zeros(N_IN, np.int64)
+    count = int(np.count_nonzero(x))
+    nonzero[:count] = np.flatnonzero(x)
+    return rng, params, x, nonzero, count
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("zeros", [0.0, 0.5, 1.0])
+def test_find_nonzero_parity(dtype, seed, zeros):
+    _, _, x, _, count = _layer(dtype, seed, zeros)
+    results = call_all("find_nonzero", x, np.full(N_IN, -1, np.int64))
+    for label, (value, args) in results.items():
+        assert value == count, label
+        np.testing.assert_array_equal(args[1][:count], np.flatnonzero(x), err_msg=label)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
+def test_forward_rows_parity(dtype, seed, zeros):
+    _, params, x, nonzero, count = _layer(dtype, seed, zeros)
+    results = call_all("forward_rows", x, nonzero, count, params, W_AT, B_AT,
+                       np.empty(N_OUT, dtype))  # fmt: skip
+    assert_agree(results, dtype, positions=[6])
+    W = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
+    expected = x.astype(np.float64) @ W + params[B_AT : B_AT + N_OUT]  # every row, zeros too
+    np.testing.assert_allclose(results["numba"][1][6], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
+def test_update_rows_parity(dtype, seed, zeros):
+    rng, params, x, nonzero, count = _layer(dtype, seed, zeros)
+    delta = rng.normal(size=N_OUT).astype(dtype)
+    results = call_all("update_rows", x, nonzero, count, params, W_AT, B_AT, delta, 0.1)
+    assert_agree(results, dtype, positions=[3])
+    moved = results["numba"][1][3]
+    np.testing.assert_array_equal(moved[:W_AT], params[:W_AT])  # nothing outside the layer
+    rows = moved[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
+    before = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
+    np.testing.assert_array_equal(rows[x == 0], before[x == 0])  # zero inputs: rows stay
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("update", [False, True])
+def test_backward_rows_parity(dtype, seed, update):
+    rng, params, x, _, _ = _layer(dtype, seed, 0.4)
+    dact = (rng.random(N_IN) > 0.3).astype(dtype)  # a ReLU mask
+    delta = rng.normal(size=N_OUT).astype(dtype)
+    results = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
+                       np.empty(N_IN + 2, dtype), 0.1, update)  # fmt: skip
+    assert_agree(results, dtype, positions=[2])
+    for label, (_, args) in results.items():
+        np.testing.assert_allclose(args[6][:N_IN], results["numpy"][1][6][:N_IN],
+                                   err_msg=label, rtol=1e-5, atol=1e-6)  # fmt: skip
