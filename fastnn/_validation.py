@@ -208,3 +208,54 @@ def check_sample_weight(sample_weight, name, n_samples, dtype):
     if not (arr > 0).any():
         raise InputError(f"{name} must not be all zero: no sample would count")
     return arr
+
+
+def check_loss_targets(y, name, n_samples, loss, n_outputs, dtype):
+    """Return ``(labels, targets)`` for ``loss``: int64 labels for the classification losses
+    (and, for one binary output, the same as a float column), float targets for the others;
+    the one a loss does not use is empty."""
+    no_labels = np.empty(0, np.int64)
+    if loss == "softmax_cross_entropy":
+        why = (f"; the output layer has {n_outputs} units, one per class: widen the last Dense "
+               "to the number of classes")  # fmt: skip
+        labels = check_labels(y, name, n_samples, n_outputs, why)
+        return labels, np.empty((0, n_outputs), dtype)
+    if loss == "binary_cross_entropy" and n_outputs == 1:
+        labels = check_labels(y, name, n_samples, 2, " (binary_cross_entropy takes labels 0/1)")
+        return labels, labels.astype(dtype)[:, None]
+    targets = check_targets(y, name, n_samples, n_outputs, dtype)
+    if loss == "binary_cross_entropy" and not np.isin(targets, (0, 1)).all():
+        raise InputError(f"{name} must be a 0/1 indicator matrix, one column per label "
+                         "(binary_cross_entropy with several outputs)")  # fmt: skip
+    if loss == "poisson" and (targets < 0).any():
+        raise InputError(f"{name} must not be negative for the poisson loss (counts or rates)")
+    return no_labels, targets
+
+
+def check_weight_pairs(weights, shapes, dtype):
+    """Return ``[(W, b), ...]`` checked against ``shapes`` [(W shape, b shape), ...], finite and
+    cast to ``dtype``: everything is checked before the caller changes anything."""
+    try:
+        weights = list(weights)
+    except TypeError:
+        raise InputTypeError(
+            f"weights must be a list of (W, b) pairs; got {type(weights).__name__}"
+        ) from None
+    if len(weights) != len(shapes):
+        raise InputError(f"weights must hold one (W, b) pair per layer: expected {len(shapes)}, "
+                         f"got {len(weights)}")  # fmt: skip
+    checked = []
+    for index, (pair, pair_shapes) in enumerate(zip(weights, shapes)):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise InputError(f"weights[{index}] must be a (W, b) pair")
+        arrays = []
+        for part, value, shape in zip("Wb", pair, pair_shapes):
+            name = f"weights[{index}] ({part})"
+            arr = as_array(value, name)
+            if arr.shape != shape:
+                raise InputError(f"{name} must have shape {shape}; got {arr.shape}")
+            arr = arr.astype(dtype)
+            check_finite(arr, name)
+            arrays.append(arr)
+        checked.append(tuple(arrays))
+    return checked

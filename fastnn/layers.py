@@ -69,3 +69,27 @@ def dense_stack(widths, activation="relu"):
               zip(widths[:-2], widths[1:-1])]  # fmt: skip
     layers.append(Dense(widths[-2], widths[-1]))
     return layers
+
+
+def check_architecture(layers, loss):
+    """Refuse, in one line, a stack of layers that cannot feed ``loss``."""
+    if not layers:
+        raise InputError(
+            "the model has no layers: pass a list of Dense to Sequential or call add()"
+        )
+    last = layers[-1]
+    if loss == "binary_cross_entropy" and last.activation not in (None, "sigmoid"):
+        raise InputError(
+            "binary_cross_entropy needs output units with activation None or 'sigmoid' (one per "
+            f"label); the last layer is {last!r}"
+        )
+    if loss == "poisson" and last.activation is not None:
+        raise InputError(
+            "poisson needs a linear last layer (activation None): the model predicts "
+            f"exp(output); the last layer is {last!r}"
+        )
+    if loss == "softmax_cross_entropy" and last.n_out < 2:
+        raise InputError(
+            "softmax_cross_entropy needs at least 2 output units (one per class); the last layer "
+            f"is {last!r}"
+        )

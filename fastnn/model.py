@@ -1,33 +1,28 @@
 """The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
 
-import warnings
-
 import numpy as np
-from sklearn.metrics import r2_score
 
-from . import optimizers
-from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD, SIGMOID, EpochData
+from . import inference, optimizers
+from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD, EpochData
 from ._validation import (
-    as_array,
     check_choice,
     check_features,
-    check_finite,
     check_int,
-    check_labels,
+    check_loss_targets,
     check_memory,
     check_sample_weight,
     check_targets,
+    check_weight_pairs,
 )
 from .backend import get_backend, resolve_backend
 from .errors import InputError, InputTypeError
-from .layers import Dense
+from .layers import Dense, check_architecture
 from .lbfgs import LBFGS
-from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
+from .params import aligned_zeros, build_layout, initialize, layer_views, seed_streams
 from .scaling import Scaling
 from .training import EpochRunner
 
 DTYPES = ("float32", "float64")
-_PREDICT_ROWS = 8192
 
 
 class Sequential:
@@ -166,28 +161,6 @@ class Sequential:
     def _n_classes(self):
         return self.layers[-1].n_out if self.loss == "softmax_cross_entropy" else 2
 
-    def _check_architecture(self):
-        if not self.layers:
-            raise InputError(
-                "the model has no layers: pass a list of Dense to Sequential or call add()"
-            )
-        last = self.layers[-1]
-        if self.loss == "binary_cross_entropy" and last.activation not in (None, "sigmoid"):
-            raise InputError(
-                "binary_cross_entropy needs output units with activation None or 'sigmoid' "
-                f"(one per label); the last layer is {last!r}"
-            )
-        if self.loss == "poisson" and last.activation is not None:
-            raise InputError(
-                "poisson needs a linear last layer (activation None): the model predicts "
-                f"exp(output); the last layer is {last!r}"
-            )
-        if self.loss == "softmax_cross_entropy" and last.n_out < 2:
-            raise InputError(
-                "softmax_cross_entropy needs at least 2 output units (one per "
-                f"class); the last layer is {last!r}"
-            )
-
     def _kernel_activation(self, index):
         layer = self.layers[index]
         if index == len(self.layers) - 1 and self.loss == "binary_cross_entropy":
@@ -202,7 +175,7 @@ class Sequential:
         """Allocate the parameter buffer, lay the layers out in it and draw the initial weights."""
         if self._params is not None:
             return
-        self._check_architecture()
+        check_architecture(self.layers, self.loss)
         shapes = [(layer.n_in, layer.n_out) for layer in self.layers]
         activations = [self._kernel_activation(i) for i in range(len(self.layers))]
         layout, size = build_layout(shapes, activations, self.dtype)
@@ -252,36 +225,13 @@ class Sequential:
     def _check_xy(self, X, y, x_name="X", y_name="y"):
         """Checked (X, labels, targets); the loss that does not use one gets it empty."""
         X = self._build_and_check_X(X, x_name)
-        n = X.shape[0]
-        n_out = self.layers[-1].n_out
-        no_labels = np.empty(0, np.int64)
-        no_targets = np.empty((0, n_out), self.dtype)
-        if self.loss == "softmax_cross_entropy":
-            why = (
-                f"; the output layer has {n_out} units, one per class: widen the last Dense "
-                "to the number of classes"
-            )
-            return X, check_labels(y, y_name, n, n_out, why), no_targets
-        if self.loss == "binary_cross_entropy" and n_out == 1:
-            labels = check_labels(y, y_name, n, 2, " (binary_cross_entropy takes labels 0/1)")
-            return X, labels, labels.astype(self.dtype)[:, None]
-        if self.loss == "binary_cross_entropy":  # multilabel: an indicator matrix
-            targets = check_targets(y, y_name, n, n_out, self.dtype)
-            if not np.isin(targets, (0, 1)).all():
-                raise InputError(f"{y_name} must be a 0/1 indicator matrix, one column per label "
-                                 "(binary_cross_entropy with several outputs)")  # fmt: skip
-            return X, no_labels, targets
-        if self.loss == "poisson":
-            targets = check_targets(y, y_name, n, n_out, self.dtype)
-            if (targets < 0).any():
-                raise InputError(f"{y_name} must not be negative for the poisson loss (counts or "
-                                 "rates)")  # fmt: skip
-            return X, no_labels, targets
-        if self.scaling is None:
-            return X, no_labels, check_targets(y, y_name, n, n_out, self.dtype)
+        n, n_out = X.shape[0], self.layers[-1].n_out
+        if self.loss != "mse" or self.scaling is None:
+            labels, targets = check_loss_targets(y, y_name, n, self.loss, n_out, self.dtype)
+            return X, labels, targets
         raw = check_targets(y, y_name, n, n_out, np.float64)
-        return X, no_labels, check_targets(self.scaling.targets(raw, np.float64), y_name, n,
-                                           n_out, self.dtype)  # fmt: skip
+        targets = check_targets(self.scaling.targets(raw, np.float64), y_name, n, n_out, self.dtype)
+        return X, np.empty(0, np.int64), targets
 
     def _epoch_data(self, X, y, sample_weight=None, names=("X", "y", "sample_weight")):
         """The checked data as the record the backends take (weights empty when None)."""
@@ -369,7 +319,7 @@ class Sequential:
             )
         runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose)
         runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
-        evaluate = None if validation is None else (lambda: self._evaluate_checked(validation))
+        evaluate = None if validation is None else (lambda: inference.evaluate(self, validation))
         return runner.run(epochs, self._shuffle_rng if shuffle else None, evaluate)
 
     def _resolve_optimizer(self, optimizer):
@@ -397,57 +347,6 @@ class Sequential:
 
     # -- inference -------------------------------------------------------------------------
 
-    def _outputs(self, X):
-        """The last layer's outputs for checked ``X`` (logits for the classification losses)."""
-        n_out = self.layers[-1].n_out
-        out = np.empty((X.shape[0], n_out), self.dtype)
-        for first in range(0, X.shape[0], _PREDICT_ROWS):
-            a = X[first : first + _PREDICT_ROWS]
-            for layer, row in zip(self.layers, self._layout):
-                z = np.empty((a.shape[0], layer.n_out), self.dtype)
-                nxt = np.empty_like(z)
-                self._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
-                a = nxt
-            out[first : first + a.shape[0]] = a
-        bad = ~np.isfinite(out).all(axis=1)
-        if bad.any():
-            warnings.warn(
-                f"{int(bad.sum())} of {len(out)} rows have non-finite outputs (NaN or inf): the "
-                "weights or the inputs are out of range, and the predictions of those rows are "
-                "meaningless",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return out
-
-    def _probabilities(self, out):
-        if self.loss == "softmax_cross_entropy":
-            proba = np.empty_like(out)
-            self._ops.softmax(out, proba)
-            return proba
-        if self.loss == "binary_cross_entropy":
-            p = np.empty_like(out)
-            self._ops.activate(out, SIGMOID, p)
-            return np.hstack([1 - p, p]) if out.shape[1] == 1 else p
-        raise InputError(
-            f"predict_proba needs a classification loss; this model's loss is {self.loss!r}: "
-            "use predict"
-        )
-
-    def _labels(self, out):
-        if self.loss == "softmax_cross_entropy":
-            return np.argmax(out, axis=1)
-        labels = (out > 0).astype(np.int64)  # sigmoid(z) > 0.5 exactly when z > 0
-        return labels[:, 0] if out.shape[1] == 1 else labels
-
-    def _values(self, out):
-        """Regression outputs in the target's units."""
-        if self.loss == "poisson":
-            out = np.exp(out)  # the log link: the network's output is log(mean)
-        if self.scaling is not None:
-            out = self.scaling.outputs(out)
-        return out
-
     def predict(self, X):
         """Class labels (classification losses) or predicted values (regression losses).
 
@@ -455,10 +354,10 @@ class Sequential:
         ``poisson`` they are the predicted means ``exp(output)``. With several binary outputs
         (multilabel), labels are a 0/1 matrix, one column per label.
         """
-        out = self._outputs(self._build_and_check_X(X))
+        out = inference.outputs(self, self._build_and_check_X(X))
         if self.loss in CLASSIFICATION_LOSSES:
-            return self._labels(out)
-        out = self._values(out)
+            return inference.labels(self, out)
+        out = inference.values(self, out)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict_proba(self, X):
@@ -467,7 +366,7 @@ class Sequential:
         With ``binary_cross_entropy`` and one output the columns are P(y=0) and P(y=1); with
         several outputs (multilabel) each column is the probability of its label.
         """
-        return self._probabilities(self._outputs(self._build_and_check_X(X)))
+        return inference.probabilities(self, inference.outputs(self, self._build_and_check_X(X)))
 
     def evaluate(self, X, y, sample_weight=None):
         """The mean loss and metrics on (X, y), weighted by ``sample_weight`` when given.
@@ -480,29 +379,7 @@ class Sequential:
             :attr:`scaling`, ``loss`` is on the network's scale and ``mse``, ``r2`` are in the
             target's units.
         """
-        return self._evaluate_checked(self._epoch_data(X, y, sample_weight))
-
-    def _evaluate_checked(self, data):
-        out = self._outputs(data.X)
-        code = self._loss_code
-        loss = float(self._ops.loss_and_grad(code, out, data.labels, data.targets, data.weights,
-                                             np.empty_like(out)))  # fmt: skip
-        weights = data.weights if len(data.weights) else None
-        if self.loss in CLASSIFICATION_LOSSES:
-            correct = self._ops.n_correct(code, out, data.labels, data.targets, data.weights)
-            total = float(np.sum(weights, dtype=np.float64)) if weights is not None else len(out)
-            return {"loss": loss, "accuracy": float(correct) / total}
-        predicted = self._values(out).astype(np.float64)
-        targets = data.targets.astype(np.float64)
-        if self.scaling is not None:  # in the target's units
-            targets = self.scaling.outputs(targets)
-        squares = np.mean((targets - predicted) ** 2, axis=1)
-        mse = float(np.average(squares, weights=weights))
-        return {
-            "loss": loss,
-            "mse": mse,
-            "r2": float(r2_score(targets, predicted, sample_weight=weights)),
-        }
+        return inference.evaluate(self, self._epoch_data(X, y, sample_weight))
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -517,35 +394,8 @@ class Sequential:
         Everything is checked before anything changes.
         """
         self._build()
-        try:
-            weights = list(weights)
-        except TypeError:
-            raise InputTypeError(
-                f"weights must be a list of (W, b) pairs; got {type(weights).__name__}"
-            ) from None
-        if len(weights) != len(self.layers):
-            raise InputError(
-                f"weights must hold one (W, b) pair per layer: expected "
-                f"{len(self.layers)}, got {len(weights)}"
-            )
-        checked = []
-        for index, (pair, layer) in enumerate(zip(weights, self.layers)):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise InputError(f"weights[{index}] must be a (W, b) pair")
-            arrays = []
-            for part, value, shape in (
-                ("W", pair[0], layer.W.shape),
-                ("b", pair[1], layer.b.shape),
-            ):
-                name = f"weights[{index}] ({part})"
-                arr = as_array(value, name)
-                if arr.shape != shape:
-                    raise InputError(f"{name} must have shape {shape}; got {arr.shape}")
-                arr = arr.astype(self.dtype)
-                check_finite(arr, name)
-                arrays.append(arr)
-            checked.append(arrays)
-        for layer, (W, b) in zip(self.layers, checked):
+        shapes = [(layer.W.shape, layer.b.shape) for layer in self.layers]
+        for layer, (W, b) in zip(self.layers, check_weight_pairs(weights, shapes, self.dtype)):
             layer.W[...] = W
             layer.b[...] = b
 

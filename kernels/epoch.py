@@ -133,7 +133,11 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
 @njit(**JIT_OPTIONS)
 def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     """Train on batches of ``batch_size`` samples of ``order``, each step on the batch's mean
-    gradient (the last, shorter batch is averaged over its own size)."""
+    gradient (the last, shorter batch is averaged over its own size).
+
+    The work buffers are allocated once here and the batch loop runs in the same compiled call;
+    each phase of a step is a helper of :mod:`.batch`, so what stays is the loop's plumbing.
+    """
     dtype = params.dtype
     n_layers = layout.shape[0]
     units = unit_offsets(layout)
