@@ -95,7 +95,12 @@ class Sequential:
     @backend.setter
     def backend(self, name):
         self._backend = resolve_backend(name)
-        self._ops = get_backend(self._backend)
+
+    @property
+    def _ops(self):
+        """The backend's module, imported when first needed (the numpy backend never imports
+        Numba, and an unpickled model imports nothing until it computes)."""
+        return get_backend(self._backend)
 
     @property
     def dtype(self):
@@ -135,16 +140,14 @@ class Sequential:
         )
 
     def __getstate__(self):
-        # The backend module does not pickle, and the layers' views would be pickled as copies:
-        # keep the names and the one buffer, and re-attach the views when unpickled.
+        # The layers' views would be pickled as copies: keep the names and the one buffer, and
+        # re-attach the views when unpickled.
         state = self.__dict__.copy()
-        del state["_ops"]
         state["layers"] = [Dense(**layer.to_config()) for layer in self.layers]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._ops = get_backend(self._backend)
         if self._params is not None:
             params = aligned_zeros(self._params.size, self._params.dtype)
             params[...] = self._params

@@ -563,3 +563,26 @@ def test_cross_val_score():
     )
     scores = cross_val_score(pipe, X, y / y.std(), cv=4)
     assert scores.shape == (4,) and scores.min() > 0.8
+
+
+def test_an_estimator_fitted_with_backend_none_unpickles_on_the_numpy_backend(iris, tmp_path):
+    """``backend=None`` means ``$FASTNN_BACKEND`` wherever the estimator is used: unpickled under
+    ``FASTNN_BACKEND=numpy``, it predicts without ever importing the Numba kernels."""
+    import os
+    import subprocess
+    import sys
+
+    X, y = iris
+    clf = FastMLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0).fit(X, y)
+    path = tmp_path / "clf.pkl"
+    path.write_bytes(pickle.dumps(clf))
+    code = (
+        "import pickle, sys, numpy as np; "
+        f"clf = pickle.loads(open({str(path)!r}, 'rb').read()); "
+        f"print(clf.predict(np.array({X[:4].tolist()!r})).tolist(), clf.model_.backend, "
+        "'fastnn.kernels' in sys.modules)"
+    )
+    env = dict(os.environ, FASTNN_BACKEND="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()  # fmt: skip
+    assert out == f"{clf.predict(X[:4]).tolist()} numpy False"
