@@ -265,3 +265,20 @@ def test_adding_to_a_built_model_is_refused(model, data):
         model.add(fn.Dense(3, 3))
     with pytest.raises(ValueError, match="already belongs to a model"):
         fn.Sequential([model.layers[0]])
+
+
+@pytest.mark.parametrize("dtype, target, lr, cause", [
+    ("float64", 1e15, 0.01, "learning rate is probably too large"),
+    ("float32", 1e20, 1e-45, "the squared targets overflow float32"),
+])  # fmt: skip
+def test_both_backends_stop_alike_on_huge_targets_and_name_the_cause(dtype, target, lr, cause):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    for backend in ("numba", "numpy"):
+        model = fn.Sequential(fn.dense_stack([3, 4, 1]), loss="mse", backend=backend,
+                              dtype=dtype)  # fmt: skip
+        before = model.get_weights()
+        with pytest.raises(ValueError, match=cause):
+            model.fit(X, np.full(50, target), epochs=5, optimizer=fn.SGD(lr=lr), verbose=0)
+        for (W, b), (W0, b0) in zip(model.get_weights(), before):
+            np.testing.assert_array_equal(W, W0)
+            np.testing.assert_array_equal(b, b0)
