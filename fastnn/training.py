@@ -17,6 +17,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from . import inference
 from ._codes import CLASSIFICATION_LOSSES, new_stats
 from ._validation import check_memory
 from .errors import InputError, TrainingInterrupted
@@ -86,6 +87,35 @@ def _work_bytes(model, batch_size):
     widest = max(max(layer.n_in, layer.n_out) for layer in model.layers)
     per_sample = n_in * (itemsize + 8) + (3 * units + 3 * widest) * itemsize
     return batch_size * per_sample + model._params.nbytes
+
+
+COMPILE_NOTICE_AFTER = 1.5  # seconds: loading cached kernels takes less, even on a busy machine
+
+
+def with_compile_notice(load, what):
+    """Run ``load()``; when it is still running after 1.5 s (Numba compiling kernels
+    that are not yet in the disk cache), say so on stderr once, so that a first run's wait has
+    a reason. Exceptions, and a Ctrl-C, reach the caller."""
+    outcome = []
+
+    def run():
+        try:
+            load()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="fastnn-compile", daemon=True)
+    worker.start()
+    worker.join(COMPILE_NOTICE_AFTER)
+    if worker.is_alive():
+        started = time.perf_counter()
+        print(f"fastnn: compiling kernels for {what} (first run only; they are cached on "
+              "disk)...", file=sys.stderr, flush=True)  # fmt: skip
+        worker.join()
+        print(f"fastnn: compiled in {time.perf_counter() - started + COMPILE_NOTICE_AFTER:.1f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+    if outcome:
+        raise outcome[0]
 
 
 class EpochRunner:
@@ -187,8 +217,25 @@ class EpochRunner:
         return False
 
     def warm_up(self):
-        """Load (or compile) the backend's code on an empty epoch, outside any timing."""
-        self.run_part(np.empty(0, np.int64), new_stats())
+        """Load (or compile) the backend's code, outside any timing: an empty epoch, and the
+        forward pass and loss that evaluating needs. A first run that compiles says so."""
+        m = self.model
+        one = self.data._replace(
+            X=self.data.X[:1],
+            labels=self.data.labels[:1],
+            targets=self.data.targets[:1],
+            weights=self.data.weights[:0],
+        )
+
+        def load():
+            self.run_part(np.empty(0, np.int64), new_stats())
+            out = inference.outputs(m, one.X)
+            args = (m._loss_code, out, one.labels, one.targets, one.weights)
+            m._ops.loss_and_grad(*args, np.empty_like(out))
+            m._ops.n_correct(*args)
+
+        with_compile_notice(load, f"{m.dtype}, {'per-sample' if self.batch_size == 1 else 'batch'}"
+                            " training")  # fmt: skip
 
     def epoch(self, order, number, epochs):
         """Epoch ``number`` (from 1) of ``epochs``, over ``order`` in slices; returns (stats

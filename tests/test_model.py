@@ -250,3 +250,23 @@ def test_old_files_keep_their_target_scaling(tmp_path):
     assert loaded.scaling.target_mean.tolist() == [10.0] and "target_scaling" not in loaded.metadata
     X = np.array([[1.0, 2.0], [4.0, 6.0]])
     np.testing.assert_allclose(loaded.predict(X), model.predict(X) * 5.0 + 10.0)
+
+
+def test_a_slow_first_load_says_it_is_compiling(monkeypatch, capsys):
+    import time
+
+    from fastnn import training
+
+    monkeypatch.setattr(training, "COMPILE_NOTICE_AFTER", 0.05)
+    training.with_compile_notice(lambda: None, "float32, batch training")
+    assert capsys.readouterr().err == ""  # loaded from the cache: nothing to say
+    training.with_compile_notice(lambda: time.sleep(0.3), "float32, batch training")
+    err = capsys.readouterr().err
+    assert "compiling kernels for float32, batch training (first run only" in err
+    assert "compiled in" in err
+
+    def broken():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        training.with_compile_notice(broken, "x")
