@@ -257,7 +257,7 @@ class Sequential:
         workers=1,
         sample_weight=None,
     ):
-        """Train with SGD.
+        """Train the network with ``optimizer`` (SGD, Adam or L-BFGS).
 
         Parameters
         ----------

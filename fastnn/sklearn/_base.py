@@ -136,6 +136,15 @@ class _BaseFastMLP(BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
 
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``(X, y)``, weighting the samples by ``sample_weight`` when given.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
         self._validate_params()
         sizes = self.hidden_layer_sizes

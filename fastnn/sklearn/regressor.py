@@ -83,15 +83,6 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         )  # fmt: skip
         self.loss = loss
 
-    def fit(self, X, y, sample_weight=None):
-        """Train on ``(X, y)``, weighting the samples by ``sample_weight`` when given.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
-
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only)."""
