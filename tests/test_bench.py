@@ -13,11 +13,11 @@ import pytest
 
 import fastnn as fn
 from fastnn import bench, cli
-from fastnn.bench import peers, runner
+from fastnn.bench import jobs, peers, runner
 
 ROW_FIELDS = {
-    "implementation", "regime", "batch_size", "lr", "samples", "threads", "times_s", "warmup_s",
-    "median_s", "min_s", "samples_per_s", "test_accuracy", "accuracies",
+    "implementation", "network", "optimizer", "regime", "batch_size", "lr", "samples", "threads",
+    "times_s", "warmup_s", "median_s", "min_s", "samples_per_s", "test_accuracy", "accuracies",
     "reference_samples_per_s", "speedup", "accuracy_flag",
 }  # fmt: skip
 TINY = dict(samples=300, numpy_samples=100, peer_samples=100, repeat=1)
@@ -143,7 +143,8 @@ def test_much_worse_accuracy_is_flagged():
     result = {
         "settings": {"regimes": ["batch"], "batch_sizes": {"batch": 128}, "lrs": {"batch": 0.1},
                      "seed": 0, "repeat": 1, "samples": 1000, "test_samples": 10,
-                     "torch_threads": [1], "network": "n", "optimizer": "o"},
+                     "torch_threads": [1], "network": "n", "optimizer": "sgd",
+                     "optimizer_description": "o"},
         "machine": bench.machine_info(),
         "notes": [],
         "results": rows,
@@ -271,3 +272,197 @@ def test_jax_peer(mnist, monkeypatch):
     result = bench.run(data=mnist, peers=True, **TINY)
     rows = _same_job_as_fastnn(result, "JAX")
     assert [(r["regime"], r["samples"]) for r in rows] == [("per-sample", 300), ("batch", 300)]
+
+
+# -- Adam and other networks -----------------------------------------------------------------
+
+
+def job_settings(mnist, **kwargs):
+    """The checked settings of a run, with the initial weights, and the data as jobs take it."""
+    settings = runner._settings(**kwargs)
+    settings["weights"] = bench.initial_weights(settings["seed"], settings["hidden"])
+    return settings, runner._training_data(mnist, settings["samples"])
+
+
+def trained(job):
+    job.prepare()
+    job.epoch()
+    return job.weights()
+
+
+def largest_difference(got, want):
+    assert [W.shape for W, _ in got] == [W.shape for W, _ in want]
+    return np.concatenate(
+        [
+            np.abs(a - b).ravel()
+            for (W, b), (W2, b2) in zip(got, want)
+            for a, b in ((W, W2), (b, b2))
+        ]
+    )
+
+
+def test_adam_on_two_hidden_layers(mnist, tmp_path):
+    result = bench.run(data=mnist, optimizer="adam", hidden=(32, 16), **TINY)
+    rows = result["results"]
+    assert len(rows) == 5 and all(set(row) == ROW_FIELDS for row in rows)
+    assert {(r["network"], r["optimizer"]) for r in rows} == {("784-32-16-10", "adam")}
+    assert {(r["regime"], r["lr"]) for r in rows} == {("per-sample", 0.0005), ("batch", 0.001)}
+    by_key = {(r["implementation"], r["regime"], r["samples"]): r for r in rows}
+    for regime, n in (("per-sample", 100), ("batch", 300)):
+        numba = by_key["fastnn numba", regime, n]["test_accuracy"]
+        assert by_key["fastnn numpy", regime, n]["test_accuracy"] == pytest.approx(numba, abs=2e-3)
+        assert numba > 0.15  # it learned: the initial weights score 0.065
+    settings = result["settings"]
+    assert settings["hidden"] == [32, 16] and settings["optimizer"] == "adam"
+    assert settings["adam"] == {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    assert settings["lrs"] == {"per-sample": 0.0005, "batch": 0.001}
+    text = bench.format_report(result)
+    assert (
+        text.startswith("fastnn bench: one epoch of MNIST, 784-32-16-10, ReLU") and "Adam" in text
+    )
+    header, *table = text.split("\n\n")[1].splitlines()
+    assert header.split()[:3] == ["regime", "implementation", "network"]
+    assert len(table) == 5 and all(" 784-32-16-10 " in line for line in table)
+    saved = json.loads(
+        bench.write_json(result, tmp_path / "b.json") and (tmp_path / "b.json").read_text()
+    )
+    assert saved["settings"]["hidden"] == [32, 16] and saved["settings"]["optimizer"] == "adam"
+    assert all(r["network"] == "784-32-16-10" for r in saved["results"])
+
+
+def test_learning_rates_given_override_the_optimizers_defaults(mnist):
+    result = bench.run(data=mnist, optimizer="adam", regime="batch", lr_batch=0.002, samples=200)
+    assert {r["lr"] for r in result["results"]} == {0.002}
+    result = bench.run(data=mnist, regime="per-sample", samples=50, numpy_samples=50, hidden=[])
+    assert {(r["lr"], r["network"]) for r in result["results"]} == {(0.01, "784-10")}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+        ({"hidden": (16, 0)}, "hidden must be an integer >= 1; got 0"),
+        ({"hidden": "128"}, "hidden must be an integer"),
+        ({"optimizer": "adam", "lr_per_sample": -1.0}, "lr_per_sample must be a finite number > 0"),
+    ],
+)
+def test_bad_optimizer_and_network_settings(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        bench.run(**kwargs)
+
+
+def test_command_line_adam_and_hidden(tmp_path, capsys):
+    out = tmp_path / "adam.json"
+    args = ["--optimizer", "adam", "--hidden", "16,16", "--regime", "batch", "--samples", "256",
+            "--repeat", "1", "--quiet", "--json", out]  # fmt: skip
+    assert cli.main(["bench", *map(str, args)]) == 0
+    printed = capsys.readouterr().out
+    assert "784-16-16-10" in printed and "batch 128 lr 0.001" in printed
+    saved = json.loads(out.read_text())
+    assert saved["settings"]["optimizer"] == "adam" and saved["settings"]["hidden"] == [16, 16]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--hidden", "100000,100000"], "10,079,600,010 parameters (--hidden) would need"),
+        (["--optimizer", "adam", "--lr-batch", "0"], "--lr-batch must be a finite number > 0"),
+    ],
+)
+def test_bad_network_or_lr_gives_one_line(args, message, capsys):
+    assert cli.main(["bench", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn bench: error: ") and message in err and err.count("\n") == 1
+
+
+def test_help_mentions_the_optimizer_and_the_network():
+    run = subprocess.run(
+        [sys.executable, "-m", "fastnn.cli", "bench", "--help"], capture_output=True, text=True
+    )
+    text = " ".join(run.stdout.split())
+    assert "--optimizer {sgd,adam}" in text and "--hidden" in text
+    assert "0.01 with sgd, 0.0005 with adam" in text and "0.1 with sgd, 0.001 with adam" in text
+
+
+def test_sklearn_starts_from_fastnns_weights_on_any_network(mnist):
+    # three equal hidden layers: two layers of the same shape, each with its own weights
+    settings, data = job_settings(mnist, samples=100, hidden=(16, 16, 16), optimizer="adam",
+                                  lr_batch=1e-9, batch_size=50)  # fmt: skip
+    module = peers.import_peer("sklearn")
+    job = peers.sklearn_job(module, data, "batch", 100, settings, {})
+    # two Adam steps of 1e-9 each: the weights are still the initial ones
+    assert largest_difference(trained(job), settings["weights"]).max() < 1e-8
+    assert job.network == "" and 0 <= job.accuracy() <= 1
+
+
+@pytest.mark.parametrize("hidden", [(128,), (32, 16)])
+@pytest.mark.parametrize("regime", ["per-sample", "batch"])
+def test_jax_adam_epoch_gives_fastnns_weights(mnist, hidden, regime):
+    """JAX's hand-written Adam, from the same weights in the same order, reaches fastnn numba's
+    weights within float32 rounding: as close as fastnn's own numpy backend does.
+
+    The betas are exact in binary (1 - 2^-3, 1 - 2^-10), so that ``1 - beta`` is the same
+    number whether a float32 kernel or Python computes it. With 0.9 and 0.999 the kernels'
+    float32 ``1 - beta2`` (0.00099998713) and Python's 0.001 differ by 1.3e-5 relatively,
+    which grows to a few 1e-5 in the weights (checked below).
+    """
+    jax = pytest.importorskip("jax")
+    settings, data = job_settings(mnist, samples=256, batch_size=32, hidden=hidden,
+                                  optimizer="adam")  # fmt: skip
+    n = 200 if regime == "per-sample" else 256
+    fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
+    moved = largest_difference(fastnn, settings["weights"]).max()
+    assert moved > 5 * settings["lrs"][regime]  # several Adam steps of about lr each
+    loose = largest_difference(trained(peers.jax_job(jax, data, regime, n, settings, {})), fastnn)
+    assert loose.max() < 1e-4 and np.quantile(loose, 0.999) < 1e-6
+
+    settings["adam"] = {"beta1": 1 - 2**-3, "beta2": 1 - 2**-10, "eps": 1e-8}
+    fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
+    numpy = largest_difference(trained(jobs.fastnn_job("numpy", data, regime, n, settings)), fastnn)
+    jax_ = largest_difference(trained(peers.jax_job(jax, data, regime, n, settings, {})), fastnn)
+    assert jax_.max() <= max(2 * numpy.max(), 1e-6) and jax_.max() < 5e-6
+    assert np.quantile(jax_, 0.999) < 5e-7
+
+
+@pytest.mark.parametrize("peer", ["jax", "torch"])
+def test_sgd_peers_give_fastnns_weights(mnist, peer):
+    module = pytest.importorskip(peer)
+    settings, data = job_settings(mnist, samples=256, batch_size=32, hidden=(32, 16),
+                                  torch_threads=(1,))  # fmt: skip
+    for regime, n in (("per-sample", 200), ("batch", 256)):
+        fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
+        if peer == "jax":
+            job = peers.jax_job(module, data, regime, n, settings, {})
+        else:
+            job = peers.torch_job(module, data, regime, n, settings, 1)
+        assert largest_difference(trained(job), fastnn).max() < 1e-6
+
+
+def test_pytorch_adam_is_noted_and_reaches_the_same_accuracy(mnist, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr(peers, "import_peer", missing("jax", "sklearn"))
+    result = bench.run(data=mnist, peers=True, torch_threads=(1,), optimizer="adam",
+                       hidden=(64,), **TINY)  # fmt: skip
+    rows = _same_job_as_fastnn(result, "PyTorch")
+    assert {r["network"] for r in rows} == {"784-64-10"}
+    assert any("torch.optim.Adam adds eps" in note for note in result["notes"])
+
+
+def test_jax_adam_peer(mnist, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.setattr(peers, "import_peer", missing("torch", "sklearn"))
+    result = bench.run(data=mnist, peers=True, optimizer="adam", hidden=(32, 16), **TINY)
+    rows = _same_job_as_fastnn(result, "JAX")
+    assert [(r["regime"], r["samples"]) for r in rows] == [("per-sample", 300), ("batch", 300)]
+    assert not any("torch.optim.Adam" in note for note in result["notes"])
+
+
+def test_sklearn_adam_peer(mnist, monkeypatch):
+    monkeypatch.setattr(peers, "import_peer", missing("torch", "jax"))
+    result = bench.run(data=mnist, peers=True, optimizer="adam", hidden=(32, 16), **TINY)
+    rows = rows_of(result, "scikit-learn")
+    assert [(r["regime"], r["samples"], r["lr"]) for r in rows] == [
+        ("per-sample", 100, 0.0005),
+        ("batch", 300, 0.001),
+    ]
+    assert all(r["network"] == "784-32-16-10" and 0 < r["test_accuracy"] <= 1 for r in rows)

@@ -1,8 +1,9 @@
 """Epoch times of fastnn's backends side by side, and of PyTorch, JAX and scikit-learn.
 
-One job, everywhere: one epoch of MNIST on a 784-128-10 network (ReLU, softmax cross-entropy,
-float32, plain SGD), per sample (batch size 1) and in mini-batches (128), from the same initial
-weights, then the test accuracy it reached. :func:`run` times it, :func:`format_report` prints
+One job, everywhere: one epoch of MNIST on a dense ReLU network (784-128-10 by default, any
+hidden widths on request; softmax cross-entropy, float32) with plain SGD or Adam, per sample
+(batch size 1) and in mini-batches (128), from the same initial weights, then the test accuracy
+it reached. :func:`run` times it, :func:`format_report` prints
 it, :func:`write_json` keeps every raw figure, and ``fastnn bench`` is the command behind them.
 
 The package: :mod:`.runner` (settings, rounds, rows), :mod:`.jobs` (the job and fastnn's own
@@ -20,9 +21,13 @@ What is timed, and what is not:
   lazy initialisation), is excluded. The median and the minimum of the timed rounds are
   reported.
 - Every implementation starts from the same initial weights, fastnn's (He normal for the ReLU
-  layer, Glorot uniform for the output layer, zero biases, drawn from ``seed``), and fastnn,
+  layers, Glorot uniform for the output layer, zero biases, drawn from ``seed``), and fastnn,
   PyTorch and JAX visit the samples in the same shuffled order. scikit-learn shuffles with its
   own generator (``random_state=seed``).
+- Adam is the same rule in fastnn, JAX (written by hand) and scikit-learn: ``eps`` added to
+  ``sqrt(v)``, the bias correction folded into the step. PyTorch's ``torch.optim.Adam`` adds
+  ``eps`` after the bias correction, which differs while the update count is small; a note
+  says so, and its accuracy, not its weights, is what compares.
 - Slow per-sample jobs run on the first samples of the training set only (a slice). Nothing is
   scaled: each row reports the samples it trained on, and speed-ups are ratios of samples per
   second against fastnn's ``numba`` backend on the same samples, so a slice is compared with a

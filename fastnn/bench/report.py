@@ -29,7 +29,8 @@ def format_report(result):
     s, m = result["settings"], result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     lines = [
-        f"fastnn bench: one epoch of MNIST, {s['network']}, {s['optimizer']}",
+        f"fastnn bench: one epoch of MNIST, {s['network']}, "
+        f"{s.get('optimizer_description', s['optimizer'])}",
         "regimes: "
         + "; ".join(
             f"{_regime_label({'batch_size': s['batch_sizes'][r]})} lr {s['lrs'][r]}"
@@ -62,14 +63,15 @@ def format_report(result):
 
 def _table(rows):
     """The results as aligned columns, a header line first."""
-    header = ("regime", "implementation", "threads", "samples", "median s", "(min s)",
-              "samples/s", "test acc", "numba speed-up")  # fmt: skip
+    header = ("regime", "implementation", "network", "threads", "samples", "median s",
+              "(min s)", "samples/s", "test acc", "numba speed-up")  # fmt: skip
     table = [header]
     for row in rows:
         speedup = "-" if row["speedup"] is None else f"{row['speedup']:.2f}x"
         table.append((
             _regime_label(row),
             row["implementation"],
+            row.get("network", ""),
             row["threads"],
             f"{row['samples']:,}",
             f"{row['median_s']:.3f}",
@@ -79,7 +81,7 @@ def _table(rows):
             speedup,
         ))  # fmt: skip
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    left = {0, 1}
+    left = {0, 1, 2}
     return [
         "  ".join(c.ljust(w) if i in left else c.rjust(w)
                   for i, (c, w) in enumerate(zip(r, widths))).rstrip()

@@ -1,7 +1,8 @@
 """The runner: checks the settings, builds every job, times them in interleaved rounds and turns
 the times into rows (see :mod:`fastnn.bench` for what is timed and how).
 
-A row of :func:`run`'s ``results`` holds ``implementation``, ``regime``, ``batch_size``, ``lr``,
+A row of :func:`run`'s ``results`` holds ``implementation``, ``network`` (such as
+``784-128-10``), ``optimizer`` (``sgd`` or ``adam``), ``regime``, ``batch_size``, ``lr``,
 ``samples``, ``threads``, ``times_s`` (every timed round), ``warmup_s``, ``median_s``,
 ``min_s``, ``samples_per_s`` (from the median), ``test_accuracy`` (after the last round),
 ``accuracies``, ``reference_samples_per_s`` and ``speedup`` (samples per second of fastnn numba
@@ -16,7 +17,16 @@ import time
 from .._validation import check_choice, check_int, check_number
 from ..errors import InputError
 from . import peers as _peers
-from .jobs import N_HIDDEN, N_IN, N_OUT, NUMBA, fastnn_job, initial_weights
+from .jobs import (
+    ADAM,
+    DEFAULT_HIDDEN,
+    DEFAULT_LRS,
+    NUMBA,
+    OPTIMIZERS,
+    fastnn_job,
+    initial_weights,
+    network_name,
+)
 from .machine import load_average, machine_info
 
 REGIMES = ("per-sample", "batch")
@@ -33,12 +43,14 @@ def run(
     peers=False,
     peer_samples=6000,
     batch_size=128,
-    lr_per_sample=0.01,
-    lr_batch=0.1,
+    lr_per_sample=None,
+    lr_batch=None,
     torch_threads=(1, 2),
     seed=0,
     data=None,
     progress=None,
+    optimizer="sgd",
+    hidden=DEFAULT_HIDDEN,
 ):
     """Time one MNIST epoch per implementation and regime.
 
@@ -61,8 +73,9 @@ def run(
         ``samples``.
     batch_size : int, default 128
         The mini-batch regime's batch size, at most ``samples``.
-    lr_per_sample, lr_batch : float, default 0.01 and 0.1
-        Learning rates of the two regimes.
+    lr_per_sample, lr_batch : float, optional
+        Learning rates of the two regimes (default: 0.01 and 0.1 with SGD, 0.0005 and 0.001
+        with Adam).
     torch_threads : sequence of int, default (1, 2)
         ``torch.set_num_threads`` values, at most :data:`MAX_THREADS`; each is a row.
     seed : int, default 0
@@ -72,6 +85,13 @@ def run(
         returns it; loaded when not given.
     progress : callable, optional
         Called with a line of text as the rounds go by.
+    optimizer : {"sgd", "adam"}, default "sgd"
+        Plain SGD (no momentum, decay or penalty), or Adam (beta1 0.9, beta2 0.999, eps 1e-8,
+        in scikit-learn's and Keras's form; PyTorch uses its own ``torch.optim.Adam``, and a
+        note says how it differs).
+    hidden : int or sequence of int, default (128,)
+        Widths of the hidden ReLU layers, for every implementation: ``(1024,)`` or
+        ``(256, 256, 256)``; empty for none.
 
     Returns
     -------
@@ -87,13 +107,14 @@ def run(
         On a bad setting, naming it.
     """
     settings = _settings(regime, repeat, samples, numpy_samples, peers, peer_samples, batch_size,
-                         lr_per_sample, lr_batch, torch_threads, seed)  # fmt: skip
+                         lr_per_sample, lr_batch, torch_threads, seed, optimizer,
+                         hidden)  # fmt: skip
     data = _training_data(data, samples)
     settings["test_samples"] = int(len(data["y_test"]))
     notes = {}
     modules = _import_peers(notes) if peers else {}
     machine = machine_info()
-    settings["weights"] = initial_weights(settings["seed"])
+    settings["weights"] = initial_weights(settings["seed"], settings["hidden"])
     jobs = _jobs(data, settings, modules, notes)
     _rounds(jobs, repeat, modules.get("torch"), progress or (lambda line: None))
     for job in jobs:
@@ -125,8 +146,10 @@ def _training_data(data, samples):
     return {"X": X, "y": y, "X_test": X_test, "y_test": y_test}
 
 
-def _settings(regime, repeat, samples, numpy_samples, use_peers, peer_samples, batch_size,
-              lr_per_sample, lr_batch, torch_threads, seed):  # fmt: skip
+def _settings(regime="both", repeat=3, samples=MNIST_TRAIN, numpy_samples=None,
+              use_peers=False, peer_samples=6000, batch_size=128, lr_per_sample=None,
+              lr_batch=None, torch_threads=(1, 2), seed=0, optimizer="sgd",
+              hidden=DEFAULT_HIDDEN):  # fmt: skip
     """The checked settings: the record the jobs read and the result reports."""
     check_choice(regime, "regime", (*REGIMES, "both"))
     check_int(repeat, "repeat", low=1)
@@ -141,8 +164,13 @@ def _settings(regime, repeat, samples, numpy_samples, use_peers, peer_samples, b
     check_int(batch_size, "batch_size", low=2)
     if regime != "per-sample" and batch_size > samples:
         raise InputError(f"batch_size must be at most samples ({samples}); got {batch_size}")
-    check_number(lr_per_sample, "lr_per_sample", low=0, low_open=True)
-    check_number(lr_batch, "lr_batch", low=0, low_open=True)
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    lrs = dict(DEFAULT_LRS[optimizer])
+    for name, regime_name, lr in (("lr_per_sample", "per-sample", lr_per_sample),
+                                  ("lr_batch", "batch", lr_batch)):  # fmt: skip
+        if lr is not None:
+            lrs[regime_name] = check_number(lr, name, low=0, low_open=True)
+    hidden = _hidden(hidden)
     threads = list(torch_threads)
     if not threads:
         raise InputError("torch_threads must name at least one thread count; got none")
@@ -156,13 +184,33 @@ def _settings(regime, repeat, samples, numpy_samples, use_peers, peer_samples, b
         "numpy_samples": min(peer_samples if numpy_samples is None else numpy_samples, samples),
         "peer_samples": min(peer_samples, samples),
         "batch_sizes": {"per-sample": 1, "batch": batch_size},
-        "lrs": {"per-sample": lr_per_sample, "batch": lr_batch},
+        "lrs": lrs,
         "torch_threads": threads,
         "seed": check_int(seed, "seed", low=0),
         "peers": bool(use_peers),
-        "network": f"{N_IN}-{N_HIDDEN}-{N_OUT}, ReLU, softmax cross-entropy, float32",
-        "optimizer": "plain SGD (no momentum, no decay, no penalty)",
+        "hidden": hidden,
+        "layers": network_name(hidden),
+        "network": f"{network_name(hidden)}, ReLU, softmax cross-entropy, float32",
+        "optimizer": optimizer,
+        "adam": dict(ADAM),
+        "optimizer_description": _describe_optimizer(optimizer),
     }
+
+
+def _hidden(hidden):
+    """The hidden widths as a list of ints >= 1."""
+    if isinstance(hidden, (int, float, str)) or not hasattr(hidden, "__iter__"):
+        hidden = [hidden]
+    return [check_int(width, "hidden", low=1) for width in hidden]
+
+
+def _describe_optimizer(optimizer):
+    if optimizer == "adam":
+        return (
+            f"Adam (beta1 {ADAM['beta1']}, beta2 {ADAM['beta2']}, eps {ADAM['eps']:g}; eps added "
+            "to sqrt(v), as scikit-learn and Keras add it)"
+        )
+    return "plain SGD (no momentum, no decay, no penalty)"
 
 
 def _import_peers(notes):
@@ -202,6 +250,8 @@ def _jobs(data, settings, modules, notes):
         # reference for that row's speed-up and accuracy
         slices = sorted({samples} | {job.samples for job in others}, reverse=True)
         jobs += [fastnn_job("numba", data, regime, n, settings) for n in slices] + others
+    for job in jobs:
+        job.network, job.optimizer = settings["layers"], settings["optimizer"]
     return jobs
 
 
@@ -254,6 +304,8 @@ def _results(jobs):
         median = statistics.median(job.times)
         row = {
             "implementation": job.implementation,
+            "network": job.network,
+            "optimizer": job.optimizer,
             "regime": job.regime,
             "batch_size": job.batch_size,
             "lr": job.lr,

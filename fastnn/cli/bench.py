@@ -3,17 +3,34 @@
 
 import sys
 
-from .options import BATCH_SIZE, QUIET, SEED, UsageError, at_least, at_most, output_file
+from .._validation import check_memory
+from .options import (
+    BATCH_SIZE,
+    HIDDEN,
+    OPTIMIZER,
+    QUIET,
+    SEED,
+    UsageError,
+    at_least,
+    at_most,
+    output_file,
+)
 
 DESCRIPTION = (
-    "Time one epoch of MNIST (784-128-10, ReLU, softmax cross-entropy, float32, plain SGD) on "
-    "fastnn's numba and numpy backends, per sample (batch size 1) and in mini-batches, and print "
-    "per row: seconds (median and min), samples per second, the test accuracy after the epoch "
-    "and the speed-up of the numba backend. Runs are interleaved, one round over every "
-    "implementation at a time, after a warm-up round that is not timed. Slow per-sample jobs "
-    "train on a slice of the training set; the speed-up compares samples per second with the "
-    "numba backend on the same samples. Everything starts from the same initial weights."
+    "Time one epoch of MNIST (784-128-10 unless --hidden says otherwise, ReLU, softmax "
+    "cross-entropy, float32, plain SGD or --optimizer adam) on fastnn's numba and numpy "
+    "backends, per sample (batch size 1) and in mini-batches, and print per row: the network, "
+    "seconds (median and min), samples per second, the test accuracy after the epoch and the "
+    "speed-up of the numba backend. Runs are interleaved, one round over every implementation "
+    "at a time, after a warm-up round that is not timed. Slow per-sample jobs train on a slice "
+    "of the training set; the speed-up compares samples per second with the numba backend on "
+    "the same samples. Everything starts from the same initial weights."
 )
+# learning rates unless --lr-per-sample or --lr-batch say otherwise (fastnn.bench.jobs)
+DEFAULT_LRS = {"sgd": (0.01, 0.1), "adam": (0.0005, 0.001)}
+# the implementations that may hold the network at once, each with its parameters, gradient,
+# optimizer state and a copy or two (PyTorch, JAX, scikit-learn, fastnn's two backends)
+_COPIES = 40
 
 
 def add_options(parser):
@@ -72,19 +89,32 @@ def _add_timing_options(group):
 
 
 def _add_job_options(group):
+    OPTIMIZER.add(
+        group,
+        choices=("sgd", "adam"),
+        help="plain SGD (default), or Adam (beta1 0.9, beta2 0.999, eps 1e-8, added to sqrt(v) "
+        "as in scikit-learn and Keras; JAX's epoch writes that rule by hand, PyTorch runs "
+        "torch.optim.Adam, which adds eps after the bias correction)",
+    )
+    HIDDEN.add(
+        group,
+        help="hidden ReLU layer widths for every implementation, comma-separated: 128 (default), "
+        "1024 or 256,256,256; an empty string for none",
+    )
     BATCH_SIZE.add(
         group,
         default=128,
         help="the mini-batch regime's batch size, at most --samples (default: 128)",
     )
-    for option, default, what in (("--lr-per-sample", 0.01, "per sample"),
-                                  ("--lr-batch", 0.1, "of the mini-batch regime")):  # fmt: skip
+    for option, index, what in (("--lr-per-sample", 0, "per sample"),
+                                ("--lr-batch", 1, "of the mini-batch regime")):  # fmt: skip
+        sgd, adam = DEFAULT_LRS["sgd"][index], DEFAULT_LRS["adam"][index]
         group.add_argument(
             option,
             type=float,
-            default=default,
+            default=None,
             metavar="LR",
-            help=f"learning rate {what} (default: {default})",
+            help=f"learning rate {what} (default: {sgd} with sgd, {adam} with adam)",
         )
     group.add_argument(
         "--torch-threads",
@@ -121,13 +151,25 @@ def _check(args, bench):
     if args.regime != "per-sample":
         at_most(args.batch_size, "--batch-size", args.samples, " (--samples)")
     for option, lr in (("--lr-per-sample", args.lr_per_sample), ("--lr-batch", args.lr_batch)):
-        if not lr > 0 or lr == float("inf"):
+        if lr is not None and (not lr > 0 or lr == float("inf")):
             raise UsageError(f"{option} must be a finite number > 0; got {lr}")
+    _check_network(args)
     at_least(args.seed, "--seed", 0)
     threads = _thread_counts(args.torch_threads, bench.MAX_THREADS)
     if args.json is not None:
         output_file(args.json, "--json")
     return threads
+
+
+def _check_network(args):
+    """Refuse, before loading anything, a network that the implementations cannot hold."""
+    widths = [784, *args.hidden, 10]
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:]))
+    rows = max(args.batch_size, 10000)  # a batch, or the test set evaluated at once
+    check_memory(
+        4 * (_COPIES * n_params + 3 * rows * sum(widths)),
+        f"timing a network of {n_params:,} parameters (--hidden)",
+    )
 
 
 def run(args):
@@ -151,6 +193,8 @@ def run(args):
         torch_threads=threads,
         seed=args.seed,
         progress=None if args.quiet else progress,
+        optimizer=args.optimizer,
+        hidden=args.hidden,
     )
     print(bench.format_report(result))
     if args.json is not None:
