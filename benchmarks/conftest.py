@@ -18,4 +18,6 @@ def compiled(mnist):
     """Compile the numba kernels once, outside every timed region."""
     (X, y), _ = mnist
     for batch_size in (1, 128):
-        mlp("numba").fit(X[:256], y[:256], batch_size=batch_size, verbose=0)
+        for optimizer in (fn.SGD(), fn.Adam()):
+            mlp("numba").fit(X[:256], y[:256], batch_size=batch_size, optimizer=optimizer,
+                             verbose=0)  # fmt: skip
