@@ -199,6 +199,12 @@ def _squares(params, opt, penalty):
     return float(np.dot(params, params)) if opt.l2 * penalty > 0 else 0.0
 
 
+def _flush(state):
+    """Set the state values below the dtype's smallest normal number to zero (subnormal
+    arithmetic is slow, and a decaying velocity or moment would end there)."""
+    state[np.abs(state) < np.finfo(state.dtype).tiny] = 0
+
+
 def sgd_update(params, velocity, grad, opt, rate, penalty):
     """One SGD step on the 1-D ``params`` (and ``velocity``), in place; returns the squares of
     the params before the step when penalised."""
@@ -210,6 +216,7 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
         return squares
     velocity *= typ(opt.momentum)
     velocity -= typ(rate) * g  # v = momentum v - lr g
+    _flush(velocity)
     if opt.nesterov:
         params += typ(opt.momentum) * velocity - typ(rate) * g  # W += momentum v - lr g
     else:
@@ -229,6 +236,8 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     g = grad + _penalty(params, opt, penalty)
     m[...] = b1 * m + (1 - b1) * g  # m = b1 m + (1 - b1) g
     v[...] = b2 * v + (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
+    _flush(m)
+    _flush(v)
     params -= typ(rate) * m / (np.sqrt(v) + typ(opt.eps))  # W -= lr_t m / (sqrt(v) + eps)
     return squares
 
@@ -241,10 +250,11 @@ def optimizer_update(params, state, first, grad, opt, rate, penalty):
     return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
-def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
+def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty, grad):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta."""
-    squares = optimizer_update(params, state, w, np.outer(x, delta).ravel(), opt, rate, penalty)
-    optimizer_update(params, state, b, delta, opt, rate, 0.0)
+    grad = np.outer(x, delta).ravel()  # dW = outer(x, delta)
+    squares = optimizer_update(params, state, w_offset, grad, opt, rate, penalty)
+    optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
     return squares
 
 

@@ -10,7 +10,7 @@ import math
 from numba import njit
 
 from ._config import JIT_OPTIONS
-from .sgd import _penalised
+from .sgd import _penalised, flushed, smallest_normal
 
 
 @njit(**JIT_OPTIONS)
@@ -22,12 +22,17 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     one_b1, one_b2 = typ(1) - b1, typ(1) - b2
     c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
     squares = 0.0
+    tiny = smallest_normal(params)
+    penalised = c1 != 0 or c2 != 0
     for i in range(params.shape[0]):
         p = params[i]
-        squares += p * p
-        g = _penalised(p, grad[i], c1, c2)
-        mi = b1 * m[i] + one_b1 * g
-        vi = b2 * v[i] + one_b2 * (g * g)
+        if penalised:  # the branch is the same for every i: LLVM takes it out of the loop
+            squares += p * p
+            g = _penalised(p, grad[i], c1, c2)
+        else:
+            g = grad[i]
+        mi = flushed(b1 * m[i] + one_b1 * g, tiny)  # subnormal moments are zero (see sgd.py)
+        vi = flushed(b2 * v[i] + one_b2 * (g * g), tiny)
         m[i] = mi
         v[i] = vi
         params[i] = p - lr * mi / (math.sqrt(vi) + eps)

@@ -60,7 +60,7 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
     dact = np.empty(units[n_layers], dtype)
     delta = np.empty(widest, dtype)
     delta_prev = np.empty(widest, dtype)
-    grad_row = np.empty(widest, dtype)
+    grad_work = np.empty((layout[:, N_IN] * layout[:, N_OUT]).max(), dtype)  # a layer's dW
     nonzero_input = np.empty(layout[0, N_IN], np.int64)
     nonzero_hidden = np.empty(widest, np.int64)
     n_out = layout[n_layers - 1, N_OUT]
@@ -114,7 +114,7 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
                           dtype.type(rate), plain)  # fmt: skip
             if not plain:
                 squares += outer_update(a[lo:hi], delta[:width], params, state, w, b, opt, rate,
-                                        penalty, grad_row)  # fmt: skip
+                                        penalty, grad_work)  # fmt: skip
             # delta_prev now holds delta_{l-1}: swap the names, so the next layer reads it as
             # delta and overwrites the old delta, which nothing needs any more
             delta, delta_prev = delta_prev, delta
@@ -125,7 +125,7 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
                         dtype.type(rate))  # fmt: skip
         else:
             squares += outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, penalty,
-                                    grad_row)  # fmt: skip
+                                    grad_work)  # fmt: skip
         record["penalty_sum"] += penalty * squares
         t[0] += 1
 

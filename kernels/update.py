@@ -30,20 +30,20 @@ def optimizer_update(params, state, first, grad, opt, rate, penalty):
 
 
 @njit(**JIT_OPTIONS)
-def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
+def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty, grad):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta.
 
-    Row by row, so that each row's gradient is built in ``grad_row`` (a work buffer in L1) and
-    ``W``, the state and the gradient are visited in one pass. Returns the sum of the squared
-    weights before the step when penalised (else 0).
+    The gradient is written out whole into ``grad`` (a work buffer of at least n_in * n_out
+    items), so that the step is one long pass over ``W`` and its state, which vectorises; a call
+    per row of ``W`` cost twice as much. Returns the sum of the squared weights before the step
+    when penalised (else 0).
     """
-    n_out = delta.shape[0]
-    squares = 0.0
-    for i in range(x.shape[0]):
+    n_in, n_out = x.shape[0], delta.shape[0]
+    for i in range(n_in):
         xi = x[i]
+        row = grad[i * n_out : (i + 1) * n_out]
         for j in range(n_out):
-            grad_row[j] = xi * delta[j]
-        squares += optimizer_update(params, state, w + i * n_out, grad_row[:n_out], opt, rate,
-                                    penalty)  # fmt: skip
-    optimizer_update(params, state, b, delta, opt, rate, 0.0)
+            row[j] = xi * delta[j]
+    squares = optimizer_update(params, state, w_offset, grad[: n_in * n_out], opt, rate, penalty)
+    optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
     return squares

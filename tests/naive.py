@@ -206,6 +206,10 @@ def _penalised(p, g, opt, penalty):
     return g + penalty * (opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p)
 
 
+def _flushed(value, dtype):
+    return 0.0 if abs(value) < np.finfo(dtype).tiny else value
+
+
 def sgd_update(params, velocity, grad, opt, rate, penalty):
     squares = sum(float(p) ** 2 for p in params) if opt.l2 * penalty > 0 else 0.0
     for i in range(params.shape[0]):
@@ -214,7 +218,7 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
         if opt.momentum == 0:
             params[i] = p - rate * g
             continue
-        v = opt.momentum * float(velocity[i]) - rate * g
+        v = _flushed(opt.momentum * float(velocity[i]) - rate * g, params.dtype)
         velocity[i] = v
         params[i] = p + (opt.momentum * v - rate * g if opt.nesterov else v)
     return squares
@@ -225,8 +229,8 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     for i in range(params.shape[0]):
         p = float(params[i])
         g = _penalised(p, float(grad[i]), opt, penalty)
-        m[i] = opt.beta1 * float(m[i]) + (1 - opt.beta1) * g
-        v[i] = opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g
+        m[i] = _flushed(opt.beta1 * float(m[i]) + (1 - opt.beta1) * g, params.dtype)
+        v[i] = _flushed(opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g, params.dtype)
         params[i] = p - rate * float(m[i]) / (math.sqrt(float(v[i])) + opt.eps)
     return squares
 
@@ -238,11 +242,11 @@ def optimizer_update(params, state, first, grad, opt, rate, penalty):
     return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
 
-def outer_update(x, delta, params, state, w, b, opt, rate, penalty, grad_row):
-    grad = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
+def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty, grad):
+    dW = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
                      for j in range(delta.shape[0])])  # fmt: skip
-    squares = optimizer_update(params, state, w, grad, opt, rate, penalty)
-    optimizer_update(params, state, b, delta, opt, rate, 0.0)
+    squares = optimizer_update(params, state, w_offset, dW, opt, rate, penalty)
+    optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
     return squares
 
 

@@ -73,7 +73,7 @@ def test_outer_update_parity(dtype, name):
     params = rng.normal(size=64).astype(dtype)
     state = np.abs(rng.normal(size=(2, 64))).astype(dtype)
     results = call_all("outer_update", x, delta, params, state, 0, 48, OPTIMIZERS[name].config(),
-                       0.01, 0.5, np.empty(5, dtype))  # fmt: skip
+                       0.01, 0.5, np.empty(35, dtype))  # fmt: skip
     assert_agree(results, dtype, positions=[2, 3], compare_value=True)
 
 
