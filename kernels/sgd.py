@@ -13,7 +13,7 @@ than that smallest normal (1.2e-38 in float32, 2.2e-308 in float64).
 import numpy as np
 from numba import njit
 
-from ._config import JIT_OPTIONS
+from ._config import EXACT_OPTIONS, JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
@@ -28,11 +28,12 @@ def smallest_normal(x):
     return typ(1.1754943508222875e-38) if x.itemsize == 4 else typ(2.2250738585072014e-308)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**EXACT_OPTIONS)
 def flushed(value, tiny):
     """``value``, or zero when its magnitude is below ``tiny`` (a subnormal number); NaN stays
-    NaN. ``value - value`` keeps the dtype (a literal 0 would make float32 float64)."""
-    return value if abs(value) >= tiny else value - value
+    NaN (the comparison is false for NaN). ``value - value`` keeps the dtype, where a literal 0
+    would make float32 float64; without fastmath it is not folded away."""
+    return value - value if abs(value) < tiny else value
 
 
 @njit(**JIT_OPTIONS)
