@@ -234,8 +234,8 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     squares = _squares(params, opt, penalty)
     b1, b2 = typ(opt.beta1), typ(opt.beta2)
     g = grad + _penalty(params, opt, penalty)
-    m[...] = b1 * m + (1 - b1) * g  # m = b1 m + (1 - b1) g
-    v[...] = b2 * v + (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
+    m[...] = b1 * m + typ(1.0 - opt.beta1) * g  # m = b1 m + (1 - b1) g
+    v[...] = b2 * v + typ(1.0 - opt.beta2) * (g * g)  # v = b2 v + (1 - b2) g^2
     _flush(m)
     _flush(v)
     params -= typ(rate) * m / (np.sqrt(v) + typ(opt.eps))  # W -= lr_t m / (sqrt(v) + eps)

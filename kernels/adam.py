@@ -19,7 +19,7 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     sum of the squared ``params`` before the step when an L2 term applies (else 0)."""
     typ = params.dtype.type
     lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
-    one_b1, one_b2 = typ(1) - b1, typ(1) - b2
+    one_b1, one_b2 = typ(1.0 - opt.beta1), typ(1.0 - opt.beta2)  # 1 - b in float64, then cast
     c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
     squares = 0.0
     tiny = smallest_normal(params)
