@@ -399,13 +399,10 @@ def test_sklearn_starts_from_fastnns_weights_on_any_network(mnist):
 @pytest.mark.parametrize("regime", ["per-sample", "batch"])
 def test_jax_adam_epoch_gives_fastnns_weights(mnist, hidden, regime):
     """JAX's hand-written Adam, from the same weights in the same order, reaches fastnn numba's
-    weights within float32 rounding: as close as fastnn's own numpy backend does.
-
-    The betas are exact in binary (1 - 2^-3, 1 - 2^-10), so that ``1 - beta`` is the same
-    number whether a float32 kernel or Python computes it. With 0.9 and 0.999 the kernels'
-    float32 ``1 - beta2`` (0.00099998713) and Python's 0.001 differ by 1.3e-5 relatively,
-    which grows to a few 1e-5 in the weights (checked below).
-    """
+    weights within float32 rounding. Adam divides by the root of the second moment, so where a
+    gradient is tiny a rounding difference in it moves a weight by up to the step size: the
+    largest differences are a few 1e-6 (the numpy backend's are smaller, as it shares the
+    kernels' order of operations), and nearly all are below 5e-7."""
     jax = pytest.importorskip("jax")
     settings, data = job_settings(mnist, samples=256, batch_size=32, hidden=hidden,
                                   optimizer="adam")  # fmt: skip
@@ -413,14 +410,9 @@ def test_jax_adam_epoch_gives_fastnns_weights(mnist, hidden, regime):
     fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
     moved = largest_difference(fastnn, settings["weights"]).max()
     assert moved > 5 * settings["lrs"][regime]  # several Adam steps of about lr each
-    loose = largest_difference(trained(peers.jax_job(jax, data, regime, n, settings, {})), fastnn)
-    assert loose.max() < 1e-4 and np.quantile(loose, 0.999) < 1e-6
-
-    settings["adam"] = {"beta1": 1 - 2**-3, "beta2": 1 - 2**-10, "eps": 1e-8}
-    fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
     numpy = largest_difference(trained(jobs.fastnn_job("numpy", data, regime, n, settings)), fastnn)
     jax_ = largest_difference(trained(peers.jax_job(jax, data, regime, n, settings, {})), fastnn)
-    assert jax_.max() <= max(2 * numpy.max(), 1e-6) and jax_.max() < 5e-6
+    assert numpy.max() < 2e-6 and jax_.max() < 2e-5
     assert np.quantile(jax_, 0.999) < 5e-7
 
 
