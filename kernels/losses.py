@@ -52,21 +52,23 @@ def softmax(logits, out):
 
 
 @njit(**JIT_OPTIONS)
-def _row_weights(m, weights):
-    """Each row's share of the batch: ``w_r / sum(w)``, or ``1 / m`` without weights.
-
-    Returns (total weight, shares); a batch of zero total weight gets zero shares.
-    """
-    share = np.empty(m)
+def _total_weight(m, weights):
+    """The batch's weight: ``sum(w)``, or ``m`` without weights."""
     if weights.shape[0] == 0:
-        share[:] = 1.0 / m
-        return float(m), share
+        return float(m)
     total = 0.0
     for r in range(m):
         total += weights[r]
-    for r in range(m):
-        share[r] = weights[r] / total if total > 0 else 0.0
-    return total, share
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _share(r, m, weights, total):
+    """Row ``r``'s share of the batch: ``w_r / sum(w)``, or ``1 / m`` without weights; zero in
+    a batch of zero weight. Computed per row, so that no loss allocates."""
+    if weights.shape[0] == 0:
+        return 1.0 / m
+    return weights[r] / total if total > 0 else 0.0
 
 
 @njit(**JIT_OPTIONS)
@@ -75,18 +77,20 @@ def softmax_cross_entropy(logits, labels, weights, grad):
 
     Without ``weights`` (an empty array) every row weighs 1: the plain mean.
     """
-    _, share = _row_weights(logits.shape[0], weights)
+    m = logits.shape[0]
+    weight = _total_weight(m, weights)
     total = 0.0
-    for r in range(logits.shape[0]):
+    for r in range(m):
+        share = _share(r, m, weights, weight)
         z = logits[r]
         log_norm = _log_sum_exp(z)
         g = grad[r]
-        c = logits.dtype.type(share[r])
+        c = logits.dtype.type(share)
         for j in range(z.shape[0]):
             g[j] = math.exp(z[j] - log_norm) * c
         y = labels[r]
         g[y] -= c
-        total += share[r] * _exact_difference(log_norm, z[y])
+        total += share * _exact_difference(log_norm, z[y])
     return total
 
 
@@ -97,13 +101,13 @@ def binary_cross_entropy(logits, targets, weights, grad):
 
     Computed from the logits, so it is finite for any logit.
     """
-    _, share = _row_weights(logits.shape[0], weights)
-    k = logits.shape[1]
+    m, k = logits.shape
+    weight = _total_weight(m, weights)
     one = logits.dtype.type(1)
     zero = logits.dtype.type(0)
     total = 0.0
-    for r in range(logits.shape[0]):
-        c = share[r] / k
+    for r in range(m):
+        c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
             z = logits[r, j]
@@ -117,11 +121,11 @@ def binary_cross_entropy(logits, targets, weights, grad):
 def mean_squared_error(outputs, targets, weights, grad):
     """Weighted mean over rows (and mean over outputs) of ``(y_hat - y)**2``;
     ``grad = 2 w (y_hat - y) / (sum(w) k)``."""
-    _, share = _row_weights(outputs.shape[0], weights)
-    k = outputs.shape[1]
+    m, k = outputs.shape
+    weight = _total_weight(m, weights)
     total = 0.0
-    for r in range(outputs.shape[0]):
-        c = share[r] / k
+    for r in range(m):
+        c = _share(r, m, weights, weight) / k
         scale = outputs.dtype.type(2 * c)
         for j in range(k):
             d = outputs[r, j] - targets[r, j]
@@ -142,11 +146,11 @@ def poisson(logits, targets, weights, grad):
     """Poisson deviance with a log link, from the linear outputs z (the mean is ``exp(z)``):
     weighted mean over rows (and mean over outputs) of ``exp(z) - y z + y log y - y``;
     ``grad = w (exp(z) - y) / (sum(w) k)``."""
-    _, share = _row_weights(logits.shape[0], weights)
-    k = logits.shape[1]
+    m, k = logits.shape
+    weight = _total_weight(m, weights)
     total = 0.0
-    for r in range(logits.shape[0]):
-        c = share[r] / k
+    for r in range(m):
+        c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
             z, y = logits[r, j], targets[r, j]
