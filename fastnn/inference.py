@@ -4,7 +4,6 @@ the metrics of ``evaluate``, on either backend."""
 import warnings
 
 import numpy as np
-from sklearn.metrics import r2_score
 
 from ._codes import CLASSIFICATION_LOSSES, SIGMOID
 from .errors import InputError
@@ -82,6 +81,8 @@ def evaluate(model, data):
     targets = data.targets.astype(np.float64)
     if model.scaling is not None:  # in the target's units
         targets = model.scaling.outputs(targets)
+    from sklearn.metrics import r2_score  # imported here: scikit-learn takes a second to import
+
     squares = np.mean((targets - predicted) ** 2, axis=1)
     mse = float(np.average(squares, weights=weights))
     return {

@@ -7,7 +7,6 @@ the numpy twin on the other) over the whole data set; the L2 term is added here.
 import time
 
 import numpy as np
-import scipy.optimize
 
 from ._validation import check_int, check_number
 from .errors import InputError
@@ -78,6 +77,8 @@ class LBFGS:
             started[0] = now
             if verbose:
                 print(f"iteration {len(history.epoch)} - loss {logs['loss']:.6f}", flush=True)
+
+        import scipy.optimize  # imported here: it takes half a second, and few fits need it
 
         result = scipy.optimize.minimize(
             objective, model._params.astype(np.float64), method="L-BFGS-B", jac=True,

@@ -275,11 +275,11 @@ def _save_interrupted(model, args, completed):
 
 def _report(model, data, plots, history):
     """The test metrics (in the target's units for regression), and the plots on request."""
-    from .. import metrics
-
     scores = model.evaluate(data.X_test, data.y_test)
     report = None
     if model.loss == "mse" or plots:
+        from .. import metrics  # imports scikit-learn, a second's work: only when needed
+
         report = metrics.report(model, data.X_test, data.y_test, class_names=data.classes)
     if model.loss == "mse":
         scaled = " (standardised target)" if report.get("target_standardised") else ""
