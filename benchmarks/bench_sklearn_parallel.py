@@ -30,13 +30,13 @@ FIRST_FIT = textwrap.dedent(
     started = time.perf_counter()
     from sklearn.datasets import load_digits
     from fastnn.sklearn import FastMLPClassifier
-    from fastnn.kernels import train_epoch
+    from fastnn.kernels.epoch import per_sample_epoch
     X, y = load_digits(return_X_y=True)
     warnings.simplefilter("ignore")
     clf = FastMLPClassifier(batch_size=1, max_iter=1, backend="numba")
     t = time.perf_counter(); clf.fit(X / 16.0, y); first = time.perf_counter() - t
     t = time.perf_counter(); clf.fit(X / 16.0, y); second = time.perf_counter() - t
-    stats = train_epoch.stats
+    stats = per_sample_epoch.stats
     print(f"{first:.3f} {second:.3f} {sum(stats.cache_hits.values())} "
           f"{sum(stats.cache_misses.values())}")
     """
@@ -76,7 +76,7 @@ def main():
         first, second, hits, misses = first_fit_in_fresh_process(cache)
         print(
             f"  {name:<40} first fit {first:7.3f} s, second {second:.3f} s "
-            f"(train_epoch cache hits {hits}, misses {misses})"
+            f"(per-sample epoch kernel cache hits {hits}, misses {misses})"
         )
 
     X, y = load_digits(return_X_y=True)
@@ -95,7 +95,7 @@ def main():
         runs = [timed(fn) for _ in range(repeats)]
         return min(runs, key=lambda run: run[0])
 
-    print(f"\nGridSearchCV: {len(X)} digits, 4 candidates x 5 folds = 20 per-sample SGD fits")
+    print(f"\nGridSearchCV: {len(X)} digits, 4 candidates x 5 folds = 20 per-sample fits (solver adam, the default)")
     print(f"(best of {args.repeats} runs; load average before: {os.getloadavg()[0]:.2f})")
     cold, _ = timed(lambda: search(-1))  # starts the worker processes
     serial, s1 = best_of(args.repeats, lambda: search(1))
