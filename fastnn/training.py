@@ -143,8 +143,9 @@ class EpochRunner:
         self.verbose = verbose
         self.state = optimizer.state_for(model._params)
         n_weights = sum(layer.n_in * layer.n_out for layer in model.layers)
-        batches = max(1, int(_FIRST_SLICE_WORK / (3 * n_weights * batch_size)))
-        self._slice = batches * batch_size
+        self._max_batches = -(-data.X.shape[0] // batch_size)  # a slice is at most an epoch
+        batches = int(_FIRST_SLICE_WORK / (3 * n_weights * batch_size))
+        self._slice = min(max(1, batches), self._max_batches) * batch_size
 
     def run_part(self, order, stats):
         """Train on ``order`` in one backend call."""
@@ -277,8 +278,8 @@ class EpochRunner:
         if seconds <= 0:
             return
         factor = min(4.0, max(0.25, SLICE_SECONDS / seconds))
-        batches = max(1, int(self._slice // self.batch_size * factor))
-        self._slice = batches * self.batch_size
+        batches = int(self._slice // self.batch_size * factor)
+        self._slice = min(max(1, batches), self._max_batches) * self.batch_size
 
     def _restore(self, saved):
         params, snapshot = saved

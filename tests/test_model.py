@@ -270,3 +270,12 @@ def test_a_slow_first_load_says_it_is_compiling(monkeypatch, capsys):
 
     with pytest.raises(ValueError, match="boom"):
         training.with_compile_notice(broken, "x")
+
+
+def test_many_fast_epochs_of_a_tiny_network():
+    """Slices never outgrow an epoch, however fast the epochs are."""
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = fn.Sequential(fn.dense_stack([2, 3, 2]), seed=0)
+    history = model.fit(X, y, epochs=300, batch_size=8, verbose=0)
+    assert len(history.epoch) == 300 and np.isfinite(history.history["loss"]).all()
