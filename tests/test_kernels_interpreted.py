@@ -13,7 +13,7 @@ import numpy as np
 import fastnn as fn
 rng = np.random.default_rng(0)
 X = rng.normal(size=(24, 6))
-X[rng.random(X.shape) < 0.8] = 0
+X[rng.random(X.shape) < 0.95] = 0
 y = rng.integers(0, 3, 24)
 for batch_size in (1, 5):
     for opt in (lambda: fn.SGD(lr=0.1), lambda: fn.Adam(lr=0.02, l2=1e-2),
