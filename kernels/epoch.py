@@ -36,6 +36,7 @@ from .batch import (
     unit_offsets,
 )
 from .dense import dense_backward
+from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct
 from .rows import backward_rows, find_nonzero, forward_rows, update_rows
 from .update import is_plain_sgd, optimizer_update, outer_update, step_size
@@ -221,12 +222,14 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
     """Train on the samples ``data.X[order]`` in batches of ``batch_size``.
 
     ``params`` and ``state`` are updated in place, ``t[0]`` counts the updates and ``stats``
-    accumulates the training loss and accuracy, each sample measured before its update.
+    accumulates the training loss and accuracy, each sample measured before its update. Runs
+    with subnormal numbers flushed to zero (see :mod:`.fpmode`).
     """
-    if batch_size == 1:
-        per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats)
-    else:
-        minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats)
+    with subnormals_flushed():
+        if batch_size == 1:
+            per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats)
+        else:
+            minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats)
 
 
 @njit(**PARALLEL_OPTIONS)

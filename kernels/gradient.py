@@ -20,11 +20,20 @@ from .batch import (
     unit_offsets,
 )
 from .dense import dense_backward
+from .fpmode import subnormals_flushed
 from .losses import loss_and_grad
 
 
-@njit(**JIT_OPTIONS)
 def full_batch_gradient(params, layout, data, loss, chunk, grads):
+    """Fill ``grads`` (laid out like ``params``) with the gradient of the (weighted) mean loss
+    over every sample of ``data`` and return that loss, with subnormal numbers flushed to zero
+    (see :mod:`.fpmode`). No penalty term is included."""
+    with subnormals_flushed():
+        return _full_batch_gradient(params, layout, data, loss, chunk, grads)
+
+
+@njit(**JIT_OPTIONS)
+def _full_batch_gradient(params, layout, data, loss, chunk, grads):
     """Fill ``grads`` (laid out like ``params``) with the gradient of the (weighted) mean loss
     over every sample of ``data`` and return that loss. No penalty term is included."""
     dtype = params.dtype

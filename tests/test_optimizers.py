@@ -225,3 +225,26 @@ def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal(dtype, name
         assert after[0] == 0 and after[2] == 0, label  # decayed below tiny: flushed
         assert after[1] != 0 and after[4] != 0, label  # still normal numbers: kept
         assert np.isnan(after[3]), label
+
+
+def test_compiled_epochs_flush_subnormals_and_restore_the_mode():
+    """Inside a compiled epoch subnormal results are zero (x86's flush-to-zero mode, set and
+    restored around the call); outside, Python and NumPy keep IEEE subnormals."""
+    from numba import njit
+
+    from fastnn.kernels import fpmode
+
+    if not fpmode.X86:
+        pytest.skip("the mode is only set on x86")
+
+    @njit
+    def tiny_product(x):
+        return x * np.float32(1e-10)
+
+    x = np.float32(1e-30)
+    with fpmode.subnormals_flushed():
+        inside = tiny_product(x)
+    assert inside == 0 and tiny_product(x) > 0  # flushed inside, a subnormal again after
+    model = fn.Sequential(fn.dense_stack([3, 2]), seed=0)
+    model.fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), verbose=0)
+    assert tiny_product(x) > 0  # fit left the thread's mode as it was
