@@ -95,7 +95,10 @@ def main():
         runs = [timed(fn) for _ in range(repeats)]
         return min(runs, key=lambda run: run[0])
 
-    print(f"\nGridSearchCV: {len(X)} digits, 4 candidates x 5 folds = 20 per-sample fits (solver adam, the default)")
+    print(
+        f"\nGridSearchCV: {len(X)} digits, 4 candidates x 5 folds = 20 per-sample fits "
+        "(solver adam, the default)"
+    )
     print(f"(best of {args.repeats} runs; load average before: {os.getloadavg()[0]:.2f})")
     cold, _ = timed(lambda: search(-1))  # starts the worker processes
     serial, s1 = best_of(args.repeats, lambda: search(1))
