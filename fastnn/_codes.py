@@ -24,7 +24,6 @@ LOSSES = {
     "poisson": POISSON,
 }
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
-REGRESSION_LOSSES = ("mse", "poisson")
 
 SGD, ADAM = 0, 1
 

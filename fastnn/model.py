@@ -160,10 +160,6 @@ class Sequential:
             f"dtype={self.dtype!r}, seed={self.seed!r})"
         )
 
-    @property
-    def _n_classes(self):
-        return self.layers[-1].n_out if self.loss == "softmax_cross_entropy" else 2
-
     def _kernel_activation(self, index):
         layer = self.layers[index]
         if index == len(self.layers) - 1 and self.loss == "binary_cross_entropy":

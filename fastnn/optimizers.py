@@ -148,9 +148,6 @@ class Optimizer:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({args})"
 
-    def __getstate__(self):
-        return self.__dict__.copy()
-
 
 def _plain(value):
     if isinstance(value, (bool, np.bool_)):

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ._codes import ACTIVATIONS, IDENTITY
+from ._codes import ACTIVATIONS
 
 # Columns of the layout table
 W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT = 0, 1, 2, 3, 4
@@ -54,11 +54,6 @@ def build_layout(shapes, activations, dtype):
         offset += _round_up(n_out, pad)
         rows.append((w_offset, b_offset, n_in, n_out, act))
     return np.array(rows, dtype=np.int64).reshape(-1, 5), offset
-
-
-def buffer_size(shapes, dtype):
-    """How many items the buffer of layers of ``shapes`` holds, padding included."""
-    return build_layout(shapes, [IDENTITY] * len(shapes), dtype)[1]
 
 
 def aligned_zeros(shape, dtype):
