@@ -7,7 +7,16 @@ validate: the model checks everything before calling them.
 
 import numpy as np
 
-from ._codes import ADAM, BINARY_CROSS_ENTROPY, POISSON, RELU, SIGMOID, SOFTMAX_CROSS_ENTROPY, TANH
+from ._codes import (
+    ADAM,
+    BINARY_CROSS_ENTROPY,
+    POISSON,
+    RELU,
+    SIGMOID,
+    SOFTMAX_CROSS_ENTROPY,
+    TANH,
+    EpochData,
+)
 from .optimizers import step_size
 from .params import ACT, B_OFFSET, W_OFFSET, layer_views
 
@@ -264,31 +273,39 @@ def _derivative(z, a, act):
     return out
 
 
+def _batch(data, rows):
+    """The ``rows`` of ``data`` (the arrays a loss does not use stay empty), and their weight:
+    ``sum(w)``, or the number of rows without weights."""
+
+    def take(values):
+        return values[rows] if len(values) else values
+
+    batch = EpochData(data.X[rows], take(data.labels), take(data.targets), take(data.weights))
+    if len(batch.weights):
+        return batch, float(np.sum(batch.weights, dtype=np.float64))
+    return batch, float(len(batch.X))
+
+
 def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     """Train on ``data.X[order]`` in batches of ``batch_size``.
 
     Same contract as :func:`fastnn.kernels.train_epoch`.
     """
     for first in range(0, len(order), batch_size):
-        rows = order[first : first + batch_size]
-        m = len(rows)
+        batch, total = _batch(data, order[first : first + batch_size])
+        m = len(batch.X)
         stats["n_seen"] += m
-        weights = data.weights[rows] if len(data.weights) else data.weights
-        total = float(np.sum(weights, dtype=np.float64)) if len(weights) else float(m)
         if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
             continue
-        labels = data.labels[rows] if len(data.labels) else data.labels
-        targets = data.targets[rows] if len(data.targets) else data.targets
-        mean, out, gradients = _forward_backward(params, layout, data.X[rows], labels, targets,
-                                                 weights, loss)  # fmt: skip
+        mean, out, gradients = _forward_backward(params, layout, batch, loss)
         stats["loss_sum"] += total * mean
         stats["batch_loss_sum"] += m * mean
-        stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
+        stats["correct_sum"] += n_correct(loss, out, batch.labels, batch.targets, batch.weights)
         stats["weight_sum"] += total
         # update every layer at this step's rate; the penalty is over the batch's weight when
         # there are sample weights, and biases have none
         rate = step_size(opt, t[0])
-        penalty = 1.0 / total if len(weights) else 1.0
+        penalty = 1.0 / total if len(batch.weights) else 1.0
         squares = 0.0
         for layer, (dW, db) in enumerate(gradients):
             squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt,
@@ -298,14 +315,15 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         t[0] += 1
 
 
-def _forward_backward(params, layout, X, labels, targets, weights, loss):
-    """The mean loss of the batch and the gradients [(dW, db), ...] of every layer."""
+def _forward_backward(params, layout, batch, loss):
+    """The mean loss of the ``batch`` (an EpochData record) and the gradients [(dW, db), ...]
+    of every layer."""
     n_layers = layout.shape[0]
     layers = [layer_views(params, layout, layer) for layer in range(n_layers)]
     acts = [layout[layer, ACT] for layer in range(n_layers)]
-    m = X.shape[0]
+    m = batch.X.shape[0]
     # forward: z_l = a_{l-1} W_l + b_l, a_l = act(z_l), a_0 = x
-    zs, activations = [], [X]
+    zs, activations = [], [batch.X]
     for (W, b), act in zip(layers, acts):
         z = np.empty((m, W.shape[1]), params.dtype)
         a = np.empty_like(z)
@@ -315,7 +333,7 @@ def _forward_backward(params, layout, X, labels, targets, weights, loss):
     # loss, and delta_L = dL/da_L * act'(z_L)
     out = activations[-1]
     grad = np.empty_like(out)
-    mean = loss_and_grad(loss, out, labels, targets, weights, grad)
+    mean = loss_and_grad(loss, out, batch.labels, batch.targets, batch.weights, grad)
     delta = grad * _derivative(zs[-1], out, acts[-1])
     # backward: dW_l = a_{l-1}^T delta_l, db_l = sum delta_l, delta_{l-1} = delta_l W_l^T act'
     gradients = [None] * n_layers
@@ -334,20 +352,14 @@ def full_batch_gradient(params, layout, data, loss, chunk, grads):
     """Fill ``grads`` with the gradient of the (weighted) mean loss over all of ``data`` and
     return that loss, ``chunk`` rows at a time. Same contract as the ``numba`` kernel."""
     n = data.X.shape[0]
-    weighted = len(data.weights) > 0
-    total = float(np.sum(data.weights, dtype=np.float64)) if weighted else float(n)
+    _, total = _batch(data, slice(None))
     grads[...] = 0
     mean_loss = 0.0
     for first in range(0, n, max(1, min(chunk, n))):
-        rows = slice(first, first + chunk)
-        weights = data.weights[rows] if weighted else data.weights
-        weight = float(np.sum(weights, dtype=np.float64)) if weighted else float(len(data.X[rows]))
+        batch, weight = _batch(data, slice(first, first + chunk))
         if weight == 0:
             continue
-        labels = data.labels[rows] if len(data.labels) else data.labels
-        targets = data.targets[rows] if len(data.targets) else data.targets
-        mean, _, gradients = _forward_backward(params, layout, data.X[rows], labels, targets,
-                                               weights, loss)  # fmt: skip
+        mean, _, gradients = _forward_backward(params, layout, batch, loss)
         mean_loss += weight / total * mean
         share = params.dtype.type(weight / total)  # this chunk's share of the whole
         for layer, (dW, db) in enumerate(gradients):
