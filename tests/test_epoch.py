@@ -330,3 +330,30 @@ def test_hogwild_twin_matches_the_oracle(workers):
     got = run_epoch(numpy_backend, model, data, order, 1, opt, workers=workers)
     np.testing.assert_allclose(got[0], ref[0], rtol=EPOCH_RTOL, atol=1e-12)
     assert got[3] == ref[3] == 3 + len(X)
+
+
+@pytest.mark.parametrize("opts", ["plain", "adam"])
+@pytest.mark.parametrize("zeros", [0.5, 0.95])
+def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
+    """``per_sample_epoch`` and ``minibatch_epoch``, called directly (``train_epoch`` picks
+    one of them by the batch size), against the numpy backend's epoch."""
+    from fastnn.kernels.epoch import minibatch_epoch, per_sample_epoch
+
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=11, zeros=zeros)
+    model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
+    data = model._epoch_data(X, y)
+    order = np.random.default_rng(6).permutation(len(X))
+    opt = make_optimizer(opts)
+    for batch_size in (1, 7):
+        expected = run_epoch(numpy_backend, model, data, order, batch_size, opt)
+        params = model._params.copy()
+        state = np.zeros((2, params.size))
+        t, stats = np.array([3], np.int64), new_stats()
+        args = (params, state, model._layout, data, order, 0)
+        if batch_size == 1:
+            per_sample_epoch(*args, opt.config(), t, stats)
+        else:
+            minibatch_epoch(*args, batch_size, opt.config(), t, stats)
+        np.testing.assert_allclose(params, expected[0], rtol=EPOCH_RTOL, atol=1e-12)
+        assert_stats_close(stats, expected[2])
+        assert t[0] == expected[3]

@@ -248,3 +248,10 @@ def test_compiled_epochs_flush_subnormals_and_restore_the_mode():
     model = fn.Sequential(fn.dense_stack([3, 2]), seed=0)
     model.fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), verbose=0)
     assert tiny_product(x) > 0  # fit left the thread's mode as it was
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_smallest_normal_is_the_dtypes(dtype):
+    from fastnn.kernels.sgd import smallest_normal
+
+    assert smallest_normal(np.zeros(1, dtype)) == float(np.finfo(dtype).tiny)
