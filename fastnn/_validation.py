@@ -48,11 +48,14 @@ def check_choice(value, name, choices):
     raise InputError(f"{name} must be one of {known}; got {value!r}")
 
 
+def is_sparse(X):
+    """Whether ``X`` is a SciPy sparse matrix or array (without importing SciPy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "format")
+
+
 def as_array(X, name):
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):
-        raise InputTypeError(
-            f"{name} is a sparse matrix; fastnn needs a dense array: pass {name}.toarray()"
-        )
+    if is_sparse(X):
+        raise InputTypeError(f"{name} must be a dense array; got a sparse {X.format} matrix")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -80,8 +83,54 @@ def check_finite(arr, name):
         )
 
 
-def check_features(X, name, dtype, n_features=None):
-    """Return ``X`` as a C-contiguous finite 2-D array of ``dtype`` with ``n_features`` columns."""
+SPARSE_FORMATS = ("csr", "csc", "coo")
+
+
+def check_sparse_features(X, name, dtype, n_features=None):
+    """Return the SciPy sparse ``X`` (CSR, CSC or COO, matrix or array) as a canonical
+    ``csr_matrix`` of ``dtype``: sorted indices, no duplicates, no stored zeros, finite values.
+
+    A CSR input already in that form is not copied, and the input is never modified; nothing
+    dense of the input's shape is allocated.
+    """
+    import scipy.sparse
+
+    if X.format not in SPARSE_FORMATS:
+        raise InputTypeError(
+            f"{name} is a sparse {X.format} matrix; fastnn takes CSR, CSC or COO: pass "
+            f"{name}.tocsr()"
+        )
+    if len(X.shape) != 2:
+        raise InputError(f"{name} must be 2-D, shape (n_samples, n_features); got {X.shape}")
+    _check_shape(X.shape, name, n_features)
+    if X.dtype.kind not in "biuf":
+        raise InputTypeError(f"{name} must hold numbers; got a sparse matrix of {X.dtype}")
+    csr = X.tocsr()
+    if not csr.has_canonical_format or not csr.data.all():  # fix a copy, never the caller's
+        csr = csr.copy()
+        csr.sum_duplicates()
+        csr.eliminate_zeros()
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        values = csr.data.astype(dtype, copy=False)
+    check_finite(values, f"{name}.data")
+    return scipy.sparse.csr_matrix((values, csr.indices, csr.indptr), shape=csr.shape, copy=False)
+
+
+def _check_shape(shape, name, n_features):
+    if shape[0] == 0 or shape[1] == 0:
+        raise InputError(f"{name} must have at least one sample and one feature; got shape {shape}")
+    if n_features is not None and shape[1] != n_features:
+        raise InputError(
+            f"{name} has {shape[1]} features per sample, but the model's first layer "
+            f"expects {n_features}"
+        )
+
+
+def check_features(X, name, dtype, n_features=None, sparse=False):
+    """Return ``X`` as a C-contiguous finite 2-D array of ``dtype`` with ``n_features`` columns;
+    with ``sparse``, a SciPy sparse ``X`` as :func:`check_sparse_features` returns it."""
+    if sparse and is_sparse(X):
+        return check_sparse_features(X, name, dtype, n_features)
     arr = as_array(X, name)
     if arr.ndim != 2:
         hint = ""
@@ -94,15 +143,7 @@ def check_features(X, name, dtype, n_features=None):
             f"{name} must be 2-D, shape (n_samples, n_features); got {arr.ndim}-D array of "
             f"shape {arr.shape}{hint}"
         )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(
-            f"{name} must have at least one sample and one feature; got shape {arr.shape}"
-        )
-    if n_features is not None and arr.shape[1] != n_features:
-        raise InputError(
-            f"{name} has {arr.shape[1]} features per sample, but the model's first layer "
-            f"expects {n_features}"
-        )
+    _check_shape(arr.shape, name, n_features)
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(arr, name)

@@ -34,6 +34,7 @@ KERNELS = (
     "adam_update",
     "optimizer_update",
     "outer_update",
+    "lazy_update",
     "train_epoch",
     "train_epoch_hogwild",
     "full_batch_gradient",

@@ -13,7 +13,11 @@ PREDICT_ROWS = 8192  # rows per pass: bounded work buffers whatever the input's 
 
 
 def outputs(model, X):
-    """The last layer's outputs for checked ``X`` (logits for the classification losses)."""
+    """The last layer's outputs for checked ``X`` (logits for the classification losses).
+
+    A CSR ``X`` takes its first layer as SciPy's sparse-times-dense product, on either
+    backend, a block of rows at a time: nothing dense of its width is made.
+    """
     n_out = model.layers[-1].n_out
     out = np.empty((X.shape[0], n_out), model.dtype)
     for first in range(0, X.shape[0], PREDICT_ROWS):
@@ -21,7 +25,12 @@ def outputs(model, X):
         for layer, row in zip(model.layers, model._layout):
             z = np.empty((a.shape[0], layer.n_out), model.dtype)
             nxt = np.empty_like(z)
-            model._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
+            if isinstance(a, np.ndarray):
+                model._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
+            else:  # z = x W + b over the stored entries of x
+                z[...] = a @ layer.W
+                z += layer.b
+                model._ops.activate(z, int(row[ACT]), nxt)
             a = nxt
         out[first : first + a.shape[0]] = a
     bad = ~np.isfinite(out).all(axis=1)

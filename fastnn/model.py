@@ -13,6 +13,7 @@ from ._validation import (
     check_sample_weight,
     check_targets,
     check_weight_pairs,
+    is_sparse,
 )
 from .backend import get_backend, resolve_backend
 from .errors import InputError, InputTypeError
@@ -217,7 +218,13 @@ class Sequential:
         :attr:`scaling` when there is one, and cast."""
         self._build()
         if self.scaling is None:
-            return check_features(X, name, self.dtype, self.layers[0].n_in)
+            return check_features(X, name, self.dtype, self.layers[0].n_in, sparse=True)
+        if is_sparse(X):
+            raise InputError(
+                f"{name} is sparse, but this model standardises its inputs (its scaling), "
+                "which would make every zero nonzero: pass a dense array, or scale the "
+                "features yourself and set model.scaling = None"
+            )
         raw = check_features(X, name, np.float64, self.layers[0].n_in)
         return check_features(self.scaling.features(raw, np.float64), name, self.dtype)
 
@@ -257,7 +264,9 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
+        X : array-like or SciPy sparse matrix, shape (n_samples, n_features)
+            A sparse ``X`` (CSR, CSC or COO, matrix or array) is converted once to CSR in the
+            model's dtype and never densified: the kernels read its rows as stored.
         y : array-like
             Integer labels (classification losses) or targets of shape (n_samples,) or
             (n_samples, n_outputs) (``mse``).

@@ -17,7 +17,7 @@ from ._codes import (
     TANH,
     EpochData,
 )
-from .optimizers import step_size
+from .optimizers import is_plain_sgd, step_size
 from .params import ACT, B_OFFSET, W_OFFSET, layer_views
 
 
@@ -51,8 +51,8 @@ def activation_derivative(z, a, act, out):
 
 
 def dense_forward(x, W, b, act, z, a):
-    """Fill ``z = x @ W + b`` and ``a = act(z)``."""
-    np.matmul(x, W, out=z)
+    """Fill ``z = x @ W + b`` and ``a = act(z)``; ``x`` may be a SciPy sparse matrix."""
+    z[...] = x @ W
     z += b
     activate(z, act, a)
 
@@ -60,9 +60,10 @@ def dense_forward(x, W, b, act, z, a):
 def dense_backward(x, W, delta, dW, db, dx):
     """Fill ``dW = x.T @ delta``, ``db = sum(delta, 0)``, ``dx = delta @ W.T`` (skipped if empty).
 
-    ``delta`` is dL/dz and already carries the 1/m of the batch mean.
+    ``delta`` is dL/dz and already carries the 1/m of the batch mean; ``x`` may be a SciPy
+    sparse matrix.
     """
-    np.matmul(x.T, delta, out=dW)
+    dW[...] = x.T @ delta
     np.sum(delta, axis=0, out=db)
     if dx.shape[0] > 0:
         np.matmul(delta, W.T, out=dx)
@@ -158,10 +159,12 @@ def n_correct(loss, outputs, labels, targets, weights):
     return float(np.sum(weights[right])) if len(weights) else float(np.sum(right))
 
 
-def find_nonzero(x, nonzero):
-    """Write the indices of the nonzero ``x`` into ``nonzero``; return their count."""
+def find_nonzero(x, indices, values):
+    """Write the indices of the nonzero ``x`` into ``indices`` and their values into
+    ``values``; return their count."""
     found = np.flatnonzero(x)
-    nonzero[: len(found)] = found
+    indices[: len(found)] = found
+    values[: len(found)] = x[found]
     return len(found)
 
 
@@ -169,20 +172,27 @@ def _weights(params, w_offset, n_in, n_out):
     return params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
 
 
-def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
-    """z = b_offset + x[rows] @ W[rows] over the ``count`` rows listed in ``nonzero``."""
+def _rows(indices, count, params, w_offset, n_out):
+    """The rows ``indices[:count]`` of the W stored from ``w_offset``: (their ids, a view of
+    the rows from the first to the last id)."""
+    rows = np.asarray(indices[:count], np.int64)
+    n_in = int(rows.max()) + 1 if count else 0
+    return rows, _weights(params, w_offset, n_in, n_out)
+
+
+def forward_rows(indices, values, count, params, w_offset, b_offset, z):
+    """z = b + values @ W[indices] over the ``count`` pairs of a sparse row."""
     n_out = z.shape[0]
-    rows = nonzero[:count]
-    W = _weights(params, w_offset, x.shape[0], n_out)
-    z[...] = params[b_offset : b_offset + n_out] + x[rows] @ W[rows]
+    rows, W = _rows(indices, count, params, w_offset, n_out)
+    z[...] = params[b_offset : b_offset + n_out] + values[:count] @ W[rows]
 
 
-def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
-    """Plain SGD on the listed rows: W[rows] -= rate outer(x[rows], delta); b -= rate delta."""
+def update_rows(indices, values, count, params, w_offset, b_offset, delta, rate):
+    """Plain SGD on a sparse row's rows: W[indices] -= rate outer(values, delta);
+    b -= rate delta."""
     n_out = delta.shape[0]
-    rows = nonzero[:count]
-    W = _weights(params, w_offset, x.shape[0], n_out)
-    W[rows] -= rate * np.outer(x[rows], delta)
+    rows, W = _rows(indices, count, params, w_offset, n_out)
+    W[rows] -= rate * np.outer(values[:count], delta)
     params[b_offset : b_offset + n_out] -= rate * delta
 
 
@@ -267,6 +277,17 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     return squares
 
 
+def lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
+    """The lazy step: only the rows ``indices[:count]`` of the layer's W and their state move,
+    along their rows of ``grad`` (n_in, n_out)."""
+    n_out = grad.shape[1]
+    rows = np.asarray(indices[:count], np.int64)
+    at = (w_offset + rows[:, None] * n_out + np.arange(n_out)).ravel()  # those rows' entries
+    moved, moved_state = params[at], state[:, at]
+    optimizer_update(moved, moved_state, 0, grad[rows].ravel(), opt, rate, 0.0)
+    params[at], state[:, at] = moved, moved_state
+
+
 def _derivative(z, a, act):
     out = np.empty_like(z)
     activation_derivative(z, a, act, out)
@@ -283,17 +304,26 @@ def _batch(data, rows):
     batch = EpochData(data.X[rows], take(data.labels), take(data.targets), take(data.weights))
     if len(batch.weights):
         return batch, float(np.sum(batch.weights, dtype=np.float64))
-    return batch, float(len(batch.X))
+    return batch, float(batch.X.shape[0])
+
+
+def _nonzero_columns(X):
+    """The input indices that are nonzero in at least one row of ``X`` (dense or sparse)."""
+    if isinstance(X, np.ndarray):
+        return np.flatnonzero(np.any(X != 0, axis=0))
+    return np.unique(X.indices[X.data != 0])
 
 
 def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     """Train on ``data.X[order]`` in batches of ``batch_size``.
 
-    Same contract as :func:`fastnn.kernels.train_epoch`.
+    Same contract as :func:`fastnn.kernels.train_epoch`. A lazy optimizer steps only the first
+    layer's rows of the batch's nonzero inputs.
     """
+    lazy = opt.lazy and not is_plain_sgd(opt)
     for first in range(0, len(order), batch_size):
         batch, total = _batch(data, order[first : first + batch_size])
-        m = len(batch.X)
+        m = batch.X.shape[0]
         stats["n_seen"] += m
         if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
             continue
@@ -308,8 +338,12 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         penalty = 1.0 / total if len(batch.weights) else 1.0
         squares = 0.0
         for layer, (dW, db) in enumerate(gradients):
-            squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(), opt,
-                                        rate, penalty)  # fmt: skip
+            if layer == 0 and lazy:
+                rows = _nonzero_columns(batch.X)
+                lazy_update(rows, len(rows), dW, params, state, layout[0, W_OFFSET], opt, rate)
+            else:
+                squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.ravel(),
+                                            opt, rate, penalty)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         stats["penalty_sum"] += m * penalty * squares
         t[0] += 1
@@ -352,7 +386,7 @@ def full_batch_gradient(params, layout, data, loss, chunk, grads):
     """Fill ``grads`` with the gradient of the (weighted) mean loss over all of ``data`` and
     return that loss, ``chunk`` rows at a time. Same contract as the ``numba`` kernel."""
     n = data.X.shape[0]
-    _, total = _batch(data, slice(None))
+    total = float(np.sum(data.weights, dtype=np.float64)) if len(data.weights) else float(n)
     grads[...] = 0
     mean_loss = 0.0
     for first in range(0, n, max(1, min(chunk, n))):

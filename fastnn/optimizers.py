@@ -18,15 +18,17 @@ import numpy as np
 from ._codes import ADAM as ADAM_KIND
 from ._codes import SGD as SGD_KIND
 from ._validation import check_choice, check_int, check_number
-from .errors import InputTypeError
+from .errors import InputError, InputTypeError
 from .params import aligned_zeros
 
 # Every optimizer's hyperparameters in one record; an optimizer leaves the fields it does not
 # use at their defaults. Numbers are Python floats, so one compiled kernel serves them all.
 OptimizerConfig = namedtuple(
-    "OptimizerConfig", "kind lr momentum nesterov decay beta1 beta2 eps l1 l2"
+    "OptimizerConfig", "kind lr momentum nesterov decay beta1 beta2 eps l1 l2 lazy"
 )
-_DEFAULTS = dict(momentum=0.0, nesterov=False, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8)
+_DEFAULTS = dict(
+    momentum=0.0, nesterov=False, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8, lazy=False
+)
 
 
 def step_size(opt, t):
@@ -79,6 +81,7 @@ class Optimizer:
 
     kind = None
     n_slots = 0
+    lazy = False  # (an optimizer saved before lazy steps existed)
 
     def __init__(self, lr, schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
         self.lr = check_number(lr, "lr", low=0, low_open=True)
@@ -149,6 +152,24 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _check_lazy(lazy, l1, l2):
+    """``lazy``, checked: a lazy step moves only some rows, so it cannot apply a penalty that
+    moves every weight."""
+    lazy = _check_bool(lazy, "lazy")
+    if lazy and (l1 or l2):
+        raise InputError(
+            f"lazy=True steps only the rows of a batch's nonzero inputs and takes no l1/l2 "
+            f"penalty (as PyTorch's SparseAdam); got l1={l1}, l2={l2}"
+        )
+    return lazy
+
+
 def _plain(value):
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -178,6 +199,13 @@ class SGD(Optimizer):
         Learning-rate decay per update, >= 0.
     l1, l2 : float, default 0.0
         Penalty strengths, >= 0.
+    lazy : bool, default False
+        The lazy variant of momentum, a different algorithm: each step moves only the first
+        layer's rows of the inputs that are nonzero in the batch, and only their velocity
+        decays; the other rows wait untouched (the other layers step as usual). For sparse
+        input (bag-of-words, one-hot tables) it makes a step cost what the batch touches
+        rather than the whole first layer. Takes no ``l1``/``l2``. Without momentum plain SGD
+        already moves only those rows, so ``lazy`` changes nothing.
     schedule : {"constant", "invscaling", "adaptive"}, default "constant"
         How the rate changes from epoch to epoch (see :class:`Optimizer`); ``lr`` above then
         stands for the schedule's current rate.
@@ -200,18 +228,18 @@ class SGD(Optimizer):
 
     kind = SGD_KIND
     n_slots = 1
-    _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2")
+    _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2", "lazy")
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0, *,
-                 schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):  # fmt: skip
+                 lazy=False, schedule="constant", power_t=0.5, n_iter_no_change=10,
+                 tol=1e-4):  # fmt: skip
         super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.momentum = check_number(momentum, "momentum", low=0, high=1)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise InputTypeError(f"nesterov must be True or False; got {nesterov!r}")
-        self.nesterov = bool(nesterov)
+        self.nesterov = _check_bool(nesterov, "nesterov")
         self.decay = check_number(decay, "decay", low=0)
         self.l1 = check_number(l1, "l1", low=0)
         self.l2 = check_number(l2, "l2", low=0)
+        self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
     @property
     def velocity(self):
@@ -245,6 +273,13 @@ class Adam(Optimizer):
         Added to the root of the second moment, > 0.
     l1, l2 : float, default 0.0
         Penalty strengths, >= 0.
+    lazy : bool, default False
+        Lazy Adam, a different algorithm (PyTorch's ``SparseAdam``, TensorFlow Addons'
+        ``LazyAdam``): each step updates the moments and the weights of only the first layer's
+        rows of the inputs that are nonzero in the batch, with the bias correction of the
+        global step count; the other rows and their moments wait untouched (the other layers
+        step as usual). For sparse input it makes a step cost what the batch touches rather
+        than the whole first layer. Takes no ``l1``/``l2``.
     schedule, power_t, n_iter_no_change, tol
         The learning-rate schedule, as for :class:`SGD`.
 
@@ -260,16 +295,18 @@ class Adam(Optimizer):
 
     kind = ADAM_KIND
     n_slots = 2
-    _fields = ("lr", "beta1", "beta2", "eps", "l1", "l2")
+    _fields = ("lr", "beta1", "beta2", "eps", "l1", "l2", "lazy")
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, l1=0.0, l2=0.0, *,
-                 schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):  # fmt: skip
+                 lazy=False, schedule="constant", power_t=0.5, n_iter_no_change=10,
+                 tol=1e-4):  # fmt: skip
         super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.beta1 = check_number(beta1, "beta1", low=0, high=1, high_open=True)
         self.beta2 = check_number(beta2, "beta2", low=0, high=1, high_open=True)
         self.eps = check_number(eps, "eps", low=0, low_open=True)
         self.l1 = check_number(l1, "l1", low=0)
         self.l2 = check_number(l2, "l2", low=0)
+        self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
 
 class Plateau:

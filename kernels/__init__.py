@@ -22,7 +22,7 @@ from .losses import (
 )
 from .rows import backward_rows, find_nonzero, forward_rows, update_rows
 from .sgd import sgd_update
-from .update import optimizer_update, outer_update
+from .update import lazy_update, optimizer_update, outer_update
 
 __all__ = [
     "activate",
@@ -35,6 +35,7 @@ __all__ = [
     "find_nonzero",
     "forward_rows",
     "full_batch_gradient",
+    "lazy_update",
     "loss_and_grad",
     "mean_squared_error",
     "n_correct",

@@ -1,16 +1,47 @@
-"""What the mini-batch epoch and the full-batch gradient share: gathering a batch, the forward
-pass, the output delta and the backward pass through the hidden layers, on (m, width) views of
-flat work buffers."""
+"""What the mini-batch epoch and the full-batch gradient share: the training data as compiled
+code takes it, gathering a batch, the forward pass, the output delta and the backward pass
+through the hidden layers, on (m, width) views of flat work buffers.
 
-from numba import njit
+A batch's first layer is either dense (BLAS products on the batch's rows) or sparse: each row
+given as ``counts[r]`` pairs ``nonzero[r, c]``, ``values[r, c]`` (the nonzero inputs of a dense
+row, or a CSR row as stored). The sparse products run on every core, each thread owning whole
+rows of its output, so the numbers do not depend on the thread count.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
 
 from ..params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 from ..params import layer_views as _layer_views
 from ..params import unit_offsets as _unit_offsets
-from ._config import JIT_OPTIONS
+from ._config import JIT_OPTIONS, PARALLEL_CACHED_OPTIONS
 from .activations import _activate_row, activation_derivative
 from .dense import dense_backward, dense_forward
-from .rows import forward_rows
+from .rows import find_nonzero, forward_rows
+
+# An epoch's data as the compiled loops take it: a dense ``X`` (n, n_features) with empty CSR
+# arrays, or, for a CSR matrix, an empty ``X`` (0, n_features) with the matrix's ``indptr``
+# (int64), ``indices`` (int32, sorted within each row) and ``values``. One compiled loop serves
+# both and branches on ``indptr`` being empty; labels, targets and weights as in EpochData.
+CompiledData = namedtuple("CompiledData", "X indptr indices values labels targets weights")
+_NO_INDPTR = np.empty(0, np.int64)
+_NO_INDICES = np.empty(0, np.int32)
+
+
+def compiled_data(data):
+    """The :data:`CompiledData` of an :data:`~fastnn._codes.EpochData` record whose ``X`` is a
+    dense array or a canonical CSR matrix (as the model checks it); the arrays are not copied
+    unless their index types differ."""
+    X = data.X
+    if isinstance(X, np.ndarray):
+        return CompiledData(X, _NO_INDPTR, _NO_INDICES, np.empty(0, X.dtype), *data[1:])
+    empty = np.empty((0, X.shape[1]), X.dtype)
+    indptr = X.indptr.astype(np.int64, copy=False)
+    indices = X.indices.astype(np.int32, copy=False)  # n_features < 2**31: a layer that wide
+    return CompiledData(empty, indptr, indices, X.data, *data[1:])  # could not be allocated
+
 
 layer_views = njit(**JIT_OPTIONS)(_layer_views)
 unit_offsets = njit(**JIT_OPTIONS)(_unit_offsets)
@@ -31,29 +62,114 @@ def _count_nonzero(x):
 
 
 @njit(**JIT_OPTIONS)
-def _sparse_weight_gradient(x, nonzero, counts, delta, dW, db):
-    """dW = x^T delta and db = sum(delta, 0), visiting only the nonzero entries of x."""
-    dW[:] = 0
-    db[:] = 0
-    for r in range(x.shape[0]):
-        d = delta[r]
-        for j in range(d.shape[0]):
-            db[j] += d[j]
-        for c in range(counts[r]):
-            i = nonzero[r, c]
-            xi, row = x[r, i], dW[i]
-            for j in range(d.shape[0]):
-                row[j] += xi * d[j]
+def _n_samples(data):
+    return data.indptr.shape[0] - 1 if data.indptr.shape[0] > 0 else data.X.shape[0]
 
 
 @njit(**JIT_OPTIONS)
-def _gather(data, order, first, x, labels, targets, weights):
-    """Copy the batch's rows ``order[first : first + len(x)]`` into the work buffers; return
-    the batch's total weight (its size without weights)."""
+def _longest_row(data):
+    """The most nonzero inputs a sample can have: a CSR row's largest count, else n_features."""
+    if data.indptr.shape[0] == 0:
+        return data.X.shape[1]
+    longest = 0
+    for s in range(data.indptr.shape[0] - 1):
+        longest = max(longest, data.indptr[s + 1] - data.indptr[s])
+    return longest
+
+
+@njit(**JIT_OPTIONS)
+def _sparse_rows(data, order, first, x, nonzero, values, counts):
+    """The batch's first-layer input as sparse rows: a CSR matrix's rows ``order[first:]``
+    copied as stored, or the nonzero entries of the dense rows ``x``."""
+    if data.indptr.shape[0] > 0:
+        for r in range(counts.shape[0]):
+            s = order[first + r]
+            lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
+            nonzero[r, :count] = data.indices[lo : lo + count]
+            values[r, :count] = data.values[lo : lo + count]
+            counts[r] = count
+    else:
+        for r in range(counts.shape[0]):
+            counts[r] = find_nonzero(x[r], nonzero[r], values[r])
+
+
+@njit(**PARALLEL_CACHED_OPTIONS)
+def _sparse_forward(nonzero, values, counts, params, w_offset, b_offset, act, z, a):
+    """z = x W + b and a = act(z) for a batch of sparse rows, a thread per block of rows."""
+    for r in prange(z.shape[0]):
+        forward_rows(nonzero[r], values[r], counts[r], params, w_offset, b_offset, z[r])
+        _activate_row(z[r], act, a[r])
+
+
+# The rows of a weight matrix are split into this many blocks for the parallel scatter, a
+# number fixed in advance so that the work, and its order, never depend on the thread count.
+SCATTER_BLOCKS = 16
+
+
+@njit(**PARALLEL_CACHED_OPTIONS)
+def _scatter_rows(nonzero, values, counts, delta, target, scale):
+    """target[i] += scale x[r, i] delta[r] for every nonzero x[r, i]: with ``target`` dW and
+    ``scale`` 1 the weight gradient x^T delta; with ``target`` W and ``scale`` -rate the plain
+    SGD step, moving only the rows of nonzero inputs.
+
+    The batch's entries are first sorted, stably, into :data:`SCATTER_BLOCKS` blocks of rows of
+    ``target``; then the blocks are shared among the threads. Every row adds the batch's terms
+    in the batch's order, whatever the number of threads, so the result does not depend on it.
+    """
+    n_rows = target.shape[0]
+    blocks = max(1, min(n_rows, SCATTER_BLOCKS))
+    starts = np.zeros(blocks + 1, np.int64)
+    for r in range(counts.shape[0]):
+        for c in range(counts[r]):
+            starts[nonzero[r, c] * blocks // n_rows + 1] += 1
+    for block in range(blocks):
+        starts[block + 1] += starts[block]
+    entries = np.empty((starts[blocks], 2), np.int64)  # (r, c) of each entry, block by block
+    filled = starts[:blocks].copy()
+    for r in range(counts.shape[0]):
+        for c in range(counts[r]):
+            block = nonzero[r, c] * blocks // n_rows
+            entries[filled[block], 0], entries[filled[block], 1] = r, c
+            filled[block] += 1
+    for block in prange(blocks):
+        for e in range(starts[block], starts[block + 1]):
+            r, c = entries[e, 0], entries[e, 1]
+            step, row, d = scale * values[r, c], target[nonzero[r, c]], delta[r]
+            for j in range(d.shape[0]):
+                row[j] += step * d[j]
+
+
+@njit(**JIT_OPTIONS)
+def _column_sums(delta, db):
+    db[:] = 0
+    for r in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            db[j] += delta[r, j]
+
+
+@njit(**JIT_OPTIONS)
+def _first_layer_gradient(x, sparse, nonzero, values, counts, W, delta, dW, db):
+    """dW = x^T delta and db = sum(delta, 0) of the first layer, over the nonzero inputs only
+    when the batch is ``sparse``."""
+    if sparse:
+        dW[:] = 0
+        _scatter_rows(nonzero, values, counts, delta, dW, dW.dtype.type(1))
+        _column_sums(delta, db)
+    else:
+        dense_backward(x, W, delta, dW, db, np.empty((0, W.shape[0]), W.dtype))
+
+
+@njit(**JIT_OPTIONS)
+def _gather(data, order, first, m, x, labels, targets, weights):
+    """Copy the labels, targets and weights of the batch's samples ``order[first : first +
+    m]`` into the work buffers, and their rows into ``x`` when the input is dense; return the
+    batch's total weight (its size without weights)."""
     total = 0.0
-    for r in range(x.shape[0]):
+    dense = data.indptr.shape[0] == 0
+    for r in range(m):
         s = order[first + r]
-        x[r] = data.X[s]
+        if dense:
+            x[r] = data.X[s]
         if data.labels.shape[0] > 0:
             labels[r] = data.labels[s]
         if data.targets.shape[0] > 0:
@@ -67,7 +183,7 @@ def _gather(data, order, first, x, labels, targets, weights):
 
 
 @njit(**JIT_OPTIONS)
-def _forward(params, layout, x, sparse, nonzero, counts, zs, acts):
+def _forward(params, layout, x, sparse, nonzero, values, counts, zs, acts):
     """z_l = a_{l-1} W_l + b_l, a_l = act(z_l) for every layer, into the (m, width) views.
 
     A sparse batch takes the first layer row by row over its nonzero inputs.
@@ -77,10 +193,8 @@ def _forward(params, layout, x, sparse, nonzero, counts, zs, acts):
         W, b = layer_views(params, layout, layer)
         zl, al = zs[layer], acts[layer]
         if layer == 0 and sparse:
-            for r in range(x.shape[0]):
-                forward_rows(x[r], nonzero[r], counts[r], params, layout[0, W_OFFSET],
-                             layout[0, B_OFFSET], zl[r])  # fmt: skip
-                _activate_row(zl[r], layout[0, ACT], al[r])
+            _sparse_forward(nonzero, values, counts, params, layout[0, W_OFFSET],
+                            layout[0, B_OFFSET], layout[0, ACT], zl, al)  # fmt: skip
         else:
             dense_forward(inp, W, b, layout[layer, ACT], zl, al)
         inp = al

@@ -2,7 +2,8 @@
 
 All parameters live in one flat buffer; ``layout`` (see :mod:`fastnn.params`) says where each
 layer's ``W`` (n_in, n_out) and ``b`` sit, and the optimizer's ``state`` rows mirror the same
-layout. ``data`` is an :data:`~fastnn._codes.EpochData` record, ``opt`` an
+layout. ``data`` is an :data:`~fastnn._codes.EpochData` record (its ``X`` dense or CSR; the
+compiled loops take it as a :data:`.batch.CompiledData`), ``opt`` an
 :class:`~fastnn.optimizers.OptimizerConfig`; ``t`` (a one-element int64 array) and ``stats`` (an
 :data:`~fastnn._codes.EPOCH_STATS` record) are advanced in place, so they always match the
 updates made. Work buffers are allocated once per call, never per sample or per batch.
@@ -11,8 +12,10 @@ updates made. Work buffers are allocated once per call, never per sample or per 
 of one sample before the next, skipping zero inputs (and zero ReLU outputs) in the forward
 product and, with plain SGD, in the weight update, which changes no number. Larger batches
 average the gradient over the batch and reuse the single-purpose kernels (BLAS products),
-except that a batch whose inputs are mostly zero takes the first layer's forward product and
-weight gradient over its nonzero inputs only. Each path compiles on first use only.
+except that a batch whose inputs are sparse (a CSR matrix, or mostly zero) takes the first
+layer's forward product and weight gradient over its nonzero inputs only, on every core.
+A CSR row is read as stored, with no scan. Lazy optimizers (``opt.lazy``) step only the first
+layer's rows of nonzero inputs. Each path compiles on first use only.
 :func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.
 """
 
@@ -25,21 +28,25 @@ from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
     _backward_hidden,
+    _column_sums,
     _count_nonzero,
+    _first_layer_gradient,
     _forward,
     _gather,
-    _sparse_weight_gradient,
+    _longest_row,
+    _scatter_rows,
+    _sparse_rows,
     _times_derivative,
     _views,
     _widest,
+    compiled_data,
     layer_views,
     unit_offsets,
 )
-from .dense import dense_backward
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct
 from .rows import backward_rows, find_nonzero, forward_rows, update_rows
-from .update import is_plain_sgd, optimizer_update, outer_update, step_size
+from .update import is_plain_sgd, lazy_update, optimizer_update, outer_update, step_size
 
 # Below this fraction of nonzero inputs a batch's first layer goes sparse. On the 2-core Xeon
 # development machine, BLAS on both cores beat the sparse loops at MNIST's density (0.19) by 15%
@@ -50,7 +57,7 @@ SPARSE_DENSITY = 0.1
 
 @njit(**JIT_OPTIONS)
 def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
-    """Train on one sample at a time, in the order ``order``.
+    """Train on one sample at a time, in the order ``order`` (``data`` a CompiledData).
 
     One long loop on purpose: the forward pass, the loss, the backward pass and the update of a
     sample are fused so that a sample's activations stay in L1 and nothing is allocated per
@@ -60,18 +67,25 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
     n_layers = layout.shape[0]
     units = unit_offsets(layout)
     widest = _widest(layout)
+    n_in0 = layout[0, N_IN]
     z = np.empty(units[n_layers], dtype)
     a = np.empty(units[n_layers], dtype)
     dact = np.empty(units[n_layers], dtype)
     delta = np.empty(widest, dtype)
     delta_prev = np.empty(widest, dtype)
-    grad_work = np.empty((layout[:, N_IN] * layout[:, N_OUT]).max(), dtype)  # a layer's dW
-    nonzero_input = np.empty(layout[0, N_IN], np.int64)
-    nonzero_hidden = np.empty(widest, np.int64)
+    plain = is_plain_sgd(opt)
+    lazy = opt.lazy and not plain
+    sparse_input = data.indptr.shape[0] > 0
+    # a layer's dW (a dense outer product, or the rows a lazy step moves)
+    grad_work = np.empty(0 if plain else (layout[:, N_IN] * layout[:, N_OUT]).max(), dtype)
+    # the sample's input as a sparse row, and a hidden layer's nonzero activations
+    input_indices, input_values = np.empty(n_in0, data.indices.dtype), np.empty(n_in0, dtype)
+    nonzero_hidden, values_hidden = np.empty(widest, data.indices.dtype), np.empty(widest, dtype)
+    # a CSR row written out dense, for the optimizers that step every weight of the layer
+    dense_row = np.zeros(n_in0 if sparse_input and not (plain or lazy) else 0, dtype)
     n_out = layout[n_layers - 1, N_OUT]
     grad = np.empty((1, n_out), dtype)
     last = units[n_layers - 1]
-    plain = is_plain_sgd(opt)
     weighted = data.weights.shape[0] > 0
     record = stats[0]
 
@@ -82,18 +96,22 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
         if weight == 0:  # a sample of weight 0 contributes nothing, and makes no update
             continue
         penalty = 1.0 / weight if weighted else 1.0  # the L2 term over the batch's weight
-        x = data.X[s]
         rate = step_size(opt, t[0])
-        # forward: z_l = a_{l-1} W_l + b_l over the nonzero a_{l-1} only, a_l = act(z_l)
-        count = find_nonzero(x, nonzero_input)
-        inp, nonzero, n_nonzero = x, nonzero_input, count
+        # forward: z_l = a_{l-1} W_l + b_l over the nonzero a_{l-1} only, a_l = act(z_l); the
+        # input's nonzero entries are a CSR row as stored, or those a scan of x finds
+        if sparse_input:
+            lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
+            input_indices[:count] = data.indices[lo : lo + count]
+            input_values[:count] = data.values[lo : lo + count]
+        else:
+            count = find_nonzero(data.X[s], input_indices, input_values)
+        nonzero, values, n_nonzero = input_indices, input_values, count
         for layer in range(n_layers):
             lo, hi = units[layer], units[layer + 1]
             if layer > 0:
-                inp = a[units[layer - 1] : lo]
-                nonzero = nonzero_hidden
-                n_nonzero = find_nonzero(inp, nonzero)
-            forward_rows(inp, nonzero, n_nonzero, params, layout[layer, W_OFFSET],
+                nonzero, values = nonzero_hidden, values_hidden
+                n_nonzero = find_nonzero(a[units[layer - 1] : lo], nonzero, values)
+            forward_rows(nonzero, values, n_nonzero, params, layout[layer, W_OFFSET],
                          layout[layer, B_OFFSET], z[lo:hi])  # fmt: skip
             _activate_row(z[lo:hi], layout[layer, ACT], a[lo:hi])
         # loss and dL/da of the output, then delta_L = dL/da * act'(z_L)
@@ -123,22 +141,54 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             # delta_prev now holds delta_{l-1}: swap the names, so the next layer reads it as
             # delta and overwrites the old delta, which nothing needs any more
             delta, delta_prev = delta_prev, delta
-        # the first layer, whose input is x: plain SGD moves only the rows of nonzero inputs
+        # the first layer, whose input is x: plain SGD and the lazy steps move only the rows of
+        # nonzero inputs
         w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
+        delta0 = delta[: units[1]]
         if plain:
-            update_rows(x, nonzero_input, count, params, w, b, delta[: units[1]],
+            update_rows(input_indices, input_values, count, params, w, b, delta0,
                         dtype.type(rate))  # fmt: skip
+        elif lazy:
+            dW = grad_work[: n_in0 * units[1]].reshape(n_in0, units[1])
+            for c in range(count):
+                i, xi = input_indices[c], input_values[c]
+                for j in range(units[1]):
+                    dW[i, j] = xi * delta0[j]
+            lazy_update(input_indices, count, dW, params, state, w, opt, rate)
+            optimizer_update(params, state, b, delta0, opt, rate, 0.0)
+        elif sparse_input:
+            dense_row[input_indices[:count]] = input_values[:count]
+            squares += outer_update(dense_row, delta0, params, state, w, b, opt, rate, penalty,
+                                    grad_work)  # fmt: skip
+            dense_row[input_indices[:count]] = 0
         else:
-            squares += outer_update(x, delta[: units[1]], params, state, w, b, opt, rate, penalty,
+            squares += outer_update(data.X[s], delta0, params, state, w, b, opt, rate, penalty,
                                     grad_work)  # fmt: skip
         record["penalty_sum"] += penalty * squares
         t[0] += 1
 
 
 @njit(**JIT_OPTIONS)
+def _touched_rows(nonzero, counts, position, touched):
+    """List in ``touched`` the distinct input indices of a batch of sparse rows; return how
+    many. ``position`` (n_features, all -1 between calls) marks the ones listed."""
+    n = 0
+    for r in range(counts.shape[0]):
+        for c in range(counts[r]):
+            i = nonzero[r, c]
+            if position[i] < 0:
+                position[i] = n
+                touched[n] = i
+                n += 1
+    for c in range(n):
+        position[touched[c]] = -1
+    return n
+
+
+@njit(**JIT_OPTIONS)
 def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     """Train on batches of ``batch_size`` samples of ``order``, each step on the batch's mean
-    gradient (the last, shorter batch is averaged over its own size).
+    gradient (the last, shorter batch is averaged over its own size); ``data`` a CompiledData.
 
     The work buffers are allocated once here and the batch loop runs in the same compiled call;
     each phase of a step is a helper of :mod:`.batch`, so what stays is the loop's plumbing.
@@ -148,7 +198,10 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
     units = unit_offsets(layout)
     widest = _widest(layout)
     n_in0, n_out = layout[0, N_IN], layout[n_layers - 1, N_OUT]
-    xbuf = np.empty(batch_size * n_in0, dtype)
+    sparse_input = data.indptr.shape[0] > 0
+    plain = is_plain_sgd(opt)
+    lazy = opt.lazy and not plain
+    xbuf = np.empty(0 if sparse_input else batch_size * n_in0, dtype)
     zbuf = np.empty(batch_size * units[n_layers], dtype)
     abuf = np.empty(batch_size * units[n_layers], dtype)
     deltas = np.empty((2, batch_size * widest), dtype)
@@ -158,33 +211,34 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
     targets = np.empty((batch_size, data.targets.shape[1]), dtype)
     weighted = data.weights.shape[0] > 0
     weights = np.empty(batch_size if weighted else 0, dtype)
-    nonzero = np.empty((batch_size, n_in0), np.int64)
+    longest = _longest_row(data)
+    nonzero = np.empty((batch_size, longest), data.indices.dtype)
+    values = np.empty((batch_size, longest), dtype)
     counts = np.empty(batch_size, np.int64)
-    plain = is_plain_sgd(opt)
+    touched = np.empty(n_in0 if lazy else 0, data.indices.dtype)
+    position = np.full(n_in0 if lazy else 0, -1, np.int64)
     record = stats[0]
-    W0, _ = layer_views(params, layout, 0)
+    W0, b0 = layer_views(params, layout, 0)
     dW0, db0 = layer_views(grads, layout, 0)
-    w0, b0 = layout[0, W_OFFSET], layout[0, B_OFFSET]
-    no_dx = np.empty((0, n_in0), dtype)
+    w0 = layout[0, W_OFFSET]
 
     for first in range(0, order.shape[0], batch_size):
         m = min(batch_size, order.shape[0] - first)
-        x = xbuf[: m * n_in0].reshape(m, n_in0)
-        total = _gather(data, order, first, x, labels, targets, weights)
+        x = xbuf[: 0 if sparse_input else m * n_in0].reshape(-1, n_in0)
+        total = _gather(data, order, first, m, x, labels, targets, weights)
         record["n_seen"] += m
         if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
             continue
         batch_weights = weights[:m] if weighted else weights
         penalty = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         rate = step_size(opt, t[0])
-        # A mostly-zero batch (MNIST pixels) takes the first layer's products over its nonzero
-        # inputs only; a dense batch goes to BLAS.
-        sparse = _count_nonzero(x) < SPARSE_DENSITY * m * n_in0
+        # Sparse input, a lazy step, or a mostly-zero dense batch (MNIST pixels) takes the
+        # first layer's products over the nonzero inputs only; a dense batch goes to BLAS.
+        sparse = sparse_input or lazy or _count_nonzero(x) < SPARSE_DENSITY * m * n_in0
         if sparse:
-            for r in range(m):
-                counts[r] = find_nonzero(x[r], nonzero[r])
+            _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
         zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
-        _forward(params, layout, x, sparse, nonzero, counts, zs, acts)
+        _forward(params, layout, x, sparse, nonzero, values, counts[:m], zs, acts)
         # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
         out = acts[n_layers - 1]
         delta = deltas[0, : m * n_out].reshape(m, n_out)
@@ -196,19 +250,26 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         _times_derivative(delta, zs[n_layers - 1], out, layout[n_layers - 1, ACT],
                           work[: m * n_out].reshape(m, n_out))  # fmt: skip
         delta = _backward_hidden(params, grads, layout, zs, acts, deltas, work)
-        # the first layer, whose input is x: plain SGD on a sparse batch steps W directly,
-        # one sample's nonzero rows at a time (W -= rate x^T delta), with no dW buffer
+        # the first layer: plain SGD on a sparse batch steps W directly (W -= rate x^T delta)
+        # on the rows of nonzero inputs, with no dW buffer; a lazy step moves only those rows
+        fused = sparse and (plain or lazy)
         if sparse and plain:
-            for r in range(m):
-                update_rows(x[r], nonzero[r], counts[r], params, w0, b0, delta[r],
-                            dtype.type(rate))  # fmt: skip
-        elif sparse:
-            _sparse_weight_gradient(x, nonzero, counts, delta, dW0, db0)
+            _scatter_rows(nonzero, values, counts[:m], delta, W0, dtype.type(-rate))
+            _column_sums(delta, db0)
+            optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
+        elif sparse and lazy:
+            n_touched = _touched_rows(nonzero, counts[:m], position, touched)
+            for c in range(n_touched):
+                dW0[touched[c]] = 0
+            _scatter_rows(nonzero, values, counts[:m], delta, dW0, dtype.type(1))
+            _column_sums(delta, db0)
+            lazy_update(touched, n_touched, dW0, params, state, w0, opt, rate)
+            optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
         else:
-            dense_backward(x, W0, delta, dW0, db0, no_dx)
+            _first_layer_gradient(x, sparse, nonzero, values, counts[:m], W0, delta, dW0, db0)
         # update every layer with the batch's mean gradient (the first is done if it was fused)
         squares = 0.0
-        for layer in range(1 if sparse and plain else 0, n_layers):
+        for layer in range(1 if fused else 0, n_layers):
             w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
             size = layout[layer, N_IN] * layout[layer, N_OUT]
             squares += optimizer_update(params, state, w, grads[w : w + size], opt, rate, penalty)
@@ -221,15 +282,18 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
 def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     """Train on the samples ``data.X[order]`` in batches of ``batch_size``.
 
-    ``params`` and ``state`` are updated in place, ``t[0]`` counts the updates and ``stats``
-    accumulates the training loss and accuracy, each sample measured before its update. Runs
-    with subnormal numbers flushed to zero (see :mod:`.fpmode`).
+    ``data.X`` is a dense array or a CSR matrix. ``params`` and ``state`` are updated in place,
+    ``t[0]`` counts the updates and ``stats`` accumulates the training loss and accuracy, each
+    sample measured before its update. Runs with subnormal numbers flushed to zero (see
+    :mod:`.fpmode`).
     """
+    arrays = compiled_data(data)
     with subnormals_flushed():
         if batch_size == 1:
-            per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats)
+            per_sample_epoch(params, state, layout, arrays, order, loss, opt, t, stats)
         else:
-            minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats)
+            minibatch_epoch(params, state, layout, arrays, order, loss, batch_size, opt, t,
+                            stats)  # fmt: skip
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -255,8 +319,8 @@ def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats,
     """
     counts = np.full((workers, 1), t[0] // workers, np.int64)
     partial = np.concatenate([new_stats() for _ in range(workers)])
-    _hogwild(params, state, layout, data, order, loss, opt._replace(decay=opt.decay * workers),
-             counts, partial)  # fmt: skip
+    _hogwild(params, state, layout, compiled_data(data), order, loss,
+             opt._replace(decay=opt.decay * workers), counts, partial)  # fmt: skip
     for name in partial.dtype.names:
         stats[name] += partial[name].sum()
     t[0] += order.shape[0]

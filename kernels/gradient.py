@@ -11,25 +11,29 @@ from ..params import ACT, N_IN, N_OUT
 from ._config import JIT_OPTIONS
 from .batch import (
     _backward_hidden,
+    _first_layer_gradient,
     _forward,
     _gather,
+    _longest_row,
+    _n_samples,
+    _sparse_rows,
     _times_derivative,
     _views,
     _widest,
+    compiled_data,
     layer_views,
     unit_offsets,
 )
-from .dense import dense_backward
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad
 
 
 def full_batch_gradient(params, layout, data, loss, chunk, grads):
     """Fill ``grads`` (laid out like ``params``) with the gradient of the (weighted) mean loss
-    over every sample of ``data`` and return that loss, with subnormal numbers flushed to zero
-    (see :mod:`.fpmode`). No penalty term is included."""
+    over every sample of ``data`` (its ``X`` dense or CSR) and return that loss, with subnormal
+    numbers flushed to zero (see :mod:`.fpmode`). No penalty term is included."""
     with subnormals_flushed():
-        return _full_batch_gradient(params, layout, data, loss, chunk, grads)
+        return _full_batch_gradient(params, layout, compiled_data(data), loss, chunk, grads)
 
 
 @njit(**JIT_OPTIONS)
@@ -37,11 +41,12 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
     """Fill ``grads`` (laid out like ``params``) with the gradient of the (weighted) mean loss
     over every sample of ``data`` and return that loss. No penalty term is included."""
     dtype = params.dtype
-    n, n_layers = data.X.shape[0], layout.shape[0]
+    n, n_layers = _n_samples(data), layout.shape[0]
     units = unit_offsets(layout)
     n_in0, n_out = layout[0, N_IN], layout[n_layers - 1, N_OUT]
     chunk = max(1, min(chunk, n))
-    xbuf = np.empty(chunk * n_in0, dtype)
+    sparse = data.indptr.shape[0] > 0  # CSR rows take the first layer over their nonzeros
+    xbuf = np.empty(0 if sparse else chunk * n_in0, dtype)
     zbuf = np.empty(chunk * units[n_layers], dtype)
     abuf = np.empty(chunk * units[n_layers], dtype)
     deltas = np.empty((2, chunk * _widest(layout)), dtype)
@@ -54,7 +59,10 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
     W0, _ = layer_views(params, layout, 0)
     dW0, db0 = layer_views(part, layout, 0)
     order = np.arange(n)
-    no_rows, no_counts = np.empty((0, 0), np.int64), np.empty(0, np.int64)
+    longest = _longest_row(data) if sparse else 0
+    nonzero = np.empty((chunk, longest), data.indices.dtype)
+    values = np.empty((chunk, longest), dtype)
+    counts = np.empty(chunk, np.int64)
     total = 0.0
     for i in range(n):
         total += data.weights[i] if weighted else 1.0
@@ -62,12 +70,14 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
     mean_loss = 0.0
     for first in range(0, n, chunk):
         m = min(chunk, n - first)
-        x = xbuf[: m * n_in0].reshape(m, n_in0)
-        weight = _gather(data, order, first, x, labels, targets, weights)
+        x = xbuf[: 0 if sparse else m * n_in0].reshape(-1, n_in0)
+        weight = _gather(data, order, first, m, x, labels, targets, weights)
         if weight == 0:
             continue
+        if sparse:
+            _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
         zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
-        _forward(params, layout, x, False, no_rows, no_counts, zs, acts)  # dense: BLAS
+        _forward(params, layout, x, sparse, nonzero, values, counts[:m], zs, acts)
         delta = deltas[0, : m * n_out].reshape(m, n_out)
         batch_weights = weights[:m] if weighted else weights
         mean_loss += weight / total * loss_and_grad(loss, acts[n_layers - 1], labels[:m],
@@ -75,7 +85,7 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
         _times_derivative(delta, zs[n_layers - 1], acts[n_layers - 1], layout[n_layers - 1, ACT],
                           work[: m * n_out].reshape(m, n_out))  # fmt: skip
         delta = _backward_hidden(params, part, layout, zs, acts, deltas, work)
-        dense_backward(x, W0, delta, dW0, db0, np.empty((0, n_in0), dtype))
+        _first_layer_gradient(x, sparse, nonzero, values, counts[:m], W0, delta, dW0, db0)
         share = dtype.type(weight / total)
         for i in range(grads.shape[0]):
             grads[i] += share * part[i]

@@ -2,8 +2,10 @@
 
 One sample at a time, a layer's ``W`` is visited row by row (row ``i`` multiplies input ``i``),
 so the rows of zero inputs can be skipped: their contribution to ``z`` and their gradient are
-exactly zero. Every kernel reads ``W`` and ``b`` of one layer at ``w_offset`` and ``b_offset`` in
-``params`` and writes into preallocated outputs.
+exactly zero. A sample's input is given as a sparse row: ``count`` pairs of an input index
+``indices[c]`` and its value ``values[c]``, as :func:`find_nonzero` writes them for a dense row
+and as a CSR matrix stores them. Every kernel reads ``W`` and ``b`` of one layer at ``w_offset``
+and ``b_offset`` in ``params`` and writes into preallocated outputs.
 """
 
 from numba import njit
@@ -12,15 +14,17 @@ from ._config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
-def find_nonzero(x, nonzero):
-    """Write the indices of the nonzero ``x`` into ``nonzero``; return their count.
+def find_nonzero(x, indices, values):
+    """Write the indices of the nonzero ``x`` into ``indices`` and their values into
+    ``values``; return their count.
 
-    Branch-free: every index is written and the count only moves past the nonzero ones, so
-    the scan costs the same whatever the pattern of zeros.
+    Branch-free: every index and value is written and the count only moves past the nonzero
+    ones, so the scan costs the same whatever the pattern of zeros.
     """
     count = 0
     for i in range(x.shape[0]):
-        nonzero[count] = i
+        indices[count] = i
+        values[count] = x[i]
         count += x[i] != 0
     return count
 
@@ -33,8 +37,8 @@ def _row(params, w_offset, n_out, i):
 
 
 @njit(**JIT_OPTIONS)
-def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
-    """z = b_offset + sum of x[i] W[i, :] over the ``count`` rows i listed in ``nonzero``.
+def forward_rows(indices, values, count, params, w_offset, b_offset, z):
+    """z = b + sum of values[c] W[indices[c], :] over the ``count`` pairs of a sparse row.
 
     Four rows at a time, so that z is loaded and stored once per four rows of W.
     """
@@ -42,32 +46,35 @@ def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
     z[:] = params[b_offset : b_offset + n_out]
     c = 0
     while c + 4 <= count:
-        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
-        x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
+        i0, i1, i2, i3 = indices[c], indices[c + 1], indices[c + 2], indices[c + 3]
+        x0, x1, x2, x3 = values[c], values[c + 1], values[c + 2], values[c + 3]
         r0, r1 = _row(params, w_offset, n_out, i0), _row(params, w_offset, n_out, i1)
         r2, r3 = _row(params, w_offset, n_out, i2), _row(params, w_offset, n_out, i3)
         for j in range(n_out):
             z[j] += x0 * r0[j] + x1 * r1[j] + x2 * r2[j] + x3 * r3[j]
         c += 4
     while c < count:
-        i = nonzero[c]
-        xi, row = x[i], _row(params, w_offset, n_out, i)
+        xi, row = values[c], _row(params, w_offset, n_out, indices[c])
         for j in range(n_out):
             z[j] += xi * row[j]
         c += 1
 
 
 @njit(**JIT_OPTIONS)
-def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
-    """Plain SGD step W[i, :] -= rate x[i] delta on the listed rows, b -= rate delta.
+def update_rows(indices, values, count, params, w_offset, b_offset, delta, rate):
+    """Plain SGD step W[indices[c], :] -= rate values[c] delta over a sparse row's pairs, and
+    b -= rate delta.
 
     dW = outer(x, delta) is zero on the rows of zero inputs, so those rows do not move.
     """
     n_out = delta.shape[0]
     c = 0
     while c + 4 <= count:
-        i0, i1, i2, i3 = nonzero[c], nonzero[c + 1], nonzero[c + 2], nonzero[c + 3]
-        s0, s1, s2, s3 = rate * x[i0], rate * x[i1], rate * x[i2], rate * x[i3]
+        i0, i1, i2, i3 = indices[c], indices[c + 1], indices[c + 2], indices[c + 3]
+        s0 = rate * values[c]
+        s1 = rate * values[c + 1]
+        s2 = rate * values[c + 2]
+        s3 = rate * values[c + 3]
         r0, r1 = _row(params, w_offset, n_out, i0), _row(params, w_offset, n_out, i1)
         r2, r3 = _row(params, w_offset, n_out, i2), _row(params, w_offset, n_out, i3)
         for j in range(n_out):
@@ -78,8 +85,7 @@ def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
             r3[j] -= s3 * d
         c += 4
     while c < count:
-        i = nonzero[c]
-        step, row = rate * x[i], _row(params, w_offset, n_out, i)
+        step, row = rate * values[c], _row(params, w_offset, n_out, indices[c])
         for j in range(n_out):
             row[j] -= step * delta[j]
         c += 1

@@ -47,3 +47,14 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     squares = optimizer_update(params, state, w_offset, grad[: n_in * n_out], opt, rate, penalty)
     optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
     return squares
+
+
+@njit(**JIT_OPTIONS)
+def lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
+    """The lazy optimizer step of a layer: only the rows ``indices[:count]`` of its ``W``
+    (stored from ``w_offset``) and their state move, each along its row of ``grad``
+    (n_in, n_out); the other rows and their momentum or moments stay as they are."""
+    n_out = grad.shape[1]
+    for c in range(count):
+        i = indices[c]
+        optimizer_update(params, state, w_offset + i * n_out, grad[i], opt, rate, 0.0)

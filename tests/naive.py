@@ -163,31 +163,31 @@ def n_correct(loss, outputs, labels, targets, weights):
     return correct
 
 
-def find_nonzero(x, nonzero):
+def find_nonzero(x, indices, values):
     count = 0
     for i in range(x.shape[0]):
         if x[i] != 0:
-            nonzero[count] = i
+            indices[count] = i
+            values[count] = x[i]
             count += 1
     return count
 
 
-def forward_rows(x, nonzero, count, params, w_offset, b_offset, z):
+def forward_rows(indices, values, count, params, w_offset, b_offset, z):
     n_out = z.shape[0]
     for j in range(n_out):
         s = float(params[b_offset + j])
         for c in range(count):
-            i = nonzero[c]
-            s += float(x[i]) * float(params[w_offset + i * n_out + j])
+            s += float(values[c]) * float(params[w_offset + indices[c] * n_out + j])
         z[j] = s
 
 
-def update_rows(x, nonzero, count, params, w_offset, b_offset, delta, rate):
+def update_rows(indices, values, count, params, w_offset, b_offset, delta, rate):
     n_out = delta.shape[0]
     for c in range(count):
-        i = nonzero[c]
+        i = indices[c]
         for j in range(n_out):
-            params[w_offset + i * n_out + j] -= rate * float(x[i]) * float(delta[j])
+            params[w_offset + i * n_out + j] -= rate * float(values[c]) * float(delta[j])
     for j in range(n_out):
         params[b_offset + j] -= rate * float(delta[j])
 
@@ -198,8 +198,8 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
         s = sum(float(params[w_offset + i * n_out + j]) * float(delta[j]) for j in range(n_out))
         delta_prev[i] = s * float(dact[i])
     if update:
-        zeros = np.flatnonzero(x)
-        update_rows(x, zeros, len(zeros), params, w_offset, b_offset, delta, rate)
+        nonzero = np.flatnonzero(x)
+        update_rows(nonzero, x[nonzero], len(nonzero), params, w_offset, b_offset, delta, rate)
 
 
 def _penalised(p, g, opt, penalty):
@@ -250,6 +250,13 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     return squares
 
 
+def lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
+    n_out = grad.shape[1]
+    for c in range(count):
+        i = int(indices[c])
+        optimizer_update(params, state, w_offset + i * n_out, grad[i], opt, rate, 0.0)
+
+
 def step_size(opt, t):
     """The oracle's own schedule: lr / (1 + decay t) for SGD, Adam's bias-corrected rate."""
     if opt.kind == ADAM:
@@ -291,9 +298,14 @@ def _batch_gradients(params, layout, X, labels, targets, weights, loss):
     return value, out, grads
 
 
+def _plain(opt):
+    return opt.kind != ADAM and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
+
+
 def full_batch_gradient(params, layout, data, loss, chunk, grads):
     """The whole data set as one batch (``chunk`` is ignored: the oracle does not chunk)."""
-    value, _, gradients = _batch_gradients(params, layout, data.X, data.labels, data.targets,
+    X = data.X if isinstance(data.X, np.ndarray) else data.X.toarray()
+    value, _, gradients = _batch_gradients(params, layout, X, data.labels, data.targets,
                                            data.weights, loss)  # fmt: skip
     grads[...] = 0
     for layer, (dW, db) in enumerate(gradients):
@@ -315,8 +327,9 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
             continue
         labels = data.labels[rows] if len(data.labels) else data.labels
         targets = data.targets[rows] if len(data.targets) else data.targets
-        value, out, grads = _batch_gradients(params, layout, data.X[rows], labels, targets,
-                                             weights, loss)  # fmt: skip
+        X = data.X[rows]
+        X = X if isinstance(X, np.ndarray) else X.toarray()  # the oracle may densify
+        value, out, grads = _batch_gradients(params, layout, X, labels, targets, weights, loss)
         stats["loss_sum"] += total * value
         stats["batch_loss_sum"] += m * value
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
@@ -326,8 +339,12 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         squares = 0.0
         for layer in range(n_layers):
             dW, db = grads[layer]
-            squares += optimizer_update(params, state, layout[layer, W_OFFSET], dW.reshape(-1),
-                                        opt, rate, penalty)  # fmt: skip
+            if layer == 0 and opt.lazy and not _plain(opt):  # the rows of nonzero inputs only
+                rows = [i for i in range(X.shape[1]) if any(X[:, i] != 0)]
+                lazy_update(rows, len(rows), dW, params, state, layout[0, W_OFFSET], opt, rate)
+            else:
+                squares += optimizer_update(params, state, layout[layer, W_OFFSET],
+                                            dW.reshape(-1), opt, rate, penalty)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
         stats["penalty_sum"] += m * penalty * squares
         t[0] += 1

@@ -337,6 +337,7 @@ def test_hogwild_twin_matches_the_oracle(workers):
 def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
     """``per_sample_epoch`` and ``minibatch_epoch``, called directly (``train_epoch`` picks
     one of them by the batch size), against the numpy backend's epoch."""
+    from fastnn.kernels.batch import compiled_data
     from fastnn.kernels.epoch import minibatch_epoch, per_sample_epoch
 
     X, y, n_out = make_problem("softmax_cross_entropy", seed=11, zeros=zeros)
@@ -349,7 +350,7 @@ def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
         params = model._params.copy()
         state = np.zeros((2, params.size))
         t, stats = np.array([3], np.int64), new_stats()
-        args = (params, state, model._layout, data, order, 0)
+        args = (params, state, model._layout, compiled_data(data), order, 0)
         if batch_size == 1:
             per_sample_epoch(*args, opt.config(), t, stats)
         else:

@@ -14,29 +14,32 @@ def _layer(dtype, seed, zeros):
     params = rng.normal(size=B_AT + N_OUT + 3).astype(dtype)
     x = rng.normal(size=N_IN).astype(dtype)
     x[rng.random(N_IN) < zeros] = 0
-    nonzero = np.zeros(N_IN, np.int64)
+    nonzero = np.zeros(N_IN, np.int32)
     count = int(np.count_nonzero(x))
     nonzero[:count] = np.flatnonzero(x)
-    return rng, params, x, nonzero, count
+    values = np.zeros(N_IN, dtype)
+    values[:count] = x[x != 0]
+    return rng, params, x, nonzero, values, count
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 1.0])
 def test_find_nonzero_parity(dtype, seed, zeros):
-    _, _, x, _, count = _layer(dtype, seed, zeros)
-    results = call_all("find_nonzero", x, np.full(N_IN, -1, np.int64))
+    _, _, x, _, _, count = _layer(dtype, seed, zeros)
+    results = call_all("find_nonzero", x, np.full(N_IN, -1, np.int32), np.full(N_IN, 7, dtype))
     for label, (value, args) in results.items():
         assert value == count, label
         np.testing.assert_array_equal(args[1][:count], np.flatnonzero(x), err_msg=label)
+        np.testing.assert_array_equal(args[2][:count], x[x != 0], err_msg=label)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
 def test_forward_rows_parity(dtype, seed, zeros):
-    _, params, x, nonzero, count = _layer(dtype, seed, zeros)
-    results = call_all("forward_rows", x, nonzero, count, params, W_AT, B_AT,
+    _, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
+    results = call_all("forward_rows", nonzero, values, count, params, W_AT, B_AT,
                        np.empty(N_OUT, dtype))  # fmt: skip
     assert_agree(results, dtype, positions=[6])
     W = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
@@ -48,9 +51,9 @@ def test_forward_rows_parity(dtype, seed, zeros):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
 def test_update_rows_parity(dtype, seed, zeros):
-    rng, params, x, nonzero, count = _layer(dtype, seed, zeros)
+    rng, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
     delta = rng.normal(size=N_OUT).astype(dtype)
-    results = call_all("update_rows", x, nonzero, count, params, W_AT, B_AT, delta, 0.1)
+    results = call_all("update_rows", nonzero, values, count, params, W_AT, B_AT, delta, 0.1)
     assert_agree(results, dtype, positions=[3])
     moved = results["numba"][1][3]
     np.testing.assert_array_equal(moved[:W_AT], params[:W_AT])  # nothing outside the layer
@@ -63,7 +66,7 @@ def test_update_rows_parity(dtype, seed, zeros):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("update", [False, True])
 def test_backward_rows_parity(dtype, seed, update):
-    rng, params, x, _, _ = _layer(dtype, seed, 0.4)
+    rng, params, x, _, _, _ = _layer(dtype, seed, 0.4)
     dact = (rng.random(N_IN) > 0.3).astype(dtype)  # a ReLU mask
     delta = rng.normal(size=N_OUT).astype(dtype)
     results = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
