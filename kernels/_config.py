@@ -92,6 +92,38 @@ def _key_caches_on_every_source():
 
     get_source_stamp.fastnn_wrapped = stamp
     mixin.get_source_stamp = get_source_stamp
+    _save_without_races(digest)
+
+
+def _save_without_races(digest):
+    """Make the saving of fastnn's compiled kernels safe when processes compile at once.
+
+    Numba names a new entry's data file by the first number its copy of the index leaves free,
+    and writes the index before the data. Two processes that compile different signatures of
+    a kernel at the same moment (workers of a grid search on a first run) can then both take
+    number 1: the index keeps one's signature, the file the other's machine code, and every
+    later run that loads it crashes. fastnn's entries are instead named by a digest of their
+    key, so that a name only ever holds the code of its signature, and the data is on disk
+    before the index points at it; two processes racing can at worst drop an index entry,
+    which is compiled again on its next use.
+    """
+    index_file = _numba_class("IndexDataCacheFile")
+    save = getattr(index_file.save, "fastnn_wrapped", index_file.save)
+
+    @functools.wraps(save)
+    def save_by_key(self, key, data):
+        stamp = self._source_stamp
+        if not (isinstance(stamp, tuple) and len(stamp) == 2 and stamp[1] == digest):
+            return save(self, key, data)  # not a fastnn kernel
+        name = hashlib.sha256(repr((key, stamp)).encode()).hexdigest()[:20]
+        data_name = self._data_name_pattern.replace("{number:d}", name)
+        self._save_data(data_name, data)
+        overloads = self._load_index()
+        overloads[key] = data_name
+        self._save_index(overloads)
+
+    save_by_key.fastnn_wrapped = save
+    index_file.save = save_by_key
 
 
 def _holds_cache(folder):

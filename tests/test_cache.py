@@ -73,3 +73,27 @@ def test_a_change_to_a_callee_in_another_file_recompiles_its_callers(tmp_path):
         f.write("\n# an edit\n")
     assert probe()[1:] == [0, 1]  # recompiled, not loaded
     assert probe()[1:] == [1, 0]
+
+
+def test_processes_compiling_at_once_never_mix_up_saved_kernels(tmp_path):
+    """Two processes that compile different signatures of a kernel at the same moment each
+    saw an empty index. Numba would name both data files ``.1.nbc``, so the index could point
+    one signature at the other's machine code; fastnn's entries are named by their key."""
+    from numba.core.caching import IndexDataCacheFile
+
+    from fastnn.kernels import _config
+
+    stamp = ("source", _config._sources_digest())
+    first = IndexDataCacheFile(str(tmp_path), "epoch.kernel-1.py311", stamp)
+    second = IndexDataCacheFile(str(tmp_path), "epoch.kernel-1.py311", stamp)
+    first._load_index = second._load_index = dict  # both read the index before either saved
+    late, write = [], first._save_data
+    first._save_data = lambda name, data: late.append((name, data))  # the first writes last
+    first.save(("float32",), "code for float32")
+    second.save(("float64",), "code for float64")
+    for name, data in late:
+        write(name, data)
+    fresh = IndexDataCacheFile(str(tmp_path), "epoch.kernel-1.py311", stamp)
+    assert fresh.load(("float64",)) == "code for float64"
+    assert fresh.load(("float32",)) in (None, "code for float32")  # dropped at worst
+    assert fresh._load_index()  # the index is readable and points at files that exist
