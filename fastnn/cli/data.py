@@ -2,7 +2,8 @@
 
 Every split is seeded with :data:`SPLIT_SEED`, whatever ``--seed`` is, so that ``fastnn
 evaluate`` finds the test rows that ``fastnn train`` held out. CSV rows stay raw: the model is
-given the training rows' :class:`~fastnn.scaling.Scaling` and standardises them itself.
+given the training rows' :class:`~fastnn.scaling.Scaling` and standardises them itself. Rows of
+an svmlight file stay sparse (CSR) and are never standardised, which would make them dense.
 """
 
 import os
@@ -12,10 +13,10 @@ import numpy as np
 
 from .. import datasets
 from ..scaling import Scaling
-from .options import UsageError
+from .options import UsageError, file_kind
 
 SPIRAL = {"n_samples": 3000, "n_classes": 3, "noise": 0.2, "seed": 0}
-TEST_SIZE = 0.2  # digits, spiral and CSV tables: the held-out test fraction
+TEST_SIZE = 0.2  # digits, spiral, CSV and svmlight files: the held-out test fraction
 SPLIT_SEED = 0  # every split, so that `evaluate` finds the same test rows as `train`
 DIGIT_NAMES = [str(i) for i in range(10)]
 
@@ -30,7 +31,7 @@ class Request:
     task: str = None
     features: list = None
     val_split: float = 0.0
-    split: str = "test"  # CSV only: "all" puts every row into the test part
+    split: str = "test"  # files only: "all" puts every row into the test part
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Data:
 
     title: str
     task: str
-    X_train: np.ndarray
+    X_train: np.ndarray  # or a scipy.sparse CSR matrix (svmlight), as are X_test and X_val
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
@@ -122,12 +123,42 @@ def _csv(request):
     )
 
 
+def _svmlight(request):
+    path = request.name[len("svmlight:") :]
+    task = request.task or "classification"
+    sparse = datasets.load_svmlight(
+        path, task=task, val_size=request.val_split, test_size=TEST_SIZE, seed=SPLIT_SEED
+    )
+    X_test, y_test = sparse.X_test, sparse.y_test
+    if request.split == "all":
+        import scipy.sparse as sp
+
+        X_test = sp.vstack([sparse.X_train, sparse.X_val, X_test], format="csr")
+        y_test = np.concatenate([sparse.y_train, sparse.y_val, y_test])
+    has_val = request.val_split > 0
+    n_features = sparse.n_features
+    meta = {"task": task, "val_size": request.val_split, "path": path, "sparse": True}
+    return Data(
+        f"{os.path.basename(path)} (svmlight, {n_features:,} features, sparse, {task})",
+        task,
+        sparse.X_train,
+        sparse.y_train,
+        X_test,
+        y_test,
+        X_val=sparse.X_val if has_val else None,
+        y_val=sparse.y_val if has_val else None,
+        classes=sparse.classes or None,
+        meta=meta,
+    )
+
+
 LOADERS = {
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
     "digits": _digits,
     "spiral": _spiral,
     "csv": _csv,
+    "svmlight": _svmlight,
 }
 
 
@@ -135,19 +166,23 @@ def load(request):
     """The data set ``request`` names, split into training, validation and test parts.
 
     Image and spiral data are classification sets whose validation part, with ``val_split``,
-    comes out of the training part; a CSV table splits all its rows at once.
+    comes out of the training part; a CSV table or an svmlight file splits all its rows at once.
     """
-    kind = "csv" if request.name.startswith("csv:") else request.name
+    kind = file_kind(request.name) or request.name
     if request.data_dir is not None and kind not in ("mnist", "fashion-mnist"):
         raise UsageError(f"--data-dir applies to mnist and fashion-mnist, not to {request.name!r}")
-    if kind != "csv" and (request.target or request.task not in (None, "classification")):
+    if kind == "svmlight" and request.target:
+        raise UsageError("--target applies to csv:PATH; an svmlight file's target is its labels")
+    if kind not in ("csv", "svmlight") and (
+        request.target or request.task not in (None, "classification")
+    ):
         raise UsageError(
             f"--target and --task apply to csv:PATH; {request.name!r} is a classification data set"
         )
     if kind != "csv" and request.features is not None:
         raise UsageError(f"--features applies to csv:PATH, not to {request.name!r}")
     data = LOADERS[kind](request)
-    if kind != "csv" and request.val_split > 0:
+    if kind not in ("csv", "svmlight") and request.val_split > 0:
         data.X_train, data.X_val, data.y_train, data.y_val = datasets.split(
             data.X_train, data.y_train, request.val_split, SPLIT_SEED, stratify=True
         )

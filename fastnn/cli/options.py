@@ -11,6 +11,7 @@ from ..datasets import TASKS
 from ..errors import FastnnError
 
 DATASETS = ("mnist", "fashion-mnist", "digits", "spiral")
+FILE_KINDS = ("csv", "svmlight")  # --dataset KIND:PATH
 
 
 class UsageError(FastnnError):
@@ -63,12 +64,19 @@ def fraction(text):
 
 
 def dataset_name(text):
-    """One of :data:`DATASETS`, or ``csv:PATH``."""
-    if text in DATASETS or (text.startswith("csv:") and len(text) > 4):
+    """One of :data:`DATASETS`, or ``KIND:PATH`` for a kind of :data:`FILE_KINDS`."""
+    kind, colon, path = text.partition(":")
+    if text in DATASETS or (colon and kind in FILE_KINDS and path):
         return text
     raise argparse.ArgumentTypeError(
-        f"expected one of {', '.join(DATASETS)} or csv:PATH; got {text!r}"
+        f"expected one of {', '.join(DATASETS)}, csv:PATH or svmlight:PATH; got {text!r}"
     )
+
+
+def file_kind(name):
+    """``"csv"`` or ``"svmlight"`` for a ``--dataset`` that names a file, else None."""
+    kind, colon, _ = name.partition(":")
+    return kind if colon and kind in FILE_KINDS else None
 
 
 def column_names(text):
@@ -117,8 +125,10 @@ DATASET = Option(
     metavar="NAME",
     help="mnist (bundled), fashion-mnist (downloaded once, then cached), digits "
     "(scikit-learn's 8x8 digits, 80/20 split), spiral (3,000 points on 3 arms, noise 0.2, "
-    "80/20 split) or csv:PATH (a CSV table with a header row; 70/10/20 split into training, "
-    "validation and test rows unless --val-split says otherwise)",
+    "80/20 split), csv:PATH (a CSV table with a header row) or svmlight:PATH (a libsvm/svmlight "
+    "text file, LABEL INDEX:VALUE ... per line, read as sparse rows and never standardised); "
+    "the files are split 70/10/20 into training, validation and test rows unless --val-split "
+    "says otherwise",
 )
 DATA_DIR = Option(
     "--data-dir",
@@ -132,9 +142,9 @@ TASK = Option(
     "--task",
     choices=TASKS,
     default=None,
-    help="csv:PATH only: regression (linear output, MSE), binary (one sigmoid output, binary "
-    "cross-entropy; the target has two values) or classification (softmax over the target's "
-    "values)",
+    help="csv:PATH and svmlight:PATH only: regression (linear output, MSE), binary (one "
+    "sigmoid output, binary cross-entropy; the target has two values) or classification "
+    "(softmax over the target's values)",
 )
 FEATURES = Option(
     "--features",
@@ -144,6 +154,9 @@ FEATURES = Option(
     help='csv:PATH only: comma-separated feature columns, quoted as in a CSV line ("a,b",c) '
     "when a name holds a comma (default: every column but the target)",
 )
+
+
+TRAINING_TASK = " (default: regression for csv, classification for svmlight)"
 
 
 def add_data_options(parser, for_training):
@@ -158,7 +171,7 @@ def add_data_options(parser, for_training):
     TARGET.add(parser, help=TARGET.kwargs["help"] + ("" if for_training else saved))
     TASK.add(
         parser,
-        help=TASK.kwargs["help"] + (" (default: regression)" if for_training else saved),
+        help=TASK.kwargs["help"] + (TRAINING_TASK if for_training else saved),
     )
     FEATURES.add(parser)
 
@@ -243,6 +256,7 @@ __all__ = [
     "BACKEND",
     "BATCH_SIZE",
     "DATASETS",
+    "FILE_KINDS",
     "HIDDEN",
     "Interrupted",
     "MODEL",
@@ -255,6 +269,7 @@ __all__ = [
     "add_data_options",
     "at_least",
     "at_most",
+    "file_kind",
     "input_file",
     "output_file",
     "output_folder",

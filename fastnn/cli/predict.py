@@ -1,30 +1,38 @@
 """``fastnn predict``: one prediction per input row (or image), as CSV.
 
 Inputs are read with their declared sizes checked before anything is allocated: a PNG's width and
-height come from its header, and an ``.npy`` file is mapped, not read, until its shape and dtype
-are known to fit. Rows stay raw: a model with a scaling standardises them itself, and a
-regression model answers in its target's units.
+height come from its header, an ``.npy`` file is mapped, not read, until its shape and dtype are
+known to fit, and the arrays of a sparse ``.npz`` file (``scipy.sparse.save_npz``) are checked by
+their ``.npy`` headers against its declared shape and the zip directory before they are read.
+Rows stay raw: a model with a scaling standardises them itself, and a regression model answers
+in its target's units. Sparse rows stay sparse all the way to the model.
 """
 
 import csv
 import io
+import math
 import os
 import struct
 import sys
+import zipfile
+import zlib
 
 import numpy as np
 
 from .._files import atomic_write
 from .._validation import check_memory
+from ..errors import FastnnError, InputError
 from .evaluate import load_model
 from .options import BACKEND, MODEL, UsageError, input_file, output_file
 
 DESCRIPTION = (
     "Load a model saved by `fastnn train --save` and print one prediction per input row (a "
     "header line first). INPUT is a .npy array (one row per sample, or images shaped like the "
-    "model's: 28x28 or 8x8, alone or stacked), a .csv file (with a header naming the model's "
-    "feature columns, or bare numeric rows), or a .png image for the digit models (grey scale, "
-    "the model's size; needs matplotlib). Raw rows are standardised by the model with the "
+    "model's: 28x28 or 8x8, alone or stacked), a .npz sparse matrix written by "
+    "scipy.sparse.save_npz (CSR, CSC, COO or BSR; one row per sample, passed to the model "
+    "without making it dense), a .csv file (with a header naming the model's feature columns, "
+    "or bare numeric rows), or a .png image for the digit models (grey scale, the model's "
+    "size; needs matplotlib). Raw rows are standardised by the model with the "
     "statistics it keeps, and regression models answer in the target's units."
 )
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +40,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def add_options(parser):
     MODEL.add(parser)
-    parser.add_argument("input", metavar="INPUT", help="a .npy, .csv or .png file")
+    parser.add_argument(
+        "input", metavar="INPUT", help="a .npy, .npz (scipy.sparse.save_npz), .csv or .png file"
+    )
     parser.add_argument(
         "--output", metavar="PATH", default=None, help="write the predictions as CSV to PATH"
     )
@@ -120,6 +130,168 @@ def _read_npy(path):
     return np.array(arr, np.float64)
 
 
+# -- sparse matrices (scipy.sparse.save_npz) ---------------------------------------------------
+
+SPARSE_ARRAYS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
+                 "bsr": ("data", "indices", "indptr"), "coo": ("data", "row", "col")}  # fmt: skip
+_BYTES_PER_OUTPUT = 3 * 8  # per row and output: the outputs, the probabilities, their text
+_BYTES_PER_ROW = 64  # per row: its index pointer and the rest of its line of text
+
+
+def _read_sparse_npz(path, model):
+    """The rows in a file written by ``scipy.sparse.save_npz``, as a CSR matrix, with every
+    size the file declares checked before an array is read."""
+    from ..serialization import _open_regular
+
+    try:
+        with _open_regular(path) as f:
+            with zipfile.ZipFile(f) as zf:
+                declared = _sparse_headers(zf, path, model)
+            f.seek(0)
+            X = _load_sparse(f, declared)
+    except UsageError:
+        raise
+    except (
+        FastnnError,
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted entry
+    ) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise UsageError(
+            f"{path} is not a readable sparse matrix (scipy.sparse.save_npz): {reason}"
+        ) from None
+    if not np.isfinite(X.data).all():
+        bad = int((~np.isfinite(X.data)).sum())
+        raise UsageError(f"{path} holds {bad} NaN or infinite value(s); remove or impute them")
+    return X
+
+
+def _sparse_headers(zf, path, model):
+    """``(format, shape, {name: (shape, dtype)})`` from the headers of the arrays, checked
+    against each other, the model and the memory."""
+    from ..serialization import _header
+
+    entries = {}
+    for info in zf.infolist():
+        name = info.filename[: -len(".npy")]
+        if not info.filename.endswith(".npy") or info.is_dir():
+            raise InputError(f"unexpected entry {info.filename!r} in the archive")
+        if name in entries:
+            raise InputError(f"the archive holds {info.filename!r} twice")
+        entries[name] = info
+    if "format" not in entries or "shape" not in entries:
+        if "config" in entries:
+            raise UsageError(f"{path} is a fastnn model file, not rows to predict")
+        names = ", ".join(sorted(entries)[:10]) or "none"
+        raise UsageError(
+            f"{path} is a NumPy .npz archive of arrays ({names}), not a sparse matrix written by "
+            "scipy.sparse.save_npz; save an array of rows with numpy.save as .npy"
+        )
+    headers = {name: _header(zf, info, name, float_only=False) for name, info in entries.items()}
+    kind = _small_value(zf, entries["format"], headers["format"], "format", "US")
+    kind = kind.decode("ascii", "replace") if isinstance(kind, bytes) else str(kind)
+    if kind not in SPARSE_ARRAYS:
+        raise UsageError(
+            f"{path} holds a sparse matrix in the {kind[:20]!r} format; save it as CSR "
+            "(scipy.sparse.save_npz(path, matrix.tocsr()))"
+        )
+    shape = _declared_shape(zf, entries["shape"], headers["shape"])
+    missing = [name for name in SPARSE_ARRAYS[kind] if name not in headers]
+    if missing:
+        raise InputError(f"format {kind} needs the arrays {missing}, which the archive lacks")
+    _check_sparse_arrays(kind, shape, headers)
+    n_in, n_out = model.layers[0].n_in, model.layers[-1].n_out
+    if shape[1] != n_in:
+        raise UsageError(
+            f"{path} holds a sparse matrix of shape {shape}; the model takes rows of {n_in} "
+            "features"
+        )
+    if shape[0] == 0:
+        raise UsageError(f"{path} holds no rows")
+    stored = sum(math.prod(s) * dt.itemsize for s, dt in headers.values())
+    nnz = math.prod(headers["data"][0])
+    # the arrays as read, a CSR copy of them (values in float64, int64 indices), and per row
+    # the predictions and their text
+    try:
+        check_memory(
+            2 * stored + 16 * nnz + shape[0] * (_BYTES_PER_ROW + _BYTES_PER_OUTPUT * n_out),
+            f"{path}, a sparse matrix of shape {shape} holding {nnz:,} values,",
+        )
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    return kind, shape, headers
+
+
+def _small_value(zf, info, header, name, kinds):
+    """The one value of a 0-d array of a kind among ``kinds``, read once its header is checked."""
+    shape, dtype = header
+    if shape != () or dtype.kind not in kinds or dtype.itemsize > 64:
+        raise InputError(f"array {name} has shape {shape} and dtype {dtype}; expected one value")
+    with zf.open(info) as fp:
+        return np.lib.format.read_array(fp, allow_pickle=False).item()
+
+
+def _declared_shape(zf, info, header):
+    shape, dtype = header
+    if shape != (2,) or dtype.kind not in "iu":
+        raise InputError(f"array shape has shape {shape} and dtype {dtype}; expected 2 integers")
+    with zf.open(info) as fp:
+        values = np.lib.format.read_array(fp, allow_pickle=False)
+    if (values < 0).any():
+        raise InputError(f"the declared shape {tuple(values.tolist())} is negative")
+    return tuple(int(v) for v in values)
+
+
+def _check_sparse_arrays(kind, shape, headers):
+    """The arrays' declared shapes and dtypes agree with each other and with ``shape``."""
+    (data_shape, data_dtype), rows = headers["data"], shape[0]
+    if data_dtype.kind not in "biuf":
+        raise InputError(f"array data holds {data_dtype} values; expected numbers")
+    index_names = SPARSE_ARRAYS[kind][1:]
+    for name in index_names:
+        if headers[name][1].kind not in "iu":
+            raise InputError(f"array {name} holds {headers[name][1]}; expected integers")
+    if kind == "bsr":
+        if len(data_shape) != 3 or 0 in data_shape[1:]:
+            raise InputError(f"array data has shape {data_shape}; BSR blocks are 3-D")
+        block_rows, block_columns = data_shape[1:]
+        if shape[0] % block_rows or shape[1] % block_columns:
+            raise InputError(f"blocks of {data_shape[1:]} do not tile the shape {shape}")
+        rows, n_stored = shape[0] // block_rows, data_shape[0]
+    elif len(data_shape) != 1:
+        raise InputError(f"array data has shape {data_shape}; expected 1-D")
+    else:
+        n_stored = data_shape[0]
+    if kind == "csc":
+        rows = shape[1]
+    expected = {"indices": (n_stored,), "indptr": (rows + 1,), "row": (n_stored,),
+                "col": (n_stored,)}  # fmt: skip
+    for name in index_names:
+        if headers[name][0] != expected[name]:
+            raise InputError(
+                f"array {name} has shape {headers[name][0]}; a {kind} matrix of shape {shape} "
+                f"holding {n_stored:,} values needs {expected[name]}"
+            )
+
+
+def _load_sparse(f, declared):
+    """The checked file's matrix, as canonical CSR with its indices checked."""
+    import scipy.sparse as sp
+
+    _, shape, _ = declared
+    X = sp.load_npz(f)
+    if X.shape != shape:
+        raise InputError(f"the matrix has shape {X.shape}, not the {shape} its file declares")
+    X = X.tocsr()
+    X.check_format(full_check=True)  # every column index in range, the row pointers in order
+    return X
+
+
 def _is_numeric(row):
     try:
         [float(cell) for cell in row]
@@ -172,7 +344,8 @@ def _csv_rows(reader, path, features):
 
 
 def read_input(path, model, invert):
-    """The raw rows (or image rows) in ``path`` for ``model``."""
+    """The raw rows (or image rows) in ``path`` for ``model``: an array, or a CSR matrix for a
+    sparse ``.npz`` file."""
     meta = model.metadata
     shape = tuple(meta.get("image_shape", ()))
     n_in = model.layers[0].n_in
@@ -182,6 +355,8 @@ def read_input(path, model, invert):
         if not shape:
             raise UsageError(f"{path} is an image, but this model was not trained on images")
         return _image_rows(_read_png(path, shape)[None], 1, invert)
+    if suffix == ".npz":
+        return _read_sparse_npz(path, model)
     if suffix == ".npy":
         X = _read_npy(path)
         if shape and X.shape[-2:] == shape and X.ndim in (2, 3):
@@ -191,7 +366,7 @@ def read_input(path, model, invert):
     elif suffix == ".csv":
         X = _read_csv(path, meta.get("features"))
     else:
-        raise UsageError(f"INPUT must be a .npy, .csv or .png file; got {path!r}")
+        raise UsageError(f"INPUT must be a .npy, .npz, .csv or .png file; got {path!r}")
     if X.ndim != 2 or X.shape[1] != n_in:
         raise UsageError(
             f"{path} holds an array of shape {X.shape}; the model takes rows of {n_in} "
@@ -208,7 +383,7 @@ def _predictions(model, X, proba):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if model.loss == "mse":
-        values = model.predict(X).reshape(len(X), -1).astype(np.float64)
+        values = model.predict(X).reshape(X.shape[0], -1).astype(np.float64)
         n_out = values.shape[1]
         writer.writerow(["prediction"] if n_out == 1 else [f"prediction_{j}" for j in range(n_out)])
         writer.writerows([[f"{v:.6g}" for v in row] for row in values])
@@ -232,7 +407,7 @@ def run(args):
     if args.output:
         with atomic_write(args.output, "w") as f:
             f.write(text)
-        print(f"wrote {len(X)} prediction(s) to {args.output}", file=sys.stderr)
+        print(f"wrote {X.shape[0]} prediction(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

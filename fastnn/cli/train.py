@@ -71,8 +71,8 @@ def add_options(parser):
         default=0.0,
         metavar="FRACTION",
         help="fraction held out for validation, evaluated after every epoch: of the training "
-        "set for mnist, fashion-mnist, digits and spiral, of all rows for csv:PATH "
-        "(default: 0, no validation)",
+        "set for mnist, fashion-mnist, digits and spiral, of all rows for csv:PATH and "
+        "svmlight:PATH (default: 0, no validation)",
     )
     _add_network_options(parser.add_argument_group("network"))
     _add_training_options(parser.add_argument_group("training"))
@@ -158,6 +158,7 @@ def _build_model(args, data):
     else:
         n_out = 1
     layer_widths = [data.X_train.shape[1], *args.hidden, n_out]
+    input_width = _stored_width(data.X_train)
     model = Sequential(
         dense_stack(layer_widths, args.activation),
         loss=loss,
@@ -165,28 +166,42 @@ def _build_model(args, data):
         dtype=args.dtype,
         seed=args.seed,
     )
-    _check_memory(model, layer_widths, args.batch_size, args.optimizer)
+    _check_memory(model, layer_widths, args.batch_size, args.optimizer, input_width)
     model.metadata = data.meta
     model.scaling = data.scaling
     return model
 
 
-def _check_memory(model, layer_widths, batch_size, optimizer):
-    """Refuse, before allocating, a network and batch size that the memory cannot hold."""
+def _stored_width(X):
+    """The values a row of ``X`` stores: its width, or for a sparse matrix its mean number of
+    stored entries (rounded up)."""
+    if hasattr(X, "nnz"):  # scipy.sparse: the rows are read as stored, never made dense
+        return max(1, math.ceil(X.nnz / max(X.shape[0], 1)))
+    return X.shape[1]
+
+
+def _check_memory(model, layer_widths, batch_size, optimizer, input_width=None):
+    """Refuse, before allocating, a network and batch size that the memory cannot hold.
+
+    ``input_width`` is the values a row of the input stores (``layer_widths[0]`` for dense
+    rows, fewer for sparse ones).
+    """
     itemsize = np.dtype(model.dtype).itemsize
     n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(layer_widths, layer_widths[1:]))
     units, widest = sum(layer_widths[1:]), max(layer_widths[1:])
+    stored = layer_widths[0] if input_width is None else input_width
     # the parameters, their gradient, the optimizer's state (SGD: one copy, Adam: two) and the
     # copy taken at each epoch's start; per row of a batch (or of a block of predictions): its
     # inputs, each layer's pre-activations and activations, three rows of deltas and the
     # input's nonzero indices
-    per_row = (layer_widths[0] + 2 * units + 3 * widest) * itemsize + 8 * layer_widths[0]
+    per_row = (stored + 2 * units + 3 * widest) * itemsize + 8 * stored
     rows = max(batch_size or 1, _PREDICT_ROWS)
     params = {"sgd": 4 * itemsize, "adam": 5 * itemsize}.get(optimizer, _LBFGS_BYTES_PER_PARAM)
+    network = f"a network of {layer_widths[0]:,} inputs and {n_params:,} parameters"
     if optimizer == "lbfgs":
-        what = f"training a network of {n_params:,} parameters with L-BFGS"
+        what = f"training {network} with L-BFGS"
     else:
-        what = f"training a network of {n_params:,} parameters in batches of {batch_size:,}"
+        what = f"training {network} in batches of {batch_size:,}"
     check_memory(n_params * params + rows * per_row, what)
 
 
@@ -203,18 +218,18 @@ def run(args):
     data = load(request)
     load_seconds = time.perf_counter() - load_started
     if args.batch_size is not None:  # one batch of all: the same numbers
-        args.batch_size = min(args.batch_size, len(data.X_train))
+        args.batch_size = min(args.batch_size, data.X_train.shape[0])
     model = _build_model(args, data)
-    validation = f", {len(data.X_val):,} validation" if data.X_val is not None else ""
+    validation = f", {data.X_val.shape[0]:,} validation" if data.X_val is not None else ""
     print(f"model: {model.summary()}")
     print(
-        f"data: {data.title}, {len(data.X_train):,} training{validation} and "
-        f"{len(data.X_test):,} test {data.unit} (loaded in {load_seconds:.2f}s)"
+        f"data: {data.title}, {data.X_train.shape[0]:,} training{validation} and "
+        f"{data.X_test.shape[0]:,} test {data.unit} (loaded in {load_seconds:.2f}s)"
     )
     described = optimizer_options.describe(optimizer)
     if isinstance(optimizer, LBFGS):
         print(
-            f"training: L-BFGS on the full batch of {len(data.X_train):,} {data.unit}, at most "
+            f"training: L-BFGS on the full batch of {data.X_train.shape[0]:,} {data.unit}, at most "
             f"{args.epochs} iteration(s), {described}"
         )
     else:
@@ -259,7 +274,7 @@ def _fit(model, data, args, optimizer):
         if isinstance(exc, TrainingInterrupted):
             exc.rollback()  # back to the end of the last completed epoch
         # between epochs, the optimizer has made a whole number of epochs' updates
-        completed = optimizer.iterations // math.ceil(len(data.X_train) / args.batch_size)
+        completed = optimizer.iterations // math.ceil(data.X_train.shape[0] / args.batch_size)
         raise Interrupted(_save_interrupted(model, args, completed)) from None
 
 

@@ -8,8 +8,11 @@
   arms) are small and need no files (:mod:`.toy`).
 - :func:`load_csv` reads a numeric table, splits it and standardises its features
   (:mod:`.tabular`, reading the file in :mod:`.csvfile`).
+- :func:`load_svmlight` reads sparse rows from an svmlight / libsvm file and splits them as
+  :func:`load_csv` splits a table, without standardising them (:mod:`.svmlight`).
+- :func:`make_bag_of_words` makes synthetic sparse word counts with classes (:mod:`.text`).
 - :func:`split` and :func:`split_indices` are the one train/test split all of them use
-  (:mod:`.split`).
+  (:mod:`.split`); a sparse matrix stays sparse.
 
 Credits: MNIST, Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0.
 Fashion-MNIST, Zalando Research, MIT licence. The 8x8 digits, the diabetes and the breast-cancer
@@ -34,8 +37,10 @@ from .mnist import (
 )
 from .split import _split as _split  # its name before it was public
 from .split import split, split_indices
+from .svmlight import SparseData, load_svmlight, read_svmlight
 from .tabular import TASKS as TASKS
 from .tabular import TabularData, load_csv, standardize
+from .text import make_bag_of_words
 from .toy import load_digits, make_spiral, write_sklearn_csv
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
     "MNIST_CONTENT_MD5",
     "DataFileNotFoundError",
     "DownloadError",
+    "SparseData",
     "TabularData",
     "data_home",
     "fetch",
@@ -54,8 +60,11 @@ __all__ = [
     "load_fashion_mnist",
     "load_idx",
     "load_mnist",
+    "load_svmlight",
+    "make_bag_of_words",
     "make_spiral",
     "read_idx",
+    "read_svmlight",
     "split",
     "split_indices",
     "standardize",

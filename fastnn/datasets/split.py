@@ -45,11 +45,25 @@ def split_indices(n_samples, test_size, seed=0, stratify=None):
 
 
 def split(X, y, test_size, seed=0, stratify=False):
-    """``X_train, X_test, y_train, y_test`` from :func:`split_indices`, stratified on request."""
+    """``X_train, X_test, y_train, y_test`` from :func:`split_indices`, stratified on request.
+
+    A SciPy sparse ``X`` stays sparse: its parts are CSR matrices of the same kind (matrix or
+    array).
+    """
     y = np.asarray(y)
     train, test = split_indices(len(y), test_size, seed, y if stratify else None)
-    X = np.asarray(X)
+    X = _rows_indexable(X)
     return X[train], X[test], y[train], y[test]
+
+
+def _rows_indexable(X):
+    """``X`` as something whose rows ``X[indices]`` picks: CSR for a sparse matrix, else an
+    ndarray."""
+    if isinstance(X, np.ndarray):
+        return X
+    if hasattr(X, "nnz") and hasattr(X, "tocsr"):  # scipy.sparse, without importing it
+        return X.tocsr()
+    return np.asarray(X)
 
 
 _split = split  # the name this helper had before it was public
