@@ -131,7 +131,8 @@ class Optimizer:
     def state_for(self, params):
         """The state buffer for ``params``, (re)started at zero when it does not fit them."""
         state = self.state
-        shape = (max(self.n_slots, 1), params.shape[0])
+        # an optimizer without state (plain SGD) gets one empty row: nothing to read or write
+        shape = (max(self.n_slots, 1), params.shape[0] if self.n_slots else 0)
         if state is None or state.shape != shape or state.dtype != params.dtype:
             self.state = state = aligned_zeros(shape, params.dtype)
         return state
@@ -223,11 +224,11 @@ class SGD(Optimizer):
     current_lr : float
         The schedule's rate now.
     state : ndarray of shape (1, n_params) or None
-        The velocity, laid out like the model's parameters.
+        The velocity, laid out like the model's parameters (shape (1, 0) without momentum:
+        plain SGD keeps no state).
     """
 
     kind = SGD_KIND
-    n_slots = 1
     _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2", "lazy")
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0, *,
@@ -242,8 +243,14 @@ class SGD(Optimizer):
         self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
     @property
+    def n_slots(self):
+        """State rows: the velocity with momentum, none without."""
+        return 1 if self.momentum else 0
+
+    @property
     def velocity(self):
-        """The momentum buffer (the state's one row), or None before training."""
+        """The momentum buffer (the state's one row; empty without momentum), or None before
+        training."""
         return None if self.state is None else self.state[0]
 
 

@@ -153,7 +153,8 @@ def test_optimizer_state_mirrors_the_parameters_and_restarts_when_they_change():
     assert state.shape == (2, 32) and state.dtype == np.float32
     assert adam.state_for(params) is state
     assert adam.state_for(np.zeros(48, np.float32)).shape == (2, 48)
-    assert fn.SGD().state_for(params).shape == (1, 32)
+    assert fn.SGD(momentum=0.5).state_for(params).shape == (1, 32)
+    assert fn.SGD().state_for(params).shape == (1, 0)  # plain SGD keeps no state
 
 
 def test_invscaling_sets_the_rate_from_the_samples_seen_at_each_epoch_end():
