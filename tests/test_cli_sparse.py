@@ -4,6 +4,7 @@ must refuse in one line."""
 
 import gzip
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -77,6 +78,18 @@ def test_train_on_an_svmlight_file_end_to_end(trained, words):
     assert saved.metadata["dataset"].startswith("svmlight:")
     assert saved.metadata["classes"] == ["-1", "1", "3"]  # the file's labels
     assert saved.scaling is None  # sparse rows are never standardised
+
+
+def test_evaluate_a_model_trained_on_an_svmlight_file(trained, capsys):
+    model, status, out = trained
+    assert status == 0, out
+    accuracy = out.split("test accuracy: ")[1].split()[0]
+    assert main("evaluate", str(model)) == 0  # the data set, task and split as recorded
+    report = capsys.readouterr().out
+    assert "80 test rows" in report
+    assert re.search(rf"^accuracy\s+{accuracy}$", report, re.M)  # the training run's figure
+    assert main("evaluate", str(model), "--split", "all") == 0
+    assert "400 test rows" in capsys.readouterr().out
 
 
 def test_svmlight_regression_and_binary(tmp_path, capsys):

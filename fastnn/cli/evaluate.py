@@ -27,8 +27,8 @@ def add_options(parser):
         "--split",
         choices=("test", "all"),
         default="test",
-        help="csv:PATH only: the test rows of the same split as training (default), or every "
-        "row of the file (a file of new rows)",
+        help="csv:PATH and svmlight:PATH only: the test rows of the same split as training "
+        "(default), or every row of the file (a file of new rows)",
     )
     BACKEND.add(parser)
     PLOTS.add(parser, help="write the plots that fit the task into DIR (created if needed)")
@@ -46,9 +46,9 @@ def _request(args, meta):
     name = args.dataset or meta.get("dataset")
     if name is None:
         raise UsageError(f"{args.model} does not record its data set; name one with --dataset")
-    if not name.startswith("csv:"):
+    if not name.startswith(("csv:", "svmlight:")):
         if args.split == "all":
-            raise UsageError("--split all applies to csv:PATH data sets")
+            raise UsageError("--split all applies to csv:PATH and svmlight:PATH data sets")
         return Request(name, args.data_dir, args.target, args.task, args.features)
     return Request(
         name,
@@ -73,8 +73,8 @@ def run(args):
     trained_on = meta.get("classes")
     if trained_on and data.classes and data.classes != trained_on:
         raise UsageError(
-            f"the target of {request.name[4:]} holds the classes {data.classes}, but the model "
-            f"was trained on {trained_on}"
+            f"the target of {request.name.partition(':')[2]} holds the classes {data.classes}, "
+            f"but the model was trained on {trained_on}"
         )
     n_in = model.layers[0].n_in
     if data.X_test.shape[1] != n_in:
@@ -83,7 +83,7 @@ def run(args):
             f"takes {n_in}"
         )
     print(f"model: {model.summary()}")
-    print(f"data: {data.title}, {len(data.X_test):,} test {data.unit}")
+    print(f"data: {data.title}, {data.X_test.shape[0]:,} test {data.unit}")
     classes = trained_on or data.classes
     report = metrics.report(model, data.X_test, data.y_test, class_names=classes)
     print(metrics.format_report(report))
