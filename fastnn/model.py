@@ -259,6 +259,7 @@ class Sequential:
         verbose=1,
         workers=1,
         sample_weight=None,
+        rollback=True,
     ):
         """Train the network with ``optimizer`` (SGD, Adam or L-BFGS).
 
@@ -298,6 +299,12 @@ class Sequential:
             sum (scikit-learn's MLP definition); the history's loss and accuracy are weighted
             means. With ``batch_size=1`` the weight cancels from the data gradient, so a weight
             only scales the penalty (by ``1 / w``), and a sample of weight 0 is skipped.
+        rollback : bool, default True
+            Copy the parameters and the optimizer state at the start of each epoch, so that an
+            epoch whose loss becomes NaN or infinite (or one interrupted with Ctrl-C, through
+            :meth:`~fastnn.TrainingInterrupted.rollback`) can be undone. ``False`` saves that
+            copy's memory, one more model's worth (for a 100000-256 first layer, 98 MiB), and
+            leaves a diverged model as the divergence left it.
 
         Returns
         -------
@@ -307,7 +314,8 @@ class Sequential:
         ------
         ValueError
             On bad input, or when the training loss becomes NaN or infinite; then the
-            parameters and optimizer state are restored to the start of that epoch.
+            parameters and optimizer state are restored to the start of that epoch (unless
+            ``rollback=False``).
         """
         data = self._epoch_data(X, y, sample_weight)
         epochs = check_int(epochs, "epochs", low=0)
@@ -325,7 +333,9 @@ class Sequential:
                 "workers > 1 runs per-sample SGD only (batch_size=1, optimizer SGD); got "
                 f"batch_size={batch_size} and {optimizer!r} with workers={workers}"
             )
-        runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose)
+        if not isinstance(rollback, (bool, np.bool_)):
+            raise InputTypeError(f"rollback must be True or False; got {rollback!r}")
+        runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose, bool(rollback))
         runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
         evaluate = None if validation is None else (lambda: inference.evaluate(self, validation))
         return runner.run(epochs, self._shuffle_rng if shuffle else None, evaluate)

@@ -70,14 +70,24 @@ def aligned_zeros(shape, dtype):
     return raw[shift : shift + n].reshape(shape)
 
 
+INIT_BLOCK = 1 << 20  # weights drawn per call: the float64 draws of a wide layer stay small
+
+
 def initialize(weights, activation, rng):
-    """Draw one layer's initial ``W`` in place: He normal for ReLU, Glorot uniform otherwise."""
+    """Draw one layer's initial ``W`` in place: He normal for ReLU, Glorot uniform otherwise.
+
+    The rows are drawn a block at a time (the generator gives the same numbers as one call),
+    so a 100000 x 256 layer never holds its float64 draws whole.
+    """
     n_in, n_out = weights.shape
-    if ACTIVATIONS[activation] == ACTIVATIONS["relu"]:  # He: N(0, 2 / n_in)
-        weights[...] = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
-    else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
-        limit = math.sqrt(6.0 / (n_in + n_out))
-        weights[...] = rng.uniform(-limit, limit, (n_in, n_out))
+    step = max(1, INIT_BLOCK // max(n_out, 1))
+    for first in range(0, n_in, step):
+        rows = weights[first : first + step]
+        if ACTIVATIONS[activation] == ACTIVATIONS["relu"]:  # He: N(0, 2 / n_in)
+            rows[...] = rng.standard_normal(rows.shape) * math.sqrt(2.0 / n_in)
+        else:  # Glorot: U(-l, l), l = sqrt(6 / (n_in + n_out))
+            limit = math.sqrt(6.0 / (n_in + n_out))
+            rows[...] = rng.uniform(-limit, limit, rows.shape)
 
 
 def seed_streams(seed):

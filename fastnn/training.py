@@ -132,8 +132,9 @@ class EpochRunner:
     verbose : int
     """
 
-    def __init__(self, model, data, batch_size, optimizer, workers, verbose):
+    def __init__(self, model, data, batch_size, optimizer, workers, verbose, rollback=True):
         self.model = model
+        self.rollback = rollback
         self.data = data
         batch_size = max(1, min(batch_size, data.X.shape[0]))  # no buffers beyond the data
         self.batch_size = batch_size
@@ -247,7 +248,7 @@ class EpochRunner:
         progress, with the model as that slice left it.
         """
         n = len(order)
-        saved = (self.model._params.copy(), self.optimizer.snapshot())
+        saved = (self.model._params.copy(), self.optimizer.snapshot()) if self.rollback else None
         stats = new_stats()
         bar = tqdm(total=n, desc=f"epoch {number}/{epochs}", unit="sample",
                    disable=self.verbose != 1, leave=False, file=sys.stderr)  # fmt: skip
@@ -263,7 +264,8 @@ class EpochRunner:
                 first += len(part)
                 running = stats["loss_sum"][0] / max(stats["n_seen"][0], 1)
                 if not math.isfinite(running):
-                    self._restore(saved)
+                    if saved is not None:
+                        self._restore(saved)
                     raise InputError(self._divergence_message(running, number, first, n))
                 bar.update(len(part))
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
@@ -282,6 +284,11 @@ class EpochRunner:
         self._slice = min(max(1, batches), self._max_batches) * self.batch_size
 
     def _restore(self, saved):
+        if saved is None:
+            raise InputError(
+                "fit(..., rollback=False) kept no copy of the parameters to go back to: the "
+                "model stays as training left it"
+            )
         params, snapshot = saved
         self.model._params[...] = params
         self.optimizer.restore(snapshot)
@@ -290,7 +297,11 @@ class EpochRunner:
         where = (
             f"the training loss became {running} in epoch {number} (after {seen} of {n} samples)"
         )
-        restored = "The weights were restored to the start of that epoch."
+        restored = (
+            "The weights were restored to the start of that epoch."
+            if self.rollback
+            else "The weights are as the divergence left them (rollback=False)."
+        )
         targets = self.data.targets
         if self.model.loss == "mse" and len(targets):
             largest = float(np.max(np.abs(targets.astype(np.float64))))

@@ -282,3 +282,15 @@ def test_both_backends_stop_alike_on_huge_targets_and_name_the_cause(dtype, targ
         for (W, b), (W0, b0) in zip(model.get_weights(), before):
             np.testing.assert_array_equal(W, W0)
             np.testing.assert_array_equal(b, b0)
+
+
+def test_without_rollback_a_diverged_model_stays_as_it_diverged():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    model = fn.Sequential(fn.dense_stack([3, 4, 1]), loss="mse", dtype="float64")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"as the divergence left them \(rollback=False\)"):
+        model.fit(X, np.full(50, 1e15), epochs=5, optimizer=fn.SGD(lr=0.01), verbose=0,
+                  rollback=False)  # fmt: skip
+    assert not np.array_equal(model.get_weights()[0][0], before[0][0])
+    with pytest.raises(TypeError, match="rollback must be True or False"):
+        model.fit(X, np.zeros(50), rollback="no", verbose=0)

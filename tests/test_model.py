@@ -279,3 +279,19 @@ def test_many_fast_epochs_of_a_tiny_network():
     model = fn.Sequential(fn.dense_stack([2, 3, 2]), seed=0)
     history = model.fit(X, y, epochs=300, batch_size=8, verbose=0)
     assert len(history.epoch) == 300 and np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_weights_drawn_in_blocks_are_those_of_one_draw(monkeypatch, activation):
+    """A wide layer's initial weights are drawn a block of rows at a time: the same numbers as
+    one draw of the whole matrix."""
+    from fastnn import params
+
+    one = np.empty((50, 7))
+    params.initialize(one, activation, np.random.default_rng(3))
+    monkeypatch.setattr(params, "INIT_BLOCK", 20)  # two rows of 7 per draw
+    blocks = np.empty((50, 7))
+    params.initialize(blocks, activation, np.random.default_rng(3))
+    np.testing.assert_array_equal(blocks, one)
+    scale = np.sqrt(2 / 50) if activation == "relu" else np.sqrt(6 / 57)
+    assert 0.3 < one.std() / scale < 1.5
