@@ -2,6 +2,11 @@
 the training loop, split the way scikit-learn's MLP splits it (``_initialize``,
 ``_fit_stochastic``, ``_fit_lbfgs``, ``_update_no_improvement_count``).
 
+``X`` may be a SciPy sparse matrix or array wherever scikit-learn's MLP takes one (``fit``,
+``partial_fit``, ``predict``, ``predict_proba``, ``predict_log_proba``, ``score``): it is
+converted once to CSR (the validation split slices that CSR) and the engine reads its rows as
+stored, so a sparse ``X`` is never densified.
+
 The estimators reproduce scikit-learn's MLP step for step. They draw the initial weights, the
 validation split and every epoch's shuffle from ``random_state`` in the same order as
 scikit-learn, so the same arguments give the same numbers (up to floating-point rounding).
@@ -43,6 +48,10 @@ from ..training import EpochRunner
 # scikit-learn's activation names -> fastnn's
 ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's MLP takes every SciPy sparse format (its ``accept_sparse=["csr", "csc"]``
+# converts the others to CSR); the engine trains on CSR rows, so here every sparse X becomes CSR,
+# once, before the validation split slices it (the engine's own check then takes it as it is).
+ACCEPT_SPARSE = "csr"
 
 
 def _dtype_name(dtype):
@@ -139,6 +148,14 @@ class _BaseFastMLP(BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Train on ``(X, y)``, weighting the samples by ``sample_weight`` when given.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A SciPy sparse ``X`` (any format, matrix or array) is converted once to CSR and
+            trained on as it is stored, never densified.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default None
+
         Returns
         -------
         self
@@ -172,7 +189,7 @@ class _BaseFastMLP(BaseEstimator):
                 "outputs changed): set warm_start=False to start a new model"
             )
         self.model_.backend = resolve_backend(self.backend)
-        weights = np.ones(len(X), X.dtype) if sample_weight is None else sample_weight
+        weights = np.ones(X.shape[0], X.dtype) if sample_weight is None else sample_weight
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, weights, sample_weight is not None, incremental)
         else:
@@ -385,12 +402,13 @@ class _BaseFastMLP(BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=self.model_.dtype, order="C", reset=False)
+        X = validate_data(self, X, accept_sparse=ACCEPT_SPARSE, dtype=self.model_.dtype, order="C",
+                          reset=False)  # fmt: skip
         self.model_.backend = resolve_backend(self.backend)
         return X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
         return tags

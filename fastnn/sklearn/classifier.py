@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..errors import InputError
-from ._base import _BaseFastMLP
+from ._base import ACCEPT_SPARSE, _BaseFastMLP
 
 
 class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
@@ -23,6 +23,10 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     Two classes train one logistic output with binary cross-entropy, more classes a softmax
     output with cross-entropy, and a label indicator matrix (multilabel) one logistic output
     per label.
+
+    ``X`` may be dense or a SciPy sparse matrix or array (any format) in every method, as for
+    scikit-learn's MLP; a sparse ``X`` is converted once to CSR and never densified, and it
+    gives the numbers the same ``X`` gives dense.
 
     Parameters
     ----------
@@ -101,7 +105,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only).
 
-        ``classes`` (every class that will ever appear) is required on the first call.
+        ``X`` may be sparse (see :meth:`fit`). ``classes`` (every class that will ever appear)
+        is required on the first call.
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -112,7 +117,8 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, order="C", reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=ACCEPT_SPARSE, multi_output=True,
+                             dtype=dtype, order="C", reset=reset)  # fmt: skip
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
@@ -168,7 +174,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     def predict_proba(self, X):
         """Class probabilities: one column per class (two for two classes, summing to 1), or
-        one per label for multilabel targets.
+        one per label for multilabel targets. ``X`` may be sparse (used as CSR, not densified).
 
         Returns
         -------
@@ -183,6 +189,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 
     def predict(self, X):
         """The most probable class of each sample (the labels above 0.5 for multilabel).
+        ``X`` may be sparse.
 
         Returns
         -------

@@ -10,7 +10,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..backend import BACKENDS
 from ..model import DTYPES
-from ._base import _BaseFastMLP
+from ._base import ACCEPT_SPARSE, _BaseFastMLP
 
 
 class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
@@ -18,7 +18,9 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     The arguments and attributes are those of :class:`FastMLPClassifier` (every argument of the
     installed scikit-learn's ``MLPRegressor``, the same defaults, the same numbers from the same
-    ``random_state``), plus ``loss``. ``y`` may have several columns, one output each.
+    ``random_state``), plus ``loss``. ``y`` may have several columns, one output each. ``X``
+    may be a SciPy sparse matrix or array in every method (converted once to CSR, never
+    densified).
 
     Parameters
     ----------
@@ -85,12 +87,13 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only)."""
+        """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only).
+        ``X`` may be sparse (see :meth:`fit`)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype,
-                             order="C", reset=reset)  # fmt: skip
+        X, y = validate_data(self, X, y, accept_sparse=ACCEPT_SPARSE, multi_output=True,
+                             y_numeric=True, dtype=dtype, order="C", reset=reset)  # fmt: skip
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -124,6 +127,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
 
     def predict(self, X):
         """Predicted values (the predicted means ``exp(output)`` with the Poisson loss).
+        ``X`` may be sparse (used as CSR, not densified).
 
         Returns
         -------
