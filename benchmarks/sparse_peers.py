@@ -673,7 +673,8 @@ def results_json(data, jobs, notes, info, args):
 
 # -- memory ----------------------------------------------------------------------------------
 
-MEMORY_PHASES = ("baseline", "per-sample", "batch")
+MEMORY_PHASES = ("baseline", "per-sample", "batch", "per-sample:no-rollback",
+                 "batch:no-rollback")  # fmt: skip
 
 
 def _peak_rss():
@@ -719,9 +720,10 @@ def memory_child(args):
     setup_peak, before = _peak_rss(), _rss_now()
     reset = phase != "baseline" and _reset_peak_rss()
     if phase != "baseline":
-        optimizer = fastnn.SGD(lr=settings["lrs"][phase])
-        model.fit(X, y, batch_size=settings["batch_sizes"][phase], optimizer=optimizer,
-                  shuffle=False, verbose=0)  # fmt: skip
+        regime, _, option = phase.partition(":")
+        optimizer = fastnn.SGD(lr=settings["lrs"][regime])
+        model.fit(X, y, batch_size=settings["batch_sizes"][regime], optimizer=optimizer,
+                  shuffle=False, verbose=0, rollback=option != "no-rollback")  # fmt: skip
         model.predict(X)
         model.predict(X_test)
     peak = _peak_rss()
@@ -747,7 +749,7 @@ def memory_mode(args, log=print):
         sp.save_npz(os.path.join(folder, "X.npz"), data.X, compressed=False)
         sp.save_npz(os.path.join(folder, "X_test.npz"), data.X_test, compressed=False)
         np.save(os.path.join(folder, "y.npy"), data.y)
-        for phase in ("baseline", *regimes):
+        for phase in ("baseline", *regimes, *(f"{r}:no-rollback" for r in regimes)):
             log(f"memory: {phase}")
             command = [sys.executable, os.path.abspath(__file__), "--memory-child", phase,
                        "--memory-child-data", folder, "--features", str(args.features),
@@ -787,7 +789,9 @@ def memory_mode(args, log=print):
         if "error" in r:
             lines.append(f"| {r['phase']} | failed: {r['error']} | | | | | | |")
             continue
-        name = r["phase"] if r["phase"] == "baseline" else f"{r['phase']} epoch + predict"
+        regime, _, option = r["phase"].partition(":")
+        name = regime if regime == "baseline" else f"{regime} epoch + predict"
+        name += ", fit(rollback=False)" if option else ""
         name += "" if r["csr"] else " (DENSE copy: no CSR input yet)"
         peak = r["phase_peak_bytes"]
         phase_peak = "" if peak is None else f"{peak / mib:.1f}"

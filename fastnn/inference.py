@@ -10,6 +10,7 @@ from .errors import InputError
 from .params import ACT
 
 PREDICT_ROWS = 8192  # rows per pass: bounded work buffers whatever the input's size
+SPARSE_PREDICT_ROWS = 1024  # sparse rows: SciPy's product makes one more buffer per pass
 
 
 def outputs(model, X):
@@ -20,8 +21,9 @@ def outputs(model, X):
     """
     n_out = model.layers[-1].n_out
     out = np.empty((X.shape[0], n_out), model.dtype)
-    for first in range(0, X.shape[0], PREDICT_ROWS):
-        a = X[first : first + PREDICT_ROWS]
+    rows = PREDICT_ROWS if isinstance(X, np.ndarray) else SPARSE_PREDICT_ROWS
+    for first in range(0, X.shape[0], rows):
+        a = X[first : first + rows]
         for layer, row in zip(model.layers, model._layout):
             z = np.empty((a.shape[0], layer.n_out), model.dtype)
             nxt = np.empty_like(z)

@@ -49,7 +49,9 @@ unit_offsets = njit(**JIT_OPTIONS)(_unit_offsets)
 
 @njit(**JIT_OPTIONS)
 def _widest(layout):
-    return max(layout[:, N_IN].max(), layout[:, N_OUT].max())
+    """The widest layer output: a row of deltas or of hidden activations holds at most this
+    many numbers (the input's width, which may be a vocabulary's, never needs one)."""
+    return layout[:, N_OUT].max()
 
 
 @njit(**JIT_OPTIONS)
