@@ -149,7 +149,8 @@ class Optimizer:
             self.state[...] = state
 
     def __repr__(self):
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        shown = [name for name in self._fields if name != "lazy" or self.lazy]  # lazy when set
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"{type(self).__name__}({args})"
 
 
