@@ -254,11 +254,6 @@ JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CAC
 # term that subtracts two huge logits): no fastmath flags at all.
 EXACT_OPTIONS = dict(JIT_OPTIONS, fastmath=False)
 
-# Hogwild's parallel epoch is not cached on disk: cached parallel functions have crashed when
-# the thread count changed between processes (Numba issue 7518, fixed since 0.56). It compiles
-# on first use in each process.
+# Parallel kernels are not cached on disk: cached parallel functions have crashed when the
+# thread count changed between processes. They compile on first use in each process.
 PARALLEL_OPTIONS = dict(JIT_OPTIONS, cache=False, parallel=True)
-
-# The parallel sparse products of the mini-batch epoch are called from cached kernels, so they
-# are cached with them; tests run them cached under 1 and 2 threads in turn.
-PARALLEL_CACHED_OPTIONS = dict(JIT_OPTIONS, parallel=True)

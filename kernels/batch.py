@@ -4,19 +4,19 @@ through the hidden layers, on (m, width) views of flat work buffers.
 
 A batch's first layer is either dense (BLAS products on the batch's rows) or sparse: each row
 given as ``counts[r]`` pairs ``nonzero[r, c]``, ``values[r, c]`` (the nonzero inputs of a dense
-row, or a CSR row as stored). The sparse products run on every core, each thread owning whole
-rows of its output, so the numbers do not depend on the thread count.
+row, or a CSR row as stored). The sparse products run on one core: on two, Numba's OpenMP
+threads and BLAS's took each other's cores (see the README, Sparse data).
 """
 
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 from ..params import layer_views as _layer_views
 from ..params import unit_offsets as _unit_offsets
-from ._config import JIT_OPTIONS, PARALLEL_CACHED_OPTIONS
+from ._config import JIT_OPTIONS
 from .activations import _activate_row, activation_derivative
 from .dense import dense_backward, dense_forward
 from .rows import find_nonzero, forward_rows
@@ -95,48 +95,23 @@ def _sparse_rows(data, order, first, x, nonzero, values, counts):
             counts[r] = find_nonzero(x[r], nonzero[r], values[r])
 
 
-@njit(**PARALLEL_CACHED_OPTIONS)
+@njit(**JIT_OPTIONS)
 def _sparse_forward(nonzero, values, counts, params, w_offset, b_offset, act, z, a):
-    """z = x W + b and a = act(z) for a batch of sparse rows, a thread per block of rows."""
-    for r in prange(z.shape[0]):
+    """z = x W + b and a = act(z) for a batch of sparse rows."""
+    for r in range(z.shape[0]):
         forward_rows(nonzero[r], values[r], counts[r], params, w_offset, b_offset, z[r])
         _activate_row(z[r], act, a[r])
 
 
-# The rows of a weight matrix are split into this many blocks for the parallel scatter, a
-# number fixed in advance so that the work, and its order, never depend on the thread count.
-SCATTER_BLOCKS = 16
-
-
-@njit(**PARALLEL_CACHED_OPTIONS)
+@njit(**JIT_OPTIONS)
 def _scatter_rows(nonzero, values, counts, delta, target, scale):
-    """target[i] += scale x[r, i] delta[r] for every nonzero x[r, i]: with ``target`` dW and
-    ``scale`` 1 the weight gradient x^T delta; with ``target`` W and ``scale`` -rate the plain
-    SGD step, moving only the rows of nonzero inputs.
-
-    The batch's entries are first sorted, stably, into :data:`SCATTER_BLOCKS` blocks of rows of
-    ``target``; then the blocks are shared among the threads. Every row adds the batch's terms
-    in the batch's order, whatever the number of threads, so the result does not depend on it.
-    """
-    n_rows = target.shape[0]
-    blocks = max(1, min(n_rows, SCATTER_BLOCKS))
-    starts = np.zeros(blocks + 1, np.int64)
+    """target[i] += scale x[r, i] delta[r] for every nonzero x[r, i], in the batch's order: with
+    ``target`` dW and ``scale`` 1 the weight gradient x^T delta; with ``target`` W and ``scale``
+    -rate the plain SGD step, moving only the rows of nonzero inputs."""
     for r in range(counts.shape[0]):
+        d = delta[r]
         for c in range(counts[r]):
-            starts[nonzero[r, c] * blocks // n_rows + 1] += 1
-    for block in range(blocks):
-        starts[block + 1] += starts[block]
-    entries = np.empty((starts[blocks], 2), np.int64)  # (r, c) of each entry, block by block
-    filled = starts[:blocks].copy()
-    for r in range(counts.shape[0]):
-        for c in range(counts[r]):
-            block = nonzero[r, c] * blocks // n_rows
-            entries[filled[block], 0], entries[filled[block], 1] = r, c
-            filled[block] += 1
-    for block in prange(blocks):
-        for e in range(starts[block], starts[block + 1]):
-            r, c = entries[e, 0], entries[e, 1]
-            step, row, d = scale * values[r, c], target[nonzero[r, c]], delta[r]
+            step, row = scale * values[r, c], target[nonzero[r, c]]
             for j in range(d.shape[0]):
                 row[j] += step * d[j]
 

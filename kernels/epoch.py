@@ -13,7 +13,7 @@ of one sample before the next, skipping zero inputs (and zero ReLU outputs) in t
 product and, with plain SGD, in the weight update, which changes no number. Larger batches
 average the gradient over the batch and reuse the single-purpose kernels (BLAS products),
 except that a batch whose inputs are sparse (a CSR matrix, or mostly zero) takes the first
-layer's forward product and weight gradient over its nonzero inputs only, on every core.
+layer's forward product and weight gradient over its nonzero inputs only.
 A CSR row is read as stored, with no scan. Lazy optimizers (``opt.lazy``) step only the first
 layer's rows of nonzero inputs. Each path compiles on first use only.
 :func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.

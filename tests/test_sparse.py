@@ -297,8 +297,8 @@ _THREADS_SCRIPT = textwrap.dedent(
 
 
 def test_weights_do_not_depend_on_the_thread_count(tmp_path):
-    """The parallel sparse products (cached once, then loaded under another thread count) give
-    bit-identical weights with 1, 2 and 3 threads."""
+    """Sparse and dense batches (BLAS and Numba threads alike; the kernels cached by the first
+    process, then loaded by the others) give bit-identical weights with 1, 2 and 3 threads."""
     script = tmp_path / "threads.py"
     script.write_text(_THREADS_SCRIPT)
     weights = []

@@ -94,3 +94,14 @@ def test_memory_mode():
     assert "| per-sample epoch + predict |" in done.stdout
     assert "| batch epoch + predict |" in done.stdout
     assert "failed" not in done.stdout
+
+
+def test_the_mnist_csr_script_prints_its_table():
+    """benchmarks/mnist_csr.py at a tiny size: dense and CSR rows give the same accuracy."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "mnist_csr.py"), "--rows", "600", "--rounds", "1"],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("| per sample")]
+    dense, csr = lines[0].split("|")[-2].split(",")
+    assert dense.strip() == csr.strip()
