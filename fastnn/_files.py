@@ -30,12 +30,26 @@ import stat
 import tempfile
 import threading
 import time
+import zipfile
+import zlib
 
 PREFIX = ".fastnn-"
 SUFFIX = ".part"
 STALE_SECONDS = 600
 _PART_NAME = re.compile(r"\.fastnn-(\d+)-[A-Za-z0-9_]+\.part\Z")
 _UMASK_LOCK = threading.Lock()
+
+# What reading a damaged or hostile zip archive (a model file, a .npz) can raise, besides the
+# checks' own errors.
+ARCHIVE_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,  # a compression method zipfile does not know
+    RuntimeError,  # an encrypted entry
+)
 
 
 def current_umask():

@@ -17,12 +17,11 @@ import math
 import os
 import stat
 import zipfile
-import zlib
 
 import numpy as np
 
 from ._codes import CLASSIFICATION_LOSSES
-from ._files import atomic_write
+from ._files import ARCHIVE_ERRORS, atomic_write
 from ._validation import check_memory
 from .backend import BACKENDS, resolve_backend
 from .errors import FastnnError, InputError, InputTypeError
@@ -110,15 +109,7 @@ def load(path, backend=None):
         raise
     except FastnnError as exc:
         raise InputError(f"{path} is not a readable fastnn model file: {exc}") from None
-    except (
-        OSError,
-        ValueError,
-        EOFError,
-        zipfile.BadZipFile,
-        zlib.error,
-        NotImplementedError,  # a compression method zipfile does not know
-        RuntimeError,  # an encrypted entry
-    ) as exc:
+    except ARCHIVE_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         raise InputError(f"{path} is not a readable fastnn model file: {reason}") from None
     try:

@@ -11,26 +11,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
+from test_cli_hostile import main, refused
 
 import fastnn as fn
-from fastnn import cli, datasets
+from fastnn import datasets
 from fastnn.errors import InputError
 
 FAST = ["--backend", "numpy", "--quiet"]
 LABELS = np.array([-1, 1, 3])  # the file's labels for classes 0, 1, 2
-
-
-def main(*args):
-    return cli.main([str(arg) for arg in args])
-
-
-def refused(capsys, *args, message):
-    """The command exits with status 2 and ``message`` in one line, before any training."""
-    assert main(*args) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and message in captured.err, captured.err
-    assert "Traceback" not in captured.err and "epoch" not in captured.out
-    return captured.err
 
 
 def write_svmlight(path, X, y):

@@ -15,11 +15,10 @@ import os
 import struct
 import sys
 import zipfile
-import zlib
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import ARCHIVE_ERRORS, atomic_write
 from .._validation import check_memory
 from ..errors import FastnnError, InputError
 from .evaluate import load_model
@@ -151,16 +150,7 @@ def _read_sparse_npz(path, model):
             X = _load_sparse(f, declared)
     except UsageError:
         raise
-    except (
-        FastnnError,
-        OSError,
-        ValueError,
-        EOFError,
-        zipfile.BadZipFile,
-        zlib.error,
-        NotImplementedError,  # a compression method zipfile does not know
-        RuntimeError,  # an encrypted entry
-    ) as exc:
+    except (FastnnError, *ARCHIVE_ERRORS) as exc:
         reason = str(exc) or type(exc).__name__
         raise UsageError(
             f"{path} is not a readable sparse matrix (scipy.sparse.save_npz): {reason}"

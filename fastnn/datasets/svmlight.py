@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_number
+from .._validation import check_int
 from ..errors import InputError, InputTypeError
 from .download import DataFileNotFoundError
-from .tabular import TASKS, _split_rows
+from .tabular import _split_rows, check_split_options
 
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MAX_INDEX = 2**31 - 1  # the largest feature index scikit-learn's parser reads
@@ -93,14 +93,7 @@ def load_svmlight(
     SparseData
         CSR float32 features, never standardised.
     """
-    task = check_choice(task, "task", TASKS)
-    val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
-    test_size = check_number(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
-    if val_size + test_size >= 1:
-        raise InputError(
-            f"val_size + test_size must leave rows to train on; got {val_size} + {test_size}"
-        )
-    seed = check_int(seed, "seed", low=0)
+    task, val_size, test_size, seed = check_split_options(task, val_size, test_size, seed)
     if n_features is not None:
         n_features = check_int(n_features, "n_features", low=1)
     if zero_based not in (True, False, "auto"):

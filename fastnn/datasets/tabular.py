@@ -146,7 +146,8 @@ def column_statistics(X):
     return mean, std
 
 
-def _check_options(task, val_size, test_size, seed, target):
+def check_split_options(task, val_size, test_size, seed):
+    """The task and the split's sizes and seed of a loaded table or file, checked."""
     task = check_choice(task, "task", TASKS)
     val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
     test_size = check_number(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
@@ -154,10 +155,7 @@ def _check_options(task, val_size, test_size, seed, target):
         raise InputError(
             f"val_size + test_size must leave rows to train on; got {val_size} + {test_size}"
         )
-    seed = check_int(seed, "seed", low=0)
-    if not isinstance(target, str):
-        raise InputTypeError(f"target must be a column name (str); got {target!r}")
-    return task, val_size, test_size, seed
+    return task, val_size, test_size, check_int(seed, "seed", low=0)
 
 
 def _check_features(features, target):
@@ -296,7 +294,9 @@ def load_csv(
         ``standardize=False``), with the statistics themselves (``.scaling``, a
         :class:`fastnn.scaling.Scaling`) to give the model.
     """
-    task, val_size, test_size, seed = _check_options(task, val_size, test_size, seed, target)
+    task, val_size, test_size, seed = check_split_options(task, val_size, test_size, seed)
+    if not isinstance(target, str):
+        raise InputTypeError(f"target must be a column name (str); got {target!r}")
     standardize, option = _standardize_option(standardize, scale)
     features = _check_features(features, target)
     path = os.fspath(path)
