@@ -237,28 +237,16 @@ def fastnn_job(data, regime, n, settings, inputs):
 
 def sklearn_job(data, regime, n, settings, notes):
     """scikit-learn's MLPClassifier: one ``partial_fit`` (one pass over the rows) is timed."""
-    from sklearn.neural_network import MLPClassifier
+    import sklearn.neural_network
+
+    from fastnn.bench.peers import _sklearn_classifier
 
     batch_size, lr = settings["batch_sizes"][regime], settings["lrs"][regime]
     X, y, weights = data.X[:n], data.y[:n], settings["weights"]
     classes = np.arange(settings["classes"])
-    if not hasattr(MLPClassifier, "_init_coef"):
-        notes.append("scikit-learn: no _init_coef to override here; it starts from its own weights")
-
-    class SameStart(MLPClassifier):  # MLPClassifier, from fastnn's initial weights
-        def _initialize(self, *args, **kwargs):
-            self._layer = 0  # _init_coef is called once per layer, in order
-            return super()._initialize(*args, **kwargs)
-
-        def _init_coef(self, fan_in, fan_out, dtype):
-            W, b = weights[self._layer]
-            if W.shape != (fan_in, fan_out):
-                raise RuntimeError(
-                    f"scikit-learn asked for a {fan_in}x{fan_out} layer {self._layer}; "
-                    f"fastnn's is {W.shape[0]}x{W.shape[1]}"
-                )
-            self._layer += 1
-            return W.astype(dtype), b.astype(dtype)
+    found = {}  # the note, when this scikit-learn cannot start from fastnn's weights
+    SameStart = _sklearn_classifier(sklearn.neural_network, weights, found)
+    notes.extend(note for note in found.values() if note not in notes)
 
     state = {}
 
