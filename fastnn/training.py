@@ -78,14 +78,19 @@ def deferred_interrupt():
             raise KeyboardInterrupt
 
 
-def _work_bytes(model, batch_size):
-    """What a mini-batch epoch allocates: the batch's inputs, nonzero lists, activations and
-    deltas, and a gradient buffer the size of the parameters."""
+def _work_bytes(model, data, batch_size):
+    """What a mini-batch epoch allocates: the batch's inputs (dense rows, and their nonzero
+    entries as index and value pairs; for CSR rows only the pairs, as many as the longest row
+    has), activations and deltas, and a gradient buffer the size of the parameters."""
     itemsize = np.dtype(model.dtype).itemsize
     n_in = model.layers[0].n_in
+    if isinstance(data.X, np.ndarray):
+        inputs = n_in * (2 * itemsize + 4)
+    else:
+        inputs = int(np.diff(data.X.indptr).max(initial=0)) * (itemsize + 4)
     units = sum(layer.n_out for layer in model.layers)
-    widest = max(max(layer.n_in, layer.n_out) for layer in model.layers)
-    per_sample = n_in * (itemsize + 8) + (3 * units + 3 * widest) * itemsize
+    widest = max(layer.n_out for layer in model.layers)
+    per_sample = inputs + (3 * units + 3 * widest) * itemsize
     return batch_size * per_sample + model._params.nbytes
 
 
@@ -138,7 +143,7 @@ class EpochRunner:
         self.data = data
         batch_size = max(1, min(batch_size, data.X.shape[0]))  # no buffers beyond the data
         self.batch_size = batch_size
-        check_memory(_work_bytes(model, batch_size), f"training with batch_size={batch_size}")
+        check_memory(_work_bytes(model, data, batch_size), f"training with batch_size={batch_size}")
         self.optimizer = optimizer
         self.workers = workers
         self.verbose = verbose

@@ -379,3 +379,19 @@ def test_a_wide_sparse_input_is_never_densified(tmp_path):
     grown_mib = int(done.stdout.split()[-1])
     # the model is 3e6 x 4 float32 = 46 MiB; allow the rest for compiling and the data
     assert grown_mib < 400, done.stdout
+
+
+def test_the_memory_check_counts_a_sparse_batch_by_its_stored_entries(monkeypatch):
+    """A batch of 512 rows of 20,000 features needs 123 MB of work buffers dense and a few
+    kilobytes as CSR rows of 10 entries: under a 50 MB limit the dense fit is refused up front,
+    the sparse one trains."""
+    from fastnn import _validation
+
+    monkeypatch.setattr(_validation, "memory_limit", lambda: 50 * 2**20)
+    X = sp.random(512, 20_000, density=10 / 20_000, format="csr", random_state=0,
+                  dtype=np.float32)  # fmt: skip
+    y = np.arange(512) % 2
+    model = fn.Sequential(fn.dense_stack([20_000, 2, 2]), dtype="float32", seed=0)
+    with pytest.raises(ValueError, match="training with batch_size=512 would need"):
+        model.fit(X.toarray(), y, batch_size=512, verbose=0)
+    model.fit(X, y, batch_size=512, verbose=0)
