@@ -19,7 +19,7 @@ from ..params import unit_offsets as _unit_offsets
 from ._config import JIT_OPTIONS
 from .activations import _activate_row, activation_derivative
 from .dense import dense_backward, dense_forward
-from .rows import find_nonzero, forward_rows
+from .rows import copy_into, find_nonzero, forward_rows
 
 # An epoch's data as the compiled loops take it: a dense ``X`` (n, n_features) with empty CSR
 # arrays, or, for a CSR matrix, an empty ``X`` (0, n_features) with the matrix's ``indptr``
@@ -51,7 +51,20 @@ unit_offsets = njit(**JIT_OPTIONS)(_unit_offsets)
 def _widest(layout):
     """The widest layer output: a row of deltas or of hidden activations holds at most this
     many numbers (the input's width, which may be a vocabulary's, never needs one)."""
-    return layout[:, N_OUT].max()
+    widest = 0
+    for layer in range(layout.shape[0]):
+        widest = max(widest, layout[layer, N_OUT])
+    return widest
+
+
+@njit(**JIT_OPTIONS)
+def _largest_layer(layout):
+    """The most weights any one layer has (n_in * n_out), as a loop: NumPy's max compiles for
+    longer than the whole of this."""
+    largest = 0
+    for layer in range(layout.shape[0]):
+        largest = max(largest, layout[layer, N_IN] * layout[layer, N_OUT])
+    return largest
 
 
 @njit(**JIT_OPTIONS)
@@ -87,8 +100,8 @@ def _sparse_rows(data, order, first, x, nonzero, values, counts):
         for r in range(counts.shape[0]):
             s = order[first + r]
             lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
-            nonzero[r, :count] = data.indices[lo : lo + count]
-            values[r, :count] = data.values[lo : lo + count]
+            copy_into(nonzero[r], data.indices, lo, count)
+            copy_into(values[r], data.values, lo, count)
             counts[r] = count
     else:
         for r in range(counts.shape[0]):
@@ -146,11 +159,11 @@ def _gather(data, order, first, m, x, labels, targets, weights):
     for r in range(m):
         s = order[first + r]
         if dense:
-            x[r] = data.X[s]
+            copy_into(x[r], data.X[s], 0, x.shape[1])
         if data.labels.shape[0] > 0:
             labels[r] = data.labels[s]
         if data.targets.shape[0] > 0:
-            targets[r] = data.targets[s]
+            copy_into(targets[r], data.targets[s], 0, targets.shape[1])
         if data.weights.shape[0] > 0:
             weights[r] = data.weights[s]
             total += weights[r]

@@ -33,6 +33,7 @@ from .batch import (
     _first_layer_gradient,
     _forward,
     _gather,
+    _largest_layer,
     _longest_row,
     _scatter_rows,
     _sparse_rows,
@@ -45,7 +46,7 @@ from .batch import (
 )
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct
-from .rows import backward_rows, find_nonzero, forward_rows, update_rows
+from .rows import backward_rows, copy_into, find_nonzero, forward_rows, update_rows
 from .update import is_plain_sgd, lazy_update, optimizer_update, outer_update, step_size
 
 # Below this fraction of nonzero inputs a batch's first layer goes sparse. On the 2-core Xeon
@@ -77,7 +78,7 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
     lazy = opt.lazy and not plain
     sparse_input = data.indptr.shape[0] > 0
     # a layer's dW (a dense outer product, or the rows a lazy step moves)
-    grad_work = np.empty(0 if plain else (layout[:, N_IN] * layout[:, N_OUT]).max(), dtype)
+    grad_work = np.empty(0 if plain else _largest_layer(layout), dtype)
     # the sample's input as a sparse row, and a hidden layer's nonzero activations
     input_indices, input_values = np.empty(n_in0, data.indices.dtype), np.empty(n_in0, dtype)
     nonzero_hidden, values_hidden = np.empty(widest, data.indices.dtype), np.empty(widest, dtype)
@@ -101,8 +102,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
         # input's nonzero entries are a CSR row as stored, or those a scan of x finds
         if sparse_input:
             lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
-            input_indices[:count] = data.indices[lo : lo + count]
-            input_values[:count] = data.values[lo : lo + count]
+            copy_into(input_indices, data.indices, lo, count)
+            copy_into(input_values, data.values, lo, count)
         else:
             count = find_nonzero(data.X[s], input_indices, input_values)
         nonzero, values, n_nonzero = input_indices, input_values, count
@@ -157,10 +158,12 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
             lazy_update(input_indices, count, dW, params, state, w, opt, rate)
             optimizer_update(params, state, b, delta0, opt, rate, 0.0)
         elif sparse_input:
-            dense_row[input_indices[:count]] = input_values[:count]
+            for c in range(count):
+                dense_row[input_indices[c]] = input_values[c]
             squares += outer_update(dense_row, delta0, params, state, w, b, opt, rate, penalty,
                                     grad_work)  # fmt: skip
-            dense_row[input_indices[:count]] = 0
+            for c in range(count):
+                dense_row[input_indices[c]] = 0
         else:
             squares += outer_update(data.X[s], delta0, params, state, w, b, opt, rate, penalty,
                                     grad_work)  # fmt: skip

@@ -14,6 +14,18 @@ from ._config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
+def copy_into(dst, src, first, count):
+    """dst[:count] = src[first : first + count], as a loop.
+
+    The kernels copy with loops rather than slice assignments: Numba compiles, for each slice
+    assignment from an array, an error message that formats both shapes, and that string
+    machinery took seconds of a first run's compile.
+    """
+    for c in range(count):
+        dst[c] = src[first + c]
+
+
+@njit(**JIT_OPTIONS)
 def find_nonzero(x, indices, values):
     """Write the indices of the nonzero ``x`` into ``indices`` and their values into
     ``values``; return their count.
@@ -43,7 +55,8 @@ def forward_rows(indices, values, count, params, w_offset, b_offset, z):
     Four rows at a time, so that z is loaded and stored once per four rows of W.
     """
     n_out = z.shape[0]
-    z[:] = params[b_offset : b_offset + n_out]
+    for j in range(n_out):  # loops, not slice assignments: see copy_into
+        z[j] = params[b_offset + j]
     c = 0
     while c + 4 <= count:
         i0, i1, i2, i3 = indices[c], indices[c + 1], indices[c + 2], indices[c + 3]
