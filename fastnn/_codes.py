@@ -27,9 +27,10 @@ CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
 
 SGD, ADAM = 0, 1
 
-# The training data of an epoch. ``labels`` (int64) serve the classification losses and
-# ``targets`` (n, k) the others; the unused one is empty. ``weights`` holds one weight per
-# sample, or nothing for equal weights.
+# The training data of an epoch. ``X`` is a dense (n, n_features) array or a canonical SciPy CSR
+# matrix (the numba backend hands the compiled loops its arrays: ``kernels.batch.CompiledData``).
+# ``labels`` (int64) serve the classification losses and ``targets`` (n, k) the others; the
+# unused one is empty. ``weights`` holds one weight per sample, or nothing for equal weights.
 EpochData = namedtuple("EpochData", "X labels targets weights")
 
 # What an epoch accumulates, one record, updated in place: the weighted sums of the per-sample
