@@ -95,6 +95,7 @@ def _work_bytes(model, data, batch_size):
 
 
 COMPILE_NOTICE_AFTER = 1.5  # seconds: loading cached kernels takes less, even on a busy machine
+COMPILE_GUESS = 15  # seconds: an epoch's kernels compiled in 10.5-15.6 s on the 2-core Xeon
 
 
 def with_compile_notice(load, what):
@@ -114,8 +115,8 @@ def with_compile_notice(load, what):
     worker.join(COMPILE_NOTICE_AFTER)
     if worker.is_alive():
         started = time.perf_counter()
-        print(f"fastnn: compiling kernels for {what} (first run only; they are cached on "
-              "disk)...", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"fastnn: compiling kernels for {what} (first run only, ~{COMPILE_GUESS} s on two "
+              "cores; they are cached on disk)...", file=sys.stderr, flush=True)  # fmt: skip
         worker.join()
         print(f"fastnn: compiled in {time.perf_counter() - started + COMPILE_NOTICE_AFTER:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
