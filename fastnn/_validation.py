@@ -103,6 +103,8 @@ def check_sparse_features(X, name, dtype, n_features=None):
     if len(X.shape) != 2:
         raise InputError(f"{name} must be 2-D, shape (n_samples, n_features); got {X.shape}")
     _check_shape(X.shape, name, n_features)
+    if X.shape[1] > np.iinfo(np.int32).max:  # the kernels index features with int32
+        raise InputError(f"{name} has {X.shape[1]} features; fastnn takes at most 2**31 - 1")
     if X.dtype.kind not in "biuf":
         raise InputTypeError(f"{name} must hold numbers; got a sparse matrix of {X.dtype}")
     csr = X.tocsr()

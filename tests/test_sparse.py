@@ -343,6 +343,14 @@ def test_bad_sparse_input_gets_one_line_errors(model):
         model.fit(sp.csr_matrix(np.ones((2, 4))), y, validation_data=validation, verbose=0)
 
 
+def test_more_features_than_int32_indices_hold_are_refused():
+    from fastnn._validation import check_sparse_features
+
+    wide = sp.csr_matrix((2, 2**31), dtype=np.float32)  # nothing stored
+    with pytest.raises(ValueError, match="X has 2147483648 features; fastnn takes at most"):
+        check_sparse_features(wide, "X", np.float32)
+
+
 def test_a_model_that_standardises_refuses_sparse_input():
     X, y = _sparse_problem(n=20, n_in=10)
     model = fn.Sequential([fn.Dense(10, 4, "relu"), fn.Dense(4, 3)], seed=0)
