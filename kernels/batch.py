@@ -18,8 +18,8 @@ from ..params import layer_views as _layer_views
 from ..params import unit_offsets as _unit_offsets
 from ._config import JIT_OPTIONS
 from .activations import _activate_row, activation_derivative
-from .dense import dense_backward, dense_forward
-from .rows import copy_into, find_nonzero, forward_rows
+from .dense import _column_sums, dense_backward, dense_forward
+from .rows import _copy_into, find_nonzero, forward_rows
 
 # An epoch's data as the compiled loops take it: a dense ``X`` (n, n_features) with empty CSR
 # arrays, or, for a CSR matrix, an empty ``X`` (0, n_features) with the matrix's ``indptr``
@@ -100,8 +100,8 @@ def _sparse_rows(data, order, first, x, nonzero, values, counts):
         for r in range(counts.shape[0]):
             s = order[first + r]
             lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
-            copy_into(nonzero[r], data.indices, lo, count)
-            copy_into(values[r], data.values, lo, count)
+            _copy_into(nonzero[r], data.indices, lo, count)
+            _copy_into(values[r], data.values, lo, count)
             counts[r] = count
     else:
         for r in range(counts.shape[0]):
@@ -130,14 +130,6 @@ def _scatter_rows(nonzero, values, counts, delta, target, scale):
 
 
 @njit(**JIT_OPTIONS)
-def _column_sums(delta, db):
-    db[:] = 0
-    for r in range(delta.shape[0]):
-        for j in range(delta.shape[1]):
-            db[j] += delta[r, j]
-
-
-@njit(**JIT_OPTIONS)
 def _first_layer_gradient(x, sparse, nonzero, values, counts, W, delta, dW, db):
     """dW = x^T delta and db = sum(delta, 0) of the first layer, over the nonzero inputs only
     when the batch is ``sparse``."""
@@ -159,11 +151,11 @@ def _gather(data, order, first, m, x, labels, targets, weights):
     for r in range(m):
         s = order[first + r]
         if dense:
-            copy_into(x[r], data.X[s], 0, x.shape[1])
+            _copy_into(x[r], data.X[s], 0, x.shape[1])
         if data.labels.shape[0] > 0:
             labels[r] = data.labels[s]
         if data.targets.shape[0] > 0:
-            copy_into(targets[r], data.targets[s], 0, targets.shape[1])
+            _copy_into(targets[r], data.targets[s], 0, targets.shape[1])
         if data.weights.shape[0] > 0:
             weights[r] = data.weights[s]
             total += weights[r]

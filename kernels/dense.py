@@ -22,6 +22,15 @@ def dense_forward(x, W, b, act, z, a):
 
 
 @njit(**JIT_OPTIONS)
+def _column_sums(delta, db):
+    """db = sum(delta, 0), row after row."""
+    db[:] = 0
+    for r in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            db[j] += delta[r, j]
+
+
+@njit(**JIT_OPTIONS)
 def dense_backward(x, W, delta, dW, db, dx):
     """Fill ``dW = x.T @ delta``, ``db = sum(delta, 0)`` and ``dx = delta @ W.T``.
 
@@ -29,9 +38,6 @@ def dense_backward(x, W, delta, dW, db, dx):
     rows to skip the input gradient (the first layer needs none).
     """
     np.dot(x.T, delta, dW)
-    db[:] = 0
-    for r in range(delta.shape[0]):
-        for j in range(delta.shape[1]):
-            db[j] += delta[r, j]
+    _column_sums(delta, db)
     if dx.shape[0] > 0:
         np.dot(delta, W.T, dx)

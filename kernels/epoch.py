@@ -28,7 +28,6 @@ from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
     _backward_hidden,
-    _column_sums,
     _count_nonzero,
     _first_layer_gradient,
     _forward,
@@ -44,9 +43,10 @@ from .batch import (
     layer_views,
     unit_offsets,
 )
+from .dense import _column_sums
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct
-from .rows import backward_rows, copy_into, find_nonzero, forward_rows, update_rows
+from .rows import _copy_into, backward_rows, find_nonzero, forward_rows, update_rows
 from .update import is_plain_sgd, lazy_update, optimizer_update, outer_update, step_size
 
 # Below this fraction of nonzero inputs a batch's first layer goes sparse. On the 2-core Xeon
@@ -102,8 +102,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
         # input's nonzero entries are a CSR row as stored, or those a scan of x finds
         if sparse_input:
             lo, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
-            copy_into(input_indices, data.indices, lo, count)
-            copy_into(input_values, data.values, lo, count)
+            _copy_into(input_indices, data.indices, lo, count)
+            _copy_into(input_values, data.values, lo, count)
         else:
             count = find_nonzero(data.X[s], input_indices, input_values)
         nonzero, values, n_nonzero = input_indices, input_values, count

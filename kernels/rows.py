@@ -14,7 +14,7 @@ from ._config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
-def copy_into(dst, src, first, count):
+def _copy_into(dst, src, first, count):
     """dst[:count] = src[first : first + count], as a loop.
 
     The kernels copy with loops rather than slice assignments: Numba compiles, for each slice
@@ -55,7 +55,7 @@ def forward_rows(indices, values, count, params, w_offset, b_offset, z):
     Four rows at a time, so that z is loaded and stored once per four rows of W.
     """
     n_out = z.shape[0]
-    for j in range(n_out):  # loops, not slice assignments: see copy_into
+    for j in range(n_out):  # loops, not slice assignments: see _copy_into
         z[j] = params[b_offset + j]
     c = 0
     while c + 4 <= count:
