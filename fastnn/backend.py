@@ -30,6 +30,8 @@ KERNELS = (
     "forward_rows",
     "update_rows",
     "backward_rows",
+    "forward_cols",
+    "backward_cols",
     "sgd_update",
     "adam_update",
     "optimizer_update",

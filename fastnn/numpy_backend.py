@@ -206,6 +206,23 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
         params[b_offset : b_offset + n_out] -= rate * delta
 
 
+def forward_cols(x, params, w_offset, b_offset, z):
+    """z = b + x W for a layer stored transposed, ``W^T`` (n_out, n_in)."""
+    n_out = z.shape[0]
+    WT = _weights(params, w_offset, n_out, x.shape[0])
+    z[...] = params[b_offset : b_offset + n_out] + WT @ x
+
+
+def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
+    """:func:`backward_rows` for a layer stored transposed, ``W^T`` (n_out, n_in)."""
+    n_out = delta.shape[0]
+    WT = _weights(params, w_offset, n_out, x.shape[0])
+    delta_prev[: x.shape[0]] = np.where(dact != 0, delta @ WT, 0) * dact
+    if update:
+        WT -= rate * np.outer(delta, x)
+        params[b_offset : b_offset + n_out] -= rate * delta
+
+
 def _penalty(params, opt, penalty):
     """``penalty (l1 sign(W) + 2 l2 W)``: 0 for biases, 1 for weights, ``1 / sum(w)`` for a batch
     with sample weights w."""

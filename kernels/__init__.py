@@ -20,7 +20,14 @@ from .losses import (
     softmax,
     softmax_cross_entropy,
 )
-from .rows import backward_rows, find_nonzero, forward_rows, update_rows
+from .rows import (
+    backward_cols,
+    backward_rows,
+    find_nonzero,
+    forward_cols,
+    forward_rows,
+    update_rows,
+)
 from .sgd import sgd_update
 from .update import lazy_update, optimizer_update, outer_update
 
@@ -28,11 +35,13 @@ __all__ = [
     "activate",
     "activation_derivative",
     "adam_update",
+    "backward_cols",
     "backward_rows",
     "binary_cross_entropy",
     "dense_backward",
     "dense_forward",
     "find_nonzero",
+    "forward_cols",
     "forward_rows",
     "full_batch_gradient",
     "lazy_update",

@@ -30,14 +30,22 @@ def _binary_term(z, y, zero):
 
 
 @njit(**JIT_OPTIONS)
-def _log_sum_exp(z):
-    """``log(sum(exp(z)))`` of one row, shifted by its maximum so that exp never overflows."""
+def _softmax_row(z, out):
+    """Fill ``out`` with the softmax of one row ``z``; return ``log(sum(exp(z)))``.
+
+    Shifted by the row's maximum so that exp never overflows; one exp per entry (the
+    normaliser is divided out rather than subtracted inside a second exp).
+    """
     top = z[0]
     for j in range(z.shape[0]):
         top = max(top, z[j])
     s = z.dtype.type(0)
     for j in range(z.shape[0]):
-        s += math.exp(z[j] - top)
+        out[j] = math.exp(z[j] - top)
+        s += out[j]
+    inverse = z.dtype.type(1) / s
+    for j in range(z.shape[0]):
+        out[j] *= inverse
     return top + math.log(s)
 
 
@@ -45,10 +53,7 @@ def _log_sum_exp(z):
 def softmax(logits, out):
     """Fill ``out`` with the row-wise softmax of ``logits``."""
     for r in range(logits.shape[0]):
-        z = logits[r]
-        log_norm = _log_sum_exp(z)
-        for j in range(z.shape[0]):
-            out[r, j] = math.exp(z[j] - log_norm)
+        _softmax_row(logits[r], out[r])
 
 
 @njit(**JIT_OPTIONS)
@@ -83,11 +88,11 @@ def softmax_cross_entropy(logits, labels, weights, grad):
     for r in range(m):
         share = _share(r, m, weights, weight)
         z = logits[r]
-        log_norm = _log_sum_exp(z)
         g = grad[r]
+        log_norm = _softmax_row(z, g)
         c = logits.dtype.type(share)
         for j in range(z.shape[0]):
-            g[j] = math.exp(z[j] - log_norm) * c
+            g[j] *= c
         y = labels[r]
         g[y] -= c
         total += share * _exact_difference(log_norm, z[y])

@@ -6,6 +6,11 @@ exactly zero. A sample's input is given as a sparse row: ``count`` pairs of an i
 ``indices[c]`` and its value ``values[c]``, as :func:`find_nonzero` writes them for a dense row
 and as a CSR matrix stores them. Every kernel reads ``W`` and ``b`` of one layer at ``w_offset``
 and ``b_offset`` in ``params`` and writes into preallocated outputs.
+
+A layer with few outputs (the 10 logits of MNIST) is instead kept transposed during a
+per-sample epoch, ``W^T`` (n_out, n_in) in the same place, and visited by the ``_cols``
+kernels: each of its rows is a column of ``W``, so every loop runs over the n_in inputs, which
+vectorise, rather than over the n_out outputs, too few to fill a vector register.
 """
 
 from numba import njit
@@ -131,4 +136,51 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
     if update:
         bias = params[b_offset : b_offset + n_out]
         for j in range(n_out):
+            bias[j] -= rate * delta[j]
+
+
+@njit(**JIT_OPTIONS)
+def forward_cols(x, params, w_offset, b_offset, z):
+    """z = b + x W for a layer stored transposed: ``W^T`` (n_out, n_in) from ``w_offset``.
+
+    One dot product of ``x`` with each row of ``W^T`` (a column of W), over every input.
+    """
+    n_in = x.shape[0]
+    zero = params.dtype.type(0)
+    for j in range(z.shape[0]):
+        column = _row(params, w_offset, n_in, j)
+        acc = zero
+        for i in range(n_in):
+            acc += column[i] * x[i]
+        z[j] = params[b_offset + j] + acc
+
+
+@njit(**JIT_OPTIONS)
+def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
+    """:func:`backward_rows` for a layer stored transposed: ``W^T`` (n_out, n_in).
+
+    delta_prev = (W delta) * act'(z_prev) is summed one row of ``W^T`` at a time, and with
+    ``update`` that row's plain SGD step, ``W^T[j] -= rate delta[j] x``, is fused into the same
+    pass (each weight is read for delta_prev before it moves).
+    """
+    n_in = x.shape[0]
+    zero = params.dtype.type(0)
+    for i in range(n_in):
+        delta_prev[i] = zero
+    for j in range(delta.shape[0]):
+        column = _row(params, w_offset, n_in, j)
+        dj = delta[j]
+        if update:
+            step = rate * dj
+            for i in range(n_in):
+                delta_prev[i] += column[i] * dj
+                column[i] -= step * x[i]
+        else:
+            for i in range(n_in):
+                delta_prev[i] += column[i] * dj
+    for i in range(n_in):  # as backward_rows: a zero derivative gives 0, even for inf * 0
+        delta_prev[i] = delta_prev[i] * dact[i] if dact[i] != 0 else zero
+    if update:
+        bias = params[b_offset : b_offset + delta.shape[0]]
+        for j in range(delta.shape[0]):
             bias[j] -= rate * delta[j]

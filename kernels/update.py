@@ -38,14 +38,29 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     per row of ``W`` cost twice as much. Returns the sum of the squared weights before the step
     when penalised (else 0).
     """
+    size = _outer(x, delta, grad)
+    return step_layer(params, state, w_offset, b_offset, grad[:size], delta, opt, rate, penalty)
+
+
+@njit(**JIT_OPTIONS)
+def _outer(x, delta, out):
+    """out[i * len(delta) + j] = x[i] delta[j] (the outer product, flat); returns its size.
+    ``_outer(delta, x, out)`` writes the transpose."""
     n_in, n_out = x.shape[0], delta.shape[0]
     for i in range(n_in):
         xi = x[i]
-        row = grad[i * n_out : (i + 1) * n_out]
+        row = out[i * n_out : (i + 1) * n_out]
         for j in range(n_out):
             row[j] = xi * delta[j]
-    squares = optimizer_update(params, state, w_offset, grad[: n_in * n_out], opt, rate, penalty)
-    optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
+    return n_in * n_out
+
+
+@njit(**JIT_OPTIONS)
+def step_layer(params, state, w_offset, b_offset, grad_w, grad_b, opt, rate, penalty):
+    """The optimizer step of one layer along its gradient (``grad_w`` laid out as its ``W`` is
+    stored): returns the sum of the squared weights before the step when penalised (else 0)."""
+    squares = optimizer_update(params, state, w_offset, grad_w, opt, rate, penalty)
+    optimizer_update(params, state, b_offset, grad_b, opt, rate, 0.0)
     return squares
 
 

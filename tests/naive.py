@@ -202,6 +202,27 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
         update_rows(nonzero, x[nonzero], len(nonzero), params, w_offset, b_offset, delta, rate)
 
 
+def forward_cols(x, params, w_offset, b_offset, z):
+    n_in = x.shape[0]
+    for j in range(z.shape[0]):
+        s = float(params[b_offset + j])
+        for i in range(n_in):
+            s += float(params[w_offset + j * n_in + i]) * float(x[i])
+        z[j] = s
+
+
+def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
+    n_in, n_out = x.shape[0], delta.shape[0]
+    for i in range(n_in):
+        s = sum(float(params[w_offset + j * n_in + i]) * float(delta[j]) for j in range(n_out))
+        delta_prev[i] = s * float(dact[i])
+    if update:
+        for j in range(n_out):
+            for i in range(n_in):
+                params[w_offset + j * n_in + i] -= rate * float(delta[j]) * float(x[i])
+            params[b_offset + j] -= rate * float(delta[j])
+
+
 def _penalised(p, g, opt, penalty):
     return g + penalty * (opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p)
 

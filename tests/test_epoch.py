@@ -63,8 +63,8 @@ def make_model(loss, n_in, n_out, backend, dtype="float64", seed=0):
     return fn.Sequential(
         [
             fn.Dense(n_in, 9, activation="relu"),
-            fn.Dense(9, 6, activation="tanh"),
-            fn.Dense(6, 5, activation="sigmoid"),
+            fn.Dense(9, 17, activation="tanh"),  # per sample: stored as is (17 outputs)
+            fn.Dense(17, 5, activation="sigmoid"),  # and transposed (fewer than 16)
             fn.Dense(5, n_out, activation=last),
         ],
         loss=loss,

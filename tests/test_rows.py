@@ -1,10 +1,11 @@
 """The per-sample row kernels: numba vs numpy vs the naive oracle, on inputs with and without
-zeros, and the zero-skipping claim itself (skipped rows change no number)."""
+zeros, and the zero-skipping claim itself (skipped rows change no number); the kernels of a
+layer stored transposed against the row kernels on the same layer."""
 
 import numpy as np
 import pytest
 
-from conftest import DTYPES, SEEDS, assert_agree, call_all
+from conftest import DTYPES, SEEDS, assert_agree, call_all, numba_backend, numpy_backend
 
 N_IN, N_OUT, W_AT, B_AT = 9, 6, 4, 4 + 9 * 6 + 2
 
@@ -75,3 +76,60 @@ def test_backward_rows_parity(dtype, seed, update):
     for label, (_, args) in results.items():
         np.testing.assert_allclose(args[6][:N_IN], results["numpy"][1][6][:N_IN],
                                    err_msg=label, rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def _transposed(params):
+    """``params`` with the layer's W stored as W^T (N_OUT, N_IN), as the per-sample epoch keeps
+    a layer with few outputs."""
+    flipped = params.copy()
+    W = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
+    flipped[W_AT : W_AT + N_IN * N_OUT] = W.T.ravel()
+    return flipped
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("zeros", [0.0, 0.5])
+def test_forward_cols_parity(dtype, seed, zeros):
+    _, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
+    results = call_all("forward_cols", x, _transposed(params), W_AT, B_AT, np.empty(N_OUT, dtype))
+    assert_agree(results, dtype, positions=[4])
+    rows = call_all("forward_rows", nonzero, values, count, params, W_AT, B_AT,
+                    np.empty(N_OUT, dtype))  # fmt: skip
+    np.testing.assert_allclose(results["numba"][1][4], rows["numba"][1][6], rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("update", [False, True])
+def test_backward_cols_parity(dtype, seed, update):
+    """backward_cols on W^T gives what backward_rows gives on W, the step included."""
+    rng, params, x, _, _, _ = _layer(dtype, seed, 0.4)
+    dact = (rng.random(N_IN) > 0.3).astype(dtype)  # a ReLU mask
+    delta = rng.normal(size=N_OUT).astype(dtype)
+    results = call_all("backward_cols", x, dact, _transposed(params), W_AT, B_AT, delta,
+                       np.zeros(N_IN + 2, dtype), 0.1, update)  # fmt: skip
+    assert_agree(results, dtype, positions=[2, 6])
+    rows = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
+                    np.zeros(N_IN + 2, dtype), 0.1, update)  # fmt: skip
+    tol = dict(rtol=1e-5, atol=1e-6)
+    for label, (_, args) in results.items():
+        np.testing.assert_allclose(args[6][:N_IN], rows[label][1][6][:N_IN], err_msg=label, **tol)
+        np.testing.assert_allclose(args[2], _transposed(rows[label][1][2]), err_msg=label, **tol)
+    if not update:
+        np.testing.assert_array_equal(results["numba"][1][2], _transposed(params))
+
+
+def test_backward_cols_gives_zero_where_the_derivative_is_zero():
+    """As backward_rows: a unit whose activation derivative is 0 gets delta 0, even when
+    W delta is infinite."""
+    _, params, x, _, _, _ = _layer(np.float64, 0, 0.0)
+    params[W_AT : W_AT + N_IN * N_OUT] = np.inf
+    dact = np.zeros(N_IN)
+    dact[0] = 1.0
+    for module in (numba_backend, numpy_backend):
+        delta_prev = np.empty(N_IN)
+        module.backward_cols(x, dact, params, W_AT, B_AT, np.ones(N_OUT), delta_prev, 0.1, False)
+        np.testing.assert_array_equal(delta_prev[1:], 0.0, err_msg=module.__name__)
+        assert delta_prev[0] == np.inf, module.__name__
