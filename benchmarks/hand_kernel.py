@@ -26,7 +26,7 @@ import fastnn as fn
 from fastnn._codes import EpochData, new_stats
 
 
-@njit(fastmath=True, nogil=True, cache=True)
+@njit(fastmath=True, nogil=True)  # compiled in each run (about 2 s), not cached
 def hand_epoch(X, y, order, W1, b1, W2T, b2, lr):
     """One epoch of per-sample SGD on 784-H-10 (ReLU, softmax cross-entropy), in place."""
     n_in, hidden = W1.shape
