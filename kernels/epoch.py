@@ -14,8 +14,9 @@ product and, with plain SGD, in the weight update, which changes no number; laye
 first with fewer than 16 outputs are kept transposed for the call (see :mod:`.rows`), and are
 back in the common layout when it returns. Larger batches
 average the gradient over the batch and reuse the single-purpose kernels (BLAS products),
-except that a batch whose inputs are sparse (a CSR matrix, or mostly zero) takes the first
-layer's forward product and weight gradient over its nonzero inputs only.
+except that a batch whose inputs are sparse (a CSR matrix, or dense with enough zeros for the
+batch's size: :func:`goes_sparse`) takes the first layer's forward product and weight gradient
+over its nonzero inputs only.
 A CSR row is read as stored, with no scan. Lazy optimizers (``opt.lazy``) step only the first
 layer's rows of nonzero inputs. Each path compiles on first use only.
 :func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.
@@ -67,11 +68,21 @@ from .update import (
     step_size,
 )
 
-# Below this fraction of nonzero inputs a batch's first layer goes sparse. On the 2-core Xeon
-# development machine, BLAS on both cores beat the sparse loops at MNIST's density (0.19) by 15%
-# to 30% per epoch (784-128-10 and 784-1024-10, SGD and Adam, batches of 128); far sparser
-# inputs (bag-of-words, one-hot tables) still gain from them.
+# A batch's first layer goes sparse when its fraction of nonzero inputs is below
+# SPARSE_DENSITY + SPARSE_ROWS / m, for a batch of m rows: BLAS pays per call and gains with m,
+# the sparse loops cost the same per nonzero input. Fitted to the densities at which the two
+# paths tied in MNIST-shaped epochs on the 2-core Xeon (plain SGD, float32): about 0.3 for
+# batches of 32, 0.14 for 128, 0.11 to 0.12 for 512; for 128 the tie was at 0.14 for hidden
+# widths 64, 256 and 1024 alike, so the width does not enter.
 SPARSE_DENSITY = 0.1
+SPARSE_ROWS = 6.0
+
+
+@njit(**JIT_OPTIONS)
+def goes_sparse(n_nonzero, m, n_in):
+    """Whether a dense batch of ``m`` rows of ``n_in`` inputs, ``n_nonzero`` of them nonzero,
+    takes the sparse first layer: its density is below SPARSE_DENSITY + SPARSE_ROWS / m."""
+    return n_nonzero < (SPARSE_DENSITY * m + SPARSE_ROWS) * n_in
 
 
 # Per sample, a layer after the first with fewer outputs than this is kept transposed for the
@@ -318,9 +329,9 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         batch_weights = weights[:m] if weighted else weights
         penalty = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         rate = step_size(opt, t[0])
-        # Sparse input, a lazy step, or a mostly-zero dense batch (MNIST pixels) takes the
-        # first layer's products over the nonzero inputs only; a dense batch goes to BLAS.
-        sparse = sparse_input or lazy or _count_nonzero(x) < SPARSE_DENSITY * m * n_in0
+        # Sparse input, a lazy step, or a dense batch with enough zeros (goes_sparse) takes
+        # the first layer's products over the nonzero inputs only; the others go to BLAS.
+        sparse = sparse_input or lazy or goes_sparse(_count_nonzero(x), m, n_in0)
         if sparse:
             _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
         zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
