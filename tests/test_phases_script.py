@@ -1,0 +1,40 @@
+"""benchmarks/phases.py times the epoch's own work: its driver, run through every phase, trains
+to the weights of the backend's ``train_epoch`` (the same kernels in the same order), and the
+command line prints its table."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnn as fn
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "phases.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("phases", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_phase_is_the_epochs_work(script):
+    (X, y), _ = fn.datasets.load_mnist()
+    X, y = X[:300], y[:300].astype(np.int64)
+    _, driven = script.time_phase(X, y, 32, 0.05, len(script.PHASES))
+    _, epoch = script.time_epoch(X, y, 32, 0.05)
+    assert not np.allclose(epoch._params, script._model(32)._params)  # the epoch moved them
+    np.testing.assert_allclose(driven._params, epoch._params, rtol=1e-5, atol=1e-6)
+    _, scanned = script.time_phase(X, y, 32, 0.05, 4)  # up to the loss: nothing moves
+    np.testing.assert_array_equal(scanned._params, script._model(32)._params)
+
+
+def test_the_command_line_prints_its_table(script, capsys):
+    script.main(["--rows", "200", "--rounds", "1", "--hidden", "16"])
+    out = capsys.readouterr().out
+    for name in script.PHASES:
+        assert name in out
+    assert "| whole epoch, `train_epoch` |" in out
