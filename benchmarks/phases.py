@@ -1,6 +1,6 @@
-"""Where a per-sample MNIST epoch spends its time, phase by phase.
+"""Where an MNIST epoch spends its time, phase by phase, per sample or in batches.
 
-A compiled driver runs fastnn's own per-sample kernels over the 60,000 MNIST images
+Per sample, a compiled driver runs fastnn's own per-sample kernels over the 60,000 MNIST images
 (784-H-10, ReLU, softmax cross-entropy, plain SGD, float32, the output layer stored
 transposed as the epoch stores it), stopping after a given phase:
 
@@ -11,13 +11,25 @@ transposed as the epoch stores it), stopping after a given phase:
 5. the output layer's backward product fused with its step (``backward_cols``);
 6. the first layer's step over the nonzero pixels' rows (``update_rows``).
 
+With ``--batch-size`` above 1, the driver runs the mini-batch epoch's kernels on dense
+batches (the BLAS path, which MNIST takes in batches of 128):
+
+1. copying the batch's rows into the work buffer;
+2. the first layer's forward product, bias and ReLU (``dense_forward``);
+3. the output layer's (``dense_forward``);
+4. softmax cross-entropy and its gradient;
+5. the output layer's weight gradient and the hidden delta (``dense_backward``, ReLU');
+6. the first layer's weight gradient (``dense_backward``, no input gradient);
+7. the SGD step of both layers.
+
 Each phase's cost is the difference between the driver stopping after it and after the one
 before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch
-(``train_epoch``) is timed in the same rounds; what it takes beyond phase 6 is its
+(``train_epoch``) is timed in the same rounds; what it takes beyond the last phase is its
 bookkeeping: the step size, the activation derivatives, the statistics of the epoch.
-Phases 1-4 leave the weights as they were, so those drivers time the same numbers each round.
+The phases before the steps leave the weights as they were, so those drivers time the same
+numbers each round.
 
-    python benchmarks/phases.py [--rounds 5] [--hidden 128]
+    python benchmarks/phases.py [--rounds 5] [--hidden 128] [--batch-size 1]
 """
 
 import argparse
@@ -28,9 +40,12 @@ import numpy as np
 from numba import njit
 
 import fastnn as fn
-from fastnn._codes import RELU, EpochData, new_stats
+from fastnn._codes import IDENTITY, RELU, EpochData, new_stats
 from fastnn.kernels import (
+    activation_derivative,
     backward_cols,
+    dense_backward,
+    dense_forward,
     find_nonzero,
     forward_cols,
     forward_rows,
@@ -38,10 +53,16 @@ from fastnn.kernels import (
     update_rows,
 )
 from fastnn.kernels.activations import _activate_row, _derivative_row
-from fastnn.params import B_OFFSET, W_OFFSET
+from fastnn.kernels.batch import layer_views
+from fastnn.kernels.update import step_layer
+from fastnn.params import B_OFFSET, N_IN, N_OUT, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
           "softmax cross-entropy", "output backward + step", "first layer step")  # fmt: skip
+BATCH_PHASES = ("copy the batch's rows", "first layer forward + ReLU (BLAS)",
+                "output logits (BLAS)", "softmax cross-entropy",
+                "output gradient + hidden delta (BLAS)", "first layer gradient (BLAS)",
+                "SGD step of every weight")  # fmt: skip
 
 
 @njit(nogil=True)  # compiled in each run, not cached
@@ -78,16 +99,67 @@ def _driver(X, y, params, w1, b1, w2, b2, hidden, n_out, lr, last_phase):
     return total
 
 
+@njit(nogil=True)  # compiled in each run, not cached
+def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
+    """Mini-batch SGD on the rows of X in order, stopping each batch after ``last_phase``."""
+    W1, b1 = layer_views(params, layout, 0)
+    W2, b2 = layer_views(params, layout, 1)
+    grads = np.zeros_like(params)
+    dW1, db1 = layer_views(grads, layout, 0)
+    dW2, db2 = layer_views(grads, layout, 1)
+    hidden, n_out = W1.shape[1], W2.shape[1]
+    x = np.empty((batch_size, X.shape[1]), np.float32)
+    z1, a1 = np.empty((batch_size, hidden), np.float32), np.empty((batch_size, hidden), np.float32)
+    z2, a2 = np.empty((batch_size, n_out), np.float32), np.empty((batch_size, n_out), np.float32)
+    delta2 = np.empty((batch_size, n_out), np.float32)
+    delta1 = np.empty((batch_size, hidden), np.float32)
+    relu = np.empty((batch_size, hidden), np.float32)
+    no_weights = np.empty(0, np.float32)
+    state = np.zeros((1, 0), np.float32)
+    lr = opt.lr
+    total = 0.0
+    for first in range(0, X.shape[0], batch_size):
+        m = min(batch_size, X.shape[0] - first)
+        for r in range(m):
+            for i in range(X.shape[1]):
+                x[r, i] = X[first + r, i]
+        if last_phase >= 2:
+            dense_forward(x[:m], W1, b1, RELU, z1[:m], a1[:m])
+        if last_phase >= 3:
+            dense_forward(a1[:m], W2, b2, IDENTITY, z2[:m], a2[:m])
+        if last_phase >= 4:
+            total += softmax_cross_entropy(a2[:m], y[first : first + m], no_weights, delta2[:m])
+        if last_phase >= 5:
+            dense_backward(a1[:m], W2, delta2[:m], dW2, db2, delta1[:m])
+            activation_derivative(z1[:m], a1[:m], RELU, relu[:m])
+            for r in range(m):
+                for j in range(hidden):
+                    delta1[r, j] *= relu[r, j]
+        if last_phase >= 6:
+            dense_backward(x[:m], W1, delta1[:m], dW1, db1, np.empty((0, X.shape[1]), np.float32))
+        if last_phase >= 7:
+            for layer in range(2):
+                w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
+                size, width = layout[layer, N_IN] * layout[layer, N_OUT], layout[layer, N_OUT]
+                step_layer(params, state, w, b, grads[w : w + size], grads[b : b + width], opt,
+                           lr, 1.0)  # fmt: skip
+    return total
+
+
 def _model(hidden):
     model = fn.Sequential(fn.dense_stack([784, hidden, 10]), dtype="float32", seed=0)
     model._build()
     return model
 
 
-def time_phase(X, y, hidden, lr, last_phase):
+def time_phase(X, y, hidden, lr, last_phase, batch_size=1):
     """The driver stopping after ``last_phase``, from fresh seed-0 weights: (seconds, model)."""
     model = _model(hidden)
     params, layout = model._params, model._layout
+    if batch_size > 1:
+        started = time.perf_counter()
+        _batch_driver(X, y, params, layout, batch_size, fn.SGD(lr=lr).config(), last_phase)
+        return time.perf_counter() - started, model
     (w1, b1), (w2, b2) = [(row[W_OFFSET], row[B_OFFSET]) for row in layout]
     W2 = model.layers[1].W
     params[w2 : w2 + W2.size] = W2.T.ravel()  # stored transposed, as the epoch stores it
@@ -98,7 +170,7 @@ def time_phase(X, y, hidden, lr, last_phase):
     return seconds, model
 
 
-def time_epoch(X, y, hidden, lr):
+def time_epoch(X, y, hidden, lr, batch_size=1):
     """The backend's whole ``train_epoch`` on the same job: (seconds, model)."""
     model = _model(hidden)
     optimizer = fn.SGD(lr=lr)
@@ -107,7 +179,7 @@ def time_epoch(X, y, hidden, lr):
     order = np.arange(len(X))
     started = time.perf_counter()
     model._ops.train_epoch(model._params, state, model._layout, data, order, model._loss_code,
-                           1, optimizer.config(), optimizer._t, new_stats())  # fmt: skip
+                           batch_size, optimizer.config(), optimizer._t, new_stats())  # fmt: skip
     return time.perf_counter() - started, model
 
 
@@ -115,32 +187,37 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--lr", type=float, help="default: 0.01 per sample, 0.1 in batches")
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--rows", type=int, default=60000, help="training rows (a smoke test)")
     args = parser.parse_args(argv)
+    batch_size = args.batch_size
+    lr = args.lr or (0.01 if batch_size == 1 else 0.1)
+    names = PHASES if batch_size == 1 else BATCH_PHASES
     (X, y), _ = fn.datasets.load_mnist()
     X, y = X[: args.rows], y[: args.rows].astype(np.int64)
-    stages = range(1, len(PHASES) + 1)
+    stages = range(1, len(names) + 1)
     for stage in stages:  # compile outside the timings
-        time_phase(X[:16], y[:16], args.hidden, args.lr, stage)
-    time_epoch(X[:16], y[:16], args.hidden, args.lr)
+        time_phase(X[:256], y[:256], args.hidden, lr, stage, batch_size)
+    time_epoch(X[:256], y[:256], args.hidden, lr, batch_size)
     times = {stage: [] for stage in [*stages, "epoch"]}
     for _ in range(args.rounds):
         for stage in stages:
-            times[stage].append(time_phase(X, y, args.hidden, args.lr, stage)[0])
-        times["epoch"].append(time_epoch(X, y, args.hidden, args.lr)[0])
+            times[stage].append(time_phase(X, y, args.hidden, lr, stage, batch_size)[0])
+        times["epoch"].append(time_epoch(X, y, args.hidden, lr, batch_size)[0])
     medians = {stage: statistics.median(values) for stage, values in times.items()}
     epoch = medians["epoch"]
-    print(f"784-{args.hidden}-10 float32, per-sample SGD, {len(X):,} samples, {args.rounds} rounds "
+    regime = "per-sample SGD" if batch_size == 1 else f"SGD in batches of {batch_size}"
+    print(f"784-{args.hidden}-10 float32, {regime}, {len(X):,} samples, {args.rounds} rounds "
           "(medians)\n")  # fmt: skip
     print("| phase | seconds | share of the epoch |")
     print("|---|---:|---:|")
     before = 0.0
-    for stage, name in zip(stages, PHASES, strict=True):
+    for stage, name in zip(stages, names, strict=True):
         cost = medians[stage] - before
         before = medians[stage]
         print(f"| {stage}. {name} | {cost:.3f} | {cost / epoch:.0%} |")
-    print(f"| bookkeeping (the epoch beyond phase 6) | {epoch - before:.3f} | "
+    print(f"| bookkeeping (the epoch beyond phase {len(names)}) | {epoch - before:.3f} | "
           f"{(epoch - before) / epoch:.0%} |")  # fmt: skip
     print(f"| whole epoch, `train_epoch` | {epoch:.3f} | 100% |")
 

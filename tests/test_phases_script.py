@@ -1,6 +1,6 @@
-"""benchmarks/phases.py times the epoch's own work: its driver, run through every phase, trains
-to the weights of the backend's ``train_epoch`` (the same kernels in the same order), and the
-command line prints its table."""
+"""benchmarks/phases.py times the epoch's own work: its drivers (per sample and in batches), run
+through every phase, train to the weights of the backend's ``train_epoch`` (the same kernels in
+the same order), and the command line prints its tables."""
 
 import importlib.util
 from pathlib import Path
@@ -32,9 +32,23 @@ def test_every_phase_is_the_epochs_work(script):
     np.testing.assert_array_equal(scanned._params, script._model(32)._params)
 
 
+def test_the_batch_driver_is_the_batch_epochs_work(script):
+    (X, y), _ = fn.datasets.load_mnist()
+    X, y = X[:300], y[:300].astype(np.int64)
+    last = len(script.BATCH_PHASES)
+    _, driven = script.time_phase(X, y, 32, 0.1, last, batch_size=128)
+    _, epoch = script.time_epoch(X, y, 32, 0.1, batch_size=128)
+    assert not np.allclose(epoch._params, script._model(32)._params)
+    np.testing.assert_allclose(driven._params, epoch._params, rtol=1e-5, atol=1e-6)
+    _, unmoved = script.time_phase(X, y, 32, 0.1, last - 1, batch_size=128)
+    np.testing.assert_array_equal(unmoved._params, script._model(32)._params)
+
+
 def test_the_command_line_prints_its_table(script, capsys):
     script.main(["--rows", "200", "--rounds", "1", "--hidden", "16"])
     out = capsys.readouterr().out
-    for name in script.PHASES:
-        assert name in out
-    assert "| whole epoch, `train_epoch` |" in out
+    script.main(["--rows", "300", "--rounds", "1", "--hidden", "16", "--batch-size", "128"])
+    out += capsys.readouterr().out
+    for name in (*script.PHASES, *script.BATCH_PHASES):
+        assert f". {name} |" in out
+    assert out.count("| whole epoch, `train_epoch` |") == 2
