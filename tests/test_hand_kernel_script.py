@@ -2,23 +2,17 @@
 ``train_epoch`` and ``fit`` train the same network from the same weights to the same weights
 (float32 rounding), and the command line prints its table."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import fastnn as fn
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "hand_kernel.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("hand_kernel", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("hand_kernel")
 
 
 def test_the_three_jobs_reach_the_same_weights(script):

@@ -2,23 +2,17 @@
 through every phase, train to the weights of the backend's ``train_epoch`` (the same kernels in
 the same order), and the command line prints its tables."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import fastnn as fn
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "phases.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("phases", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("phases")
 
 
 def test_every_phase_is_the_epochs_work(script):

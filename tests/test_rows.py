@@ -63,13 +63,19 @@ def test_update_rows_parity(dtype, seed, zeros):
     np.testing.assert_array_equal(rows[x == 0], before[x == 0])  # zero inputs: rows stay
 
 
+def _backward_inputs(dtype, seed):
+    """A layer, its input (40% zeros), a ReLU mask for the derivative and a delta."""
+    rng, params, x, _, _, _ = _layer(dtype, seed, 0.4)
+    dact = (rng.random(N_IN) > 0.3).astype(dtype)
+    delta = rng.normal(size=N_OUT).astype(dtype)
+    return params, x, dact, delta
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("update", [False, True])
 def test_backward_rows_parity(dtype, seed, update):
-    rng, params, x, _, _, _ = _layer(dtype, seed, 0.4)
-    dact = (rng.random(N_IN) > 0.3).astype(dtype)  # a ReLU mask
-    delta = rng.normal(size=N_OUT).astype(dtype)
+    params, x, dact, delta = _backward_inputs(dtype, seed)
     results = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
                        np.empty(N_IN + 2, dtype), 0.1, update)  # fmt: skip
     assert_agree(results, dtype, positions=[2])
@@ -105,9 +111,7 @@ def test_forward_cols_parity(dtype, seed, zeros):
 @pytest.mark.parametrize("update", [False, True])
 def test_backward_cols_parity(dtype, seed, update):
     """backward_cols on W^T gives what backward_rows gives on W, the step included."""
-    rng, params, x, _, _, _ = _layer(dtype, seed, 0.4)
-    dact = (rng.random(N_IN) > 0.3).astype(dtype)  # a ReLU mask
-    delta = rng.normal(size=N_OUT).astype(dtype)
+    params, x, dact, delta = _backward_inputs(dtype, seed)
     results = call_all("backward_cols", x, dact, _transposed(params), W_AT, B_AT, delta,
                        np.zeros(N_IN + 2, dtype), 0.1, update)  # fmt: skip
     assert_agree(results, dtype, positions=[2, 6])

@@ -2,25 +2,22 @@
 weights and visiting the rows in fastnn's order, reaches fastnn's weights (float32 rounding) and
 its test accuracy; the command line prints its tables."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "sparse_peers.py"
+from conftest import BENCHMARKS, load_script
+
+SCRIPT = BENCHMARKS / "sparse_peers.py"
 TINY = ["--samples", "600", "--features", "500", "--classes", "4", "--words", "30",
         "--rounds", "1", "--slow-samples", "200", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("sparse_peers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sparse_peers")
 
 
 def run_peer(script, peer):
