@@ -79,19 +79,22 @@ def deferred_interrupt():
 
 
 def _work_bytes(model, data, batch_size):
-    """What a mini-batch epoch allocates: the batch's inputs (dense rows, and their nonzero
-    entries as index and value pairs; for CSR rows only the pairs, as many as the longest row
-    has), activations and deltas, and a gradient buffer the size of the parameters."""
+    """What a mini-batch epoch allocates: the batch's inputs (dense rows, their compacted
+    copy and the first layer's rows they meet, and their nonzero entries as index and value
+    pairs; for CSR rows only the pairs, as many as the longest row has), activations and
+    deltas, and a gradient buffer the size of the parameters."""
     itemsize = np.dtype(model.dtype).itemsize
     n_in = model.layers[0].n_in
+    fixed = model._params.nbytes
     if isinstance(data.X, np.ndarray):
-        inputs = n_in * (2 * itemsize + 4)
+        inputs = n_in * (3 * itemsize + 4)
+        fixed += n_in * (model.layers[0].n_out * itemsize + 8)
     else:
         inputs = int(np.diff(data.X.indptr).max(initial=0)) * (itemsize + 4)
     units = sum(layer.n_out for layer in model.layers)
     widest = max(layer.n_out for layer in model.layers)
     per_sample = inputs + (3 * units + 3 * widest) * itemsize
-    return batch_size * per_sample + model._params.nbytes
+    return batch_size * per_sample + fixed
 
 
 COMPILE_NOTICE_AFTER = 1.5  # seconds: loading cached kernels takes less, even on a busy machine

@@ -68,15 +68,6 @@ def _largest_layer(layout):
 
 
 @njit(**JIT_OPTIONS)
-def _count_nonzero(x):
-    count = 0
-    for r in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            count += x[r, i] != 0
-    return count
-
-
-@njit(**JIT_OPTIONS)
 def _n_samples(data):
     return data.indptr.shape[0] - 1 if data.indptr.shape[0] > 0 else data.X.shape[0]
 
@@ -165,10 +156,12 @@ def _gather(data, order, first, m, x, labels, targets, weights):
 
 
 @njit(**JIT_OPTIONS)
-def _forward(params, layout, x, sparse, nonzero, values, counts, zs, acts):
+def _forward(params, layout, x, W0, sparse, nonzero, values, counts, zs, acts):
     """z_l = a_{l-1} W_l + b_l, a_l = act(z_l) for every layer, into the (m, width) views.
 
-    A sparse batch takes the first layer row by row over its nonzero inputs.
+    A sparse batch takes the first layer row by row over its nonzero inputs; a dense one
+    multiplies ``x`` by ``W0``: the first layer's W, or (see :func:`_compact_columns`) the rows
+    of it that the batch's compacted ``x`` meets.
     """
     inp = x
     for layer in range(layout.shape[0]):
@@ -178,8 +171,43 @@ def _forward(params, layout, x, sparse, nonzero, values, counts, zs, acts):
             _sparse_forward(nonzero, values, counts, params, layout[0, W_OFFSET],
                             layout[0, B_OFFSET], layout[0, ACT], zl, al)  # fmt: skip
         else:
-            dense_forward(inp, W, b, layout[layer, ACT], zl, al)
+            dense_forward(inp, W0 if layer == 0 else W, b, layout[layer, ACT], zl, al)
         inp = al
+
+
+@njit(**JIT_OPTIONS)
+def _touched_columns(x, columns):
+    """List in ``columns`` the inputs (columns of ``x``) that are nonzero in some row; return
+    how many, and how many nonzero entries ``x`` holds."""
+    n_in = x.shape[1]
+    n_cols = 0
+    n_nonzero = 0
+    for i in range(n_in):
+        columns[i] = 0
+    for r in range(x.shape[0]):
+        row = x[r]
+        for i in range(n_in):
+            nonzero = row[i] != 0
+            n_nonzero += nonzero
+            columns[i] |= nonzero
+    for i in range(n_in):
+        if columns[i]:
+            columns[n_cols] = i
+            n_cols += 1
+    return n_cols, n_nonzero
+
+
+@njit(**JIT_OPTIONS)
+def _compact_columns(x, W, columns, n_cols, x_out, W_out):
+    """x_out = x[:, columns[:n_cols]] and W_out = W[columns[:n_cols]]: the inputs some row of
+    the batch uses, and the rows of W they multiply. The others are zero in every row, so the
+    products over what is left give the same z and, row for row, the same dW."""
+    for r in range(x.shape[0]):
+        row, out = x[r], x_out[r]
+        for c in range(n_cols):
+            out[c] = row[columns[c]]
+    for c in range(n_cols):
+        _copy_into(W_out[c], W[columns[c]], 0, W.shape[1])
 
 
 @njit(**JIT_OPTIONS)

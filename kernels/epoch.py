@@ -31,7 +31,7 @@ from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
     _backward_hidden,
-    _count_nonzero,
+    _compact_columns,
     _first_layer_gradient,
     _forward,
     _gather,
@@ -40,6 +40,7 @@ from .batch import (
     _scatter_rows,
     _sparse_rows,
     _times_derivative,
+    _touched_columns,
     _views,
     _widest,
     compiled_data,
@@ -76,6 +77,12 @@ from .update import (
 # widths 64, 256 and 1024 alike, so the width does not enter.
 SPARSE_DENSITY = 0.1
 SPARSE_ROWS = 6.0
+
+# A dense batch goes to BLAS over only the inputs some row uses when they are fewer than this
+# fraction of all: MNIST batches of 128 use about two thirds of the 784 pixels, and their
+# epochs became 1.16x (784-128-10, SGD), 1.13x (Adam) and 1.26x (784-256-10) faster on the
+# 2-core Xeon (medians of three alternating processes).
+COMPACT_BELOW = 0.9
 
 
 @njit(**JIT_OPTIONS)
@@ -294,11 +301,14 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
     n_layers = layout.shape[0]
     units = unit_offsets(layout)
     widest = _widest(layout)
-    n_in0, n_out = layout[0, N_IN], layout[n_layers - 1, N_OUT]
+    n_in0, n_out0, n_out = layout[0, N_IN], layout[0, N_OUT], layout[n_layers - 1, N_OUT]
     sparse_input = data.indptr.shape[0] > 0
     plain = is_plain_sgd(opt)
     lazy = opt.lazy and not plain
     xbuf = np.empty(0 if sparse_input else batch_size * n_in0, dtype)
+    columns = np.empty(0 if sparse_input else n_in0, np.int64)
+    xc_buf = np.empty(0 if sparse_input else batch_size * n_in0, dtype)
+    Wc_buf = np.empty(0 if sparse_input else n_in0 * n_out0, dtype)
     zbuf = np.empty(batch_size * units[n_layers], dtype)
     abuf = np.empty(batch_size * units[n_layers], dtype)
     deltas = np.empty((2, batch_size * widest), dtype)
@@ -331,11 +341,23 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         rate = step_size(opt, t[0])
         # Sparse input, a lazy step, or a dense batch with enough zeros (goes_sparse) takes
         # the first layer's products over the nonzero inputs only; the others go to BLAS.
-        sparse = sparse_input or lazy or goes_sparse(_count_nonzero(x), m, n_in0)
+        n_cols = n_in0
+        sparse = sparse_input or lazy
+        if not sparse:
+            n_cols, n_nonzero = _touched_columns(x, columns)
+            sparse = goes_sparse(n_nonzero, m, n_in0)
+        # A dense batch whose rows all leave some inputs zero (an image's empty border)
+        # multiplies only the inputs some row uses, and the rows of W0 they meet.
+        compact = not sparse and n_cols < COMPACT_BELOW * n_in0
+        x0, W0_used = x, W0
+        if compact:
+            x0 = xc_buf[: m * n_cols].reshape(m, n_cols)
+            W0_used = Wc_buf[: n_cols * n_out0].reshape(n_cols, n_out0)
+            _compact_columns(x, W0, columns, n_cols, x0, W0_used)
         if sparse:
             _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
         zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
-        _forward(params, layout, x, sparse, nonzero, values, counts[:m], zs, acts)
+        _forward(params, layout, x0, W0_used, sparse, nonzero, values, counts[:m], zs, acts)
         # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
         out = acts[n_layers - 1]
         delta = deltas[0, : m * n_out].reshape(m, n_out)
@@ -349,8 +371,23 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         delta = _backward_hidden(params, grads, layout, zs, acts, deltas, work)
         # the first layer: plain SGD on a sparse batch steps W directly (W -= rate x^T delta)
         # on the rows of nonzero inputs, with no dW buffer; a lazy step moves only those rows
-        fused = sparse and (plain or lazy)
-        if sparse and plain:
+        fused = (sparse or compact) and (plain or lazy)
+        if compact:  # dW0's rows for the inputs used (into W0_used's buffer), then W0's step
+            dWc = W0_used
+            _first_layer_gradient(x0, False, nonzero, values, counts[:m], W0_used, delta, dWc,
+                                  db0)  # fmt: skip
+            if plain:  # the rows of the unused inputs do not move
+                step = dtype.type(-rate)
+                for c in range(n_cols):
+                    row, grad_row = W0[columns[c]], dWc[c]
+                    for j in range(n_out0):
+                        row[j] += step * grad_row[j]
+                optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
+            else:
+                dW0[:] = 0
+                for c in range(n_cols):
+                    _copy_into(dW0[columns[c]], dWc[c], 0, n_out0)
+        elif sparse and plain:
             _scatter_rows(nonzero, values, counts[:m], delta, W0, dtype.type(-rate))
             _column_sums(delta, db0)
             optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)

@@ -77,7 +77,7 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
         if sparse:
             _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
         zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
-        _forward(params, layout, x, sparse, nonzero, values, counts[:m], zs, acts)
+        _forward(params, layout, x, W0, sparse, nonzero, values, counts[:m], zs, acts)
         delta = deltas[0, : m * n_out].reshape(m, n_out)
         batch_weights = weights[:m] if weighted else weights
         mean_loss += weight / total * loss_and_grad(loss, acts[n_layers - 1], labels[:m],
