@@ -12,15 +12,17 @@ transposed as the epoch stores it), stopping after a given phase:
 6. the first layer's step over the nonzero pixels' rows (``update_rows``).
 
 With ``--batch-size`` above 1, the driver runs the mini-batch epoch's kernels on dense
-batches (the BLAS path, which MNIST takes in batches of 128):
+batches (the BLAS path, which MNIST takes in batches of 128, over the inputs some row of the
+batch uses):
 
-1. copying the batch's rows into the work buffer;
+1. copying the batch's rows into the work buffer, and its used inputs and the rows of ``W1``
+   they meet into compact ones;
 2. the first layer's forward product, bias and ReLU (``dense_forward``);
 3. the output layer's (``dense_forward``);
 4. softmax cross-entropy and its gradient;
 5. the output layer's weight gradient and the hidden delta (``dense_backward``, ReLU');
 6. the first layer's weight gradient (``dense_backward``, no input gradient);
-7. the SGD step of both layers.
+7. the SGD step of both layers (of the first, the used inputs' rows).
 
 Each phase's cost is the difference between the driver stopping after it and after the one
 before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch
@@ -53,13 +55,14 @@ from fastnn.kernels import (
     update_rows,
 )
 from fastnn.kernels.activations import _activate_row, _derivative_row
-from fastnn.kernels.batch import layer_views
+from fastnn.kernels.batch import _compact_columns, _touched_columns, layer_views
 from fastnn.kernels.update import step_layer
-from fastnn.params import B_OFFSET, N_IN, N_OUT, W_OFFSET
+from fastnn.params import B_OFFSET, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
           "softmax cross-entropy", "output backward + step", "first layer step")  # fmt: skip
-BATCH_PHASES = ("copy the batch's rows", "first layer forward + ReLU (BLAS)",
+BATCH_PHASES = ("copy the batch's rows, compact the used inputs",
+                "first layer forward + ReLU (BLAS)",
                 "output logits (BLAS)", "softmax cross-entropy",
                 "output gradient + hidden delta (BLAS)", "first layer gradient (BLAS)",
                 "SGD step of every weight")  # fmt: skip
@@ -105,10 +108,13 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
     W1, b1 = layer_views(params, layout, 0)
     W2, b2 = layer_views(params, layout, 1)
     grads = np.zeros_like(params)
-    dW1, db1 = layer_views(grads, layout, 0)
+    db1 = layer_views(grads, layout, 0)[1]
     dW2, db2 = layer_views(grads, layout, 1)
     hidden, n_out = W1.shape[1], W2.shape[1]
     x = np.empty((batch_size, X.shape[1]), np.float32)
+    columns = np.empty(X.shape[1], np.int64)
+    xc_buf = np.empty(batch_size * X.shape[1], np.float32)
+    Wc_buf = np.empty(X.shape[1] * hidden, np.float32)
     z1, a1 = np.empty((batch_size, hidden), np.float32), np.empty((batch_size, hidden), np.float32)
     z2, a2 = np.empty((batch_size, n_out), np.float32), np.empty((batch_size, n_out), np.float32)
     delta2 = np.empty((batch_size, n_out), np.float32)
@@ -123,8 +129,12 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
         for r in range(m):
             for i in range(X.shape[1]):
                 x[r, i] = X[first + r, i]
+        n_cols, _ = _touched_columns(x[:m], columns)  # as the epoch: only the used inputs
+        xc = xc_buf[: m * n_cols].reshape(m, n_cols)
+        Wc = Wc_buf[: n_cols * hidden].reshape(n_cols, hidden)
+        _compact_columns(x[:m], W1, columns, n_cols, xc, Wc)
         if last_phase >= 2:
-            dense_forward(x[:m], W1, b1, RELU, z1[:m], a1[:m])
+            dense_forward(xc, Wc, b1, RELU, z1[:m], a1[:m])
         if last_phase >= 3:
             dense_forward(a1[:m], W2, b2, IDENTITY, z2[:m], a2[:m])
         if last_phase >= 4:
@@ -136,13 +146,17 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
                 for j in range(hidden):
                     delta1[r, j] *= relu[r, j]
         if last_phase >= 6:
-            dense_backward(x[:m], W1, delta1[:m], dW1, db1, np.empty((0, X.shape[1]), np.float32))
+            dense_backward(xc, Wc, delta1[:m], Wc, db1, np.empty((0, n_cols), np.float32))
         if last_phase >= 7:
-            for layer in range(2):
-                w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-                size, width = layout[layer, N_IN] * layout[layer, N_OUT], layout[layer, N_OUT]
-                step_layer(params, state, w, b, grads[w : w + size], grads[b : b + width], opt,
-                           lr, 1.0)  # fmt: skip
+            step = np.float32(-lr)
+            for c in range(n_cols):  # the first layer's used rows, then its bias and layer 2
+                row, grad_row = W1[columns[c]], Wc[c]
+                for j in range(hidden):
+                    row[j] += step * grad_row[j]
+            for j in range(hidden):
+                b1[j] += step * db1[j]
+            w, b = layout[1, W_OFFSET], layout[1, B_OFFSET]
+            step_layer(params, state, w, b, grads[w : w + dW2.size], db2, opt, lr, 1.0)
     return total
 
 
