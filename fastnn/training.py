@@ -98,7 +98,7 @@ def _work_bytes(model, data, batch_size):
 
 
 COMPILE_NOTICE_AFTER = 1.5  # seconds: loading cached kernels takes less, even on a busy machine
-COMPILE_GUESS = 15  # seconds: an epoch's kernels compiled in 10.5-15.6 s on the 2-core Xeon
+COMPILE_GUESS = 20  # seconds: a first default train compiled in 15.8-26 s on the 2-core Xeon
 
 
 def with_compile_notice(load, what):

@@ -99,56 +99,31 @@ def goes_sparse(n_nonzero, m, n_in):
 TRANSPOSE_BELOW = 16
 
 
-@njit(**JIT_OPTIONS)
-def _transposed_layers(layout):
-    """Which layers the per-sample loop keeps transposed: after the first, below
-    TRANSPOSE_BELOW outputs (the first layer's rows are what zero inputs skip)."""
+def transposed_layers(layout):
+    """Which layers the per-sample epoch keeps transposed (a boolean per layer): after the
+    first, below TRANSPOSE_BELOW outputs (the first layer's rows are what zero inputs skip)."""
     flipped = np.zeros(layout.shape[0], np.bool_)
-    for layer in range(1, layout.shape[0]):
-        flipped[layer] = layout[layer, N_OUT] < TRANSPOSE_BELOW
+    flipped[1:] = layout[1:, N_OUT] < TRANSPOSE_BELOW
     return flipped
 
 
-@njit(**JIT_OPTIONS)
-def _transpose(buffer, first, rows, cols, work):
-    """Rewrite the (rows, cols) matrix stored flat in ``buffer`` from ``first`` as its
-    (cols, rows) transpose, in place (through ``work``)."""
-    size = rows * cols
-    _copy_into(work, buffer, first, size)
-    for i in range(rows):
-        for j in range(cols):
-            buffer[first + j * rows + i] = work[i * cols + j]
+def transpose_layers(params, state, layout, flipped, back=False):
+    """Rewrite the ``W`` of the ``flipped`` layers, and their optimizer state, from (n_in,
+    n_out) to (n_out, n_in) in place, or ``back``. NumPy, called around the compiled epoch (a
+    compiled wrapper would compile the epoch's whole loop a second time)."""
+    for layer in np.flatnonzero(flipped):
+        n_in, n_out, w = layout[layer, N_IN], layout[layer, N_OUT], layout[layer, W_OFFSET]
+        shape = (n_out, n_in) if back else (n_in, n_out)
+        for buffer in (params, *(state if state.shape[1] > 0 else ())):
+            block = buffer[w : w + n_in * n_out]
+            block[:] = block.reshape(shape).T.ravel()
 
 
 @njit(**JIT_OPTIONS)
-def _transpose_layers(params, state, layout, flipped, back):
-    """Transpose the ``W`` of the ``flipped`` layers, and their optimizer state, from (n_in,
-    n_out) to (n_out, n_in), or ``back``."""
-    work = np.empty(_largest_layer(layout), params.dtype)
-    for layer in range(layout.shape[0]):
-        if flipped[layer]:
-            n_in, n_out, w = layout[layer, N_IN], layout[layer, N_OUT], layout[layer, W_OFFSET]
-            rows, cols = (n_out, n_in) if back else (n_in, n_out)
-            _transpose(params, w, rows, cols, work)
-            if state.shape[1] > 0:
-                for slot in range(state.shape[0]):
-                    _transpose(state[slot], w, rows, cols, work)
-
-
-@njit(**JIT_OPTIONS)
-def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats):
+def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, flipped):
     """Train on one sample at a time, in the order ``order`` (``data`` a CompiledData), with
-    the layers :func:`_transposed_layers` names stored transposed during the call."""
-    flipped = _transposed_layers(layout)
-    _transpose_layers(params, state, layout, flipped, False)
-    _per_sample_loop(params, state, layout, data, order, loss, opt, t, stats, flipped)
-    _transpose_layers(params, state, layout, flipped, True)
-
-
-@njit(**JIT_OPTIONS)
-def _per_sample_loop(params, state, layout, data, order, loss, opt, t, stats, flipped):
-    """The per-sample epoch, with the ``W`` of the layers ``flipped`` names (and their
-    optimizer state) stored transposed.
+    the ``W`` of the layers ``flipped`` names (and their optimizer state) stored transposed
+    (see :func:`transpose_layers`).
 
     One long loop on purpose: the forward pass, the loss, the backward pass and the update of a
     sample are fused so that a sample's activations stay in L1 and nothing is allocated per
@@ -423,25 +398,28 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
     arrays = compiled_data(data)
     with subnormals_flushed():
         if batch_size == 1:
-            per_sample_epoch(params, state, layout, arrays, order, loss, opt, t, stats)
+            flipped = transposed_layers(layout)
+            transpose_layers(params, state, layout, flipped)
+            try:
+                per_sample_epoch(params, state, layout, arrays, order, loss, opt, t, stats,
+                                 flipped)  # fmt: skip
+            finally:
+                transpose_layers(params, state, layout, flipped, back=True)
         else:
             minibatch_epoch(params, state, layout, arrays, order, loss, batch_size, opt, t,
                             stats)  # fmt: skip
 
 
 @njit(**PARALLEL_OPTIONS)
-def _hogwild(params, state, layout, data, order, loss, opt, counts, partial):
+def _hogwild(params, state, layout, data, order, loss, opt, counts, partial, flipped):
     n = order.shape[0]
     workers = counts.shape[0]
     share = -(-n // workers)
-    flipped = _transposed_layers(layout)  # transposed once, for all the threads
-    _transpose_layers(params, state, layout, flipped, False)
     for w in prange(workers):
         lo = min(n, w * share)
         hi = min(n, lo + share)
-        _per_sample_loop(params, state, layout, data, order[lo:hi], loss, opt, counts[w],
+        per_sample_epoch(params, state, layout, data, order[lo:hi], loss, opt, counts[w],
                          partial[w : w + 1], flipped)  # fmt: skip
-    _transpose_layers(params, state, layout, flipped, True)
 
 
 def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):
@@ -455,8 +433,13 @@ def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats,
     """
     counts = np.full((workers, 1), t[0] // workers, np.int64)
     partial = np.concatenate([new_stats() for _ in range(workers)])
-    _hogwild(params, state, layout, compiled_data(data), order, loss,
-             opt._replace(decay=opt.decay * workers), counts, partial)  # fmt: skip
+    flipped = transposed_layers(layout)  # transposed once, for all the threads
+    transpose_layers(params, state, layout, flipped)
+    try:
+        _hogwild(params, state, layout, compiled_data(data), order, loss,
+                 opt._replace(decay=opt.decay * workers), counts, partial, flipped)  # fmt: skip
+    finally:
+        transpose_layers(params, state, layout, flipped, back=True)
     for name in partial.dtype.names:
         stats[name] += partial[name].sum()
     t[0] += order.shape[0]

@@ -339,7 +339,7 @@ def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
     """``per_sample_epoch`` and ``minibatch_epoch``, called directly (``train_epoch`` picks
     one of them by the batch size), against the numpy backend's epoch."""
     from fastnn.kernels.batch import compiled_data
-    from fastnn.kernels.epoch import minibatch_epoch, per_sample_epoch
+    from fastnn.kernels.epoch import minibatch_epoch, per_sample_epoch, transposed_layers
 
     X, y, n_out = make_problem("softmax_cross_entropy", seed=11, zeros=zeros)
     model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
@@ -353,7 +353,9 @@ def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
         t, stats = np.array([3], np.int64), new_stats()
         args = (params, state, model._layout, compiled_data(data), order, 0)
         if batch_size == 1:
-            per_sample_epoch(*args, opt.config(), t, stats)
+            # no layer transposed: the loop on the common layout takes the row kernels
+            per_sample_epoch(*args, opt.config(), t, stats, np.zeros(len(model.layers), bool))
+            assert transposed_layers(model._layout).any()  # which train_epoch would use
         else:
             minibatch_epoch(*args, batch_size, opt.config(), t, stats)
         np.testing.assert_allclose(params, expected[0], rtol=EPOCH_RTOL, atol=1e-12)
