@@ -95,7 +95,8 @@ def goes_sparse(n_nonzero, m, n_in):
 # Per sample, a layer after the first with fewer outputs than this is kept transposed for the
 # epoch call (see :mod:`.rows`). On the 2-core Xeon, MNIST per-sample SGD epochs (784-128-10)
 # became 1.3x faster and 784-1024-10 1.1x to 1.3x; per-sample Adam, dominated by its dense
-# first-layer step, did not change.
+# first-layer step, did not change. The price is compile time: the epoch holds both the row
+# and the column kernels (about 2.5 s more on a first run; see the README).
 TRANSPOSE_BELOW = 16
 
 

@@ -415,3 +415,24 @@ def test_batches_over_the_inputs_they_use_match_the_naive_oracle(opts, weighted)
     if opts == "plain":  # the rows of inputs no row uses do not move
         unused = [2, 5, 11, 17, 23, 29]
         np.testing.assert_array_equal(W0[unused], W0_before[unused])
+
+
+def test_transposing_the_small_layers_and_back_restores_every_number():
+    from fastnn.kernels.epoch import transpose_layers, transposed_layers
+
+    model = make_model("softmax_cross_entropy", 12, 4, "numba")  # 12-9-17-5-4
+    model._build()
+    flipped = transposed_layers(model._layout)
+    assert flipped.tolist() == [False, False, True, True]
+    params = model._params.copy()
+    state = np.random.default_rng(0).normal(size=(2, params.size))
+    before = params.copy(), state.copy()
+    transpose_layers(params, state, model._layout, flipped)
+    for buffer, original in zip((params, *state), (before[0], *before[1]), strict=True):
+        for layer in range(4):
+            W = layer_views(original, model._layout, layer)[0]
+            stored = layer_views(buffer, model._layout, layer)[0].ravel()
+            np.testing.assert_array_equal(stored, (W.T if flipped[layer] else W).ravel())
+    transpose_layers(params, state, model._layout, flipped, back=True)
+    np.testing.assert_array_equal(params, before[0])
+    np.testing.assert_array_equal(state, before[1])
