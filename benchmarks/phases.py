@@ -56,7 +56,7 @@ from fastnn.kernels import (
 )
 from fastnn.kernels.activations import _activate_row, _derivative_row
 from fastnn.kernels.batch import _compact_columns, _touched_columns, layer_views
-from fastnn.kernels.update import step_layer
+from fastnn.kernels.update import _step_layer
 from fastnn.params import B_OFFSET, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
@@ -156,7 +156,7 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
             for j in range(hidden):
                 b1[j] += step * db1[j]
             w, b = layout[1, W_OFFSET], layout[1, B_OFFSET]
-            step_layer(params, state, w, b, grads[w : w + dW2.size], db2, opt, lr, 1.0)
+            _step_layer(params, state, w, b, grads[w : w + dW2.size], db2, opt, lr, 1.0)
     return total
 
 

@@ -61,11 +61,11 @@ from .rows import (
 )
 from .update import (
     _outer,
+    _step_layer,
     is_plain_sgd,
     lazy_update,
     optimizer_update,
     outer_update,
-    step_layer,
     step_size,
 )
 
@@ -208,7 +208,7 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, fl
                               dtype.type(rate), plain)  # fmt: skip
                 if not plain:  # the gradient written transposed, as W is
                     size = _outer(delta[:width], a[lo:hi], grad_work)
-                    squares += step_layer(params, state, w, b, grad_work[:size], delta[:width],
+                    squares += _step_layer(params, state, w, b, grad_work[:size], delta[:width],
                                           opt, rate, penalty)  # fmt: skip
             else:
                 backward_rows(a[lo:hi], dact[lo:hi], params, w, b, delta[:width], delta_prev,
@@ -382,7 +382,7 @@ def minibatch_epoch(params, state, layout, data, order, loss, batch_size, opt, t
         for layer in range(1 if fused else 0, n_layers):
             w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
             size, width = layout[layer, N_IN] * layout[layer, N_OUT], layout[layer, N_OUT]
-            squares += step_layer(params, state, w, b, grads[w : w + size], grads[b : b + width],
+            squares += _step_layer(params, state, w, b, grads[w : w + size], grads[b : b + width],
                                   opt, rate, penalty)  # fmt: skip
         record["penalty_sum"] += m * penalty * squares
         t[0] += 1

@@ -39,7 +39,7 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     when penalised (else 0).
     """
     size = _outer(x, delta, grad)
-    return step_layer(params, state, w_offset, b_offset, grad[:size], delta, opt, rate, penalty)
+    return _step_layer(params, state, w_offset, b_offset, grad[:size], delta, opt, rate, penalty)
 
 
 @njit(**JIT_OPTIONS)
@@ -56,7 +56,7 @@ def _outer(x, delta, out):
 
 
 @njit(**JIT_OPTIONS)
-def step_layer(params, state, w_offset, b_offset, grad_w, grad_b, opt, rate, penalty):
+def _step_layer(params, state, w_offset, b_offset, grad_w, grad_b, opt, rate, penalty):
     """The optimizer step of one layer along its gradient (``grad_w`` laid out as its ``W`` is
     stored): returns the sum of the squared weights before the step when penalised (else 0)."""
     squares = optimizer_update(params, state, w_offset, grad_w, opt, rate, penalty)
