@@ -35,7 +35,9 @@ any of them recompiles every kernel once.
 import functools
 import hashlib
 import os
+import re
 import sys
+import time
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
@@ -106,6 +108,10 @@ def _save_without_races(digest):
     key, so that a name only ever holds the code of its signature, and the data is on disk
     before the index points at it; two processes racing can at worst drop an index entry,
     which is compiled again on its next use.
+
+    Numba's numbered files were overwritten when a source changed; named by key, they would
+    pile up (a new set for every edit or upgrade). Each save therefore also deletes the
+    kernel's cache files that its index no longer names (:func:`_drop_unindexed`).
     """
     index_file = _numba_class("IndexDataCacheFile")
     save = getattr(index_file.save, "fastnn_wrapped", index_file.save)
@@ -121,9 +127,52 @@ def _save_without_races(digest):
         overloads = self._load_index()
         overloads[key] = data_name
         self._save_index(overloads)
+        _drop_unindexed(self._cache_path, self._data_name_pattern, set(overloads.values()))
 
     save_by_key.fastnn_wrapped = save
     index_file.save = save_by_key
+
+
+# A data file younger than this may belong to a process that has saved it and not yet its
+# index entry (see _save_without_races), so it is never deleted.
+UNINDEXED_GRACE = 60.0  # seconds
+
+
+def _drop_unindexed(folder, pattern, indexed):
+    """Delete the cache files of one kernel in ``folder`` that its index does not name and
+    that are older than UNINDEXED_GRACE: the code of an earlier version of the sources, or an
+    entry a race dropped.
+
+    ``pattern`` is Numba's name for the kernel's data files,
+    ``<module>.<function>-<line>.py311.{number:d}.nbc``, and ``indexed`` the names its index
+    holds. The index and data files of the same function at another line (its place in an
+    earlier version of the file; Numba tells functions apart by their line) go too. Whatever
+    cannot be deleted stays; a file deleted while another process reads it is, for that
+    process, a cache miss: it compiles again.
+    """
+    base = re.fullmatch(r"(?P<stem>.+-)(?P<line>\d+)(?P<tail>\.py\d+\w*\.)", pattern.partition(
+        "{number:d}")[0])  # fmt: skip
+    if base is None:
+        return
+    ours = re.compile(re.escape(base["stem"]) + r"(\d+)" + re.escape(base["tail"][:-1])
+                      + r"(\.nbi|\.\w+\.nbc)")  # fmt: skip
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        match = ours.fullmatch(name)
+        if match is None or name in indexed:
+            continue
+        if match[1] == base["line"] and match[2] == ".nbi":  # the index just saved
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if now - os.stat(path).st_mtime > UNINDEXED_GRACE:
+                os.remove(path)
+        except OSError:
+            pass
 
 
 def _holds_cache(folder):

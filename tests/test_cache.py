@@ -97,3 +97,47 @@ def test_processes_compiling_at_once_never_mix_up_saved_kernels(tmp_path):
     assert fresh.load(("float64",)) == "code for float64"
     assert fresh.load(("float32",)) in (None, "code for float32")  # dropped at worst
     assert fresh._load_index()  # the index is readable and points at files that exist
+
+
+def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path):
+    """Entries named by key would pile up, a set per edit of the sources: a save deletes the
+    kernel's data files its index does not name, and its files from another line of the source
+    (where an earlier version had it), once they are old enough not to be another process's
+    save in progress; other kernels' files, and young ones, stay."""
+    from numba.core.caching import IndexDataCacheFile
+
+    from fastnn.kernels import _config
+
+    digest = _config._sources_digest()
+    old = IndexDataCacheFile(str(tmp_path), "epoch.kernel-12.py311", ("old source", digest))
+    old.save(("float32",), "old code")
+    (old_file,) = [p for p in tmp_path.iterdir() if p.suffix == ".nbc"]
+    moved = IndexDataCacheFile(str(tmp_path), "epoch.kernel-3.py311", ("older source", digest))
+    moved.save(("float32",), "older code")  # the kernel when it sat at line 3
+    moved_files = [p for p in tmp_path.iterdir() if "-3." in p.name]
+    young = tmp_path / "epoch.kernel-12.py311.1.nbc"  # unindexed, but just written
+    others = [
+        tmp_path / name
+        for name in (
+            "epoch.kernel_b-3.py311.1.nbc",
+            "epoch.kernel_b-3.py311.nbi",
+            "rows.kernel-3.py311.nbi",
+        )
+    ]
+    for path in (young, *others):
+        path.write_bytes(b"code")
+    long_ago = os.stat(old_file).st_mtime - 2 * _config.UNINDEXED_GRACE
+    for path in (old_file, *moved_files, *others):
+        os.utime(path, (long_ago, long_ago))
+
+    new = IndexDataCacheFile(str(tmp_path), "epoch.kernel-12.py311", ("new source", digest))
+    new.save(("float32",), "new code")
+    new.save(("float64",), "new code 64")
+
+    assert len(moved_files) == 2 and not any(p.exists() for p in (old_file, *moved_files))
+    assert young.exists() and all(p.exists() for p in others)
+    fresh = IndexDataCacheFile(str(tmp_path), "epoch.kernel-12.py311", ("new source", digest))
+    assert fresh.load(("float32",)) == "new code" and fresh.load(("float64",)) == "new code 64"
+    names = {p.name for p in tmp_path.iterdir()}
+    kept = {young.name, *(p.name for p in others), "epoch.kernel-12.py311.nbi"}
+    assert names == set(fresh._load_index().values()) | kept
