@@ -267,6 +267,8 @@ def test_adding_to_a_built_model_is_refused(model, data):
         fn.Sequential([model.layers[0]])
 
 
+# NumPy warns as the numpy backend's float32 squares overflow; the error names the cause.
+@pytest.mark.filterwarnings("ignore:overflow encountered in multiply:RuntimeWarning")
 @pytest.mark.parametrize("dtype, target, lr, cause", [
     ("float64", 1e15, 0.01, "learning rate is probably too large"),
     ("float32", 1e20, 1e-45, "the squared targets overflow float32"),
