@@ -22,6 +22,8 @@ layer's rows of nonzero inputs. Each path compiles on first use only.
 :func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.
 """
 
+import contextlib
+
 import numpy as np
 from numba import njit, prange
 
@@ -118,6 +120,18 @@ def transpose_layers(params, state, layout, flipped, back=False):
         for buffer in (params, *(state if state.shape[1] > 0 else ())):
             block = buffer[w : w + n_in * n_out]
             block[:] = block.reshape(shape).T.ravel()
+
+
+@contextlib.contextmanager
+def _small_layers_transposed(params, state, layout):
+    """Transpose the layers :func:`transposed_layers` picks for the ``with`` block, and back
+    after it whatever happens; gives their boolean mask (the per-sample epoch's ``flipped``)."""
+    flipped = transposed_layers(layout)
+    transpose_layers(params, state, layout, flipped)
+    try:
+        yield flipped
+    finally:
+        transpose_layers(params, state, layout, flipped, back=True)
 
 
 @njit(**JIT_OPTIONS)
@@ -399,13 +413,9 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
     arrays = compiled_data(data)
     with subnormals_flushed():
         if batch_size == 1:
-            flipped = transposed_layers(layout)
-            transpose_layers(params, state, layout, flipped)
-            try:
+            with _small_layers_transposed(params, state, layout) as flipped:
                 per_sample_epoch(params, state, layout, arrays, order, loss, opt, t, stats,
                                  flipped)  # fmt: skip
-            finally:
-                transpose_layers(params, state, layout, flipped, back=True)
         else:
             minibatch_epoch(params, state, layout, arrays, order, loss, batch_size, opt, t,
                             stats)  # fmt: skip
@@ -434,13 +444,9 @@ def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats,
     """
     counts = np.full((workers, 1), t[0] // workers, np.int64)
     partial = np.concatenate([new_stats() for _ in range(workers)])
-    flipped = transposed_layers(layout)  # transposed once, for all the threads
-    transpose_layers(params, state, layout, flipped)
-    try:
+    with _small_layers_transposed(params, state, layout) as flipped:  # once, for all threads
         _hogwild(params, state, layout, compiled_data(data), order, loss,
                  opt._replace(decay=opt.decay * workers), counts, partial, flipped)  # fmt: skip
-    finally:
-        transpose_layers(params, state, layout, flipped, back=True)
     for name in partial.dtype.names:
         stats[name] += partial[name].sum()
     t[0] += order.shape[0]
