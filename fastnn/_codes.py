@@ -1,20 +1,30 @@
 """Name tables and records shared by the Python layer and both backends.
 
 Kernels take small integers instead of strings, so that one compiled function serves every
-activation, loss and optimizer. Each table maps the public name to that integer. The records
-below are what the model hands a backend's epoch: named fields, compiled once per dtype.
+activation, loss and optimizer; the integers are defined with the kernels
+(:mod:`fastnn.kernels.codes`), and each table here maps a public name to one. The records below
+are what the model hands a backend's epoch: named fields, compiled once per dtype.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
+from .kernels.codes import (
+    ADAM_KIND,
+    BINARY_CROSS_ENTROPY,
+    IDENTITY,
+    MSE,
+    POISSON,
+    RELU,
+    SGD_KIND,
+    SIGMOID,
+    SOFTMAX_CROSS_ENTROPY,
+    TANH,
+)
 
 ACTIVATIONS = {None: IDENTITY, "linear": IDENTITY, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
 ACTIVATION_NAMES = {IDENTITY: None, RELU: "relu", SIGMOID: "sigmoid", TANH: "tanh"}
-
-SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE, POISSON = 0, 1, 2, 3
 
 # The one loss table: public name -> kernel code.
 LOSSES = {
@@ -24,8 +34,6 @@ LOSSES = {
     "poisson": POISSON,
 }
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
-
-SGD, ADAM = 0, 1
 
 # The training data of an epoch. ``X`` is a dense (n, n_features) array or a canonical SciPy CSR
 # matrix (the numba backend hands the compiled loops its arrays: ``kernels.batch.CompiledData``).
@@ -53,3 +61,24 @@ EPOCH_STATS = np.dtype(
 def new_stats():
     """A zeroed :data:`EPOCH_STATS` record (a one-element structured array)."""
     return np.zeros(1, EPOCH_STATS)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_NAMES",
+    "ADAM_KIND",
+    "BINARY_CROSS_ENTROPY",
+    "CLASSIFICATION_LOSSES",
+    "EPOCH_STATS",
+    "EpochData",
+    "IDENTITY",
+    "LOSSES",
+    "MSE",
+    "POISSON",
+    "RELU",
+    "SGD_KIND",
+    "SIGMOID",
+    "SOFTMAX_CROSS_ENTROPY",
+    "TANH",
+    "new_stats",
+]

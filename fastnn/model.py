@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import inference, optimizers
-from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD, EpochData
+from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD_KIND, EpochData
 from ._validation import (
     check_choice,
     check_features,
@@ -328,7 +328,7 @@ class Sequential:
         optimizer = self._resolve_optimizer(optimizer)
         if isinstance(optimizer, LBFGS):  # full batch: epochs, batch_size, shuffle do not apply
             return optimizer.minimize(self, data, verbose)
-        if workers > 1 and (batch_size != 1 or optimizer.kind != SGD):
+        if workers > 1 and (batch_size != 1 or optimizer.kind != SGD_KIND):
             raise InputError(
                 "workers > 1 runs per-sample SGD only (batch_size=1, optimizer SGD); got "
                 f"batch_size={batch_size} and {optimizer!r} with workers={workers}"

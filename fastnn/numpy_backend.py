@@ -8,7 +8,7 @@ validate: the model checks everything before calling them.
 import numpy as np
 
 from ._codes import (
-    ADAM,
+    ADAM_KIND,
     BINARY_CROSS_ENTROPY,
     POISSON,
     RELU,
@@ -17,8 +17,7 @@ from ._codes import (
     TANH,
     EpochData,
 )
-from .optimizers import is_plain_sgd, step_size
-from .params import ACT, B_OFFSET, W_OFFSET, layer_views
+from .kernels.codes import ACT, B_OFFSET, W_OFFSET, is_plain_sgd, layer_views, step_size
 
 
 def _sigmoid(z):
@@ -281,7 +280,7 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
 def optimizer_update(params, state, first, grad, opt, rate, penalty):
     """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``."""
     part = slice(first, first + grad.shape[0])
-    if opt.kind == ADAM:
+    if opt.kind == ADAM_KIND:
         return adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
     return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 

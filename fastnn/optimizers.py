@@ -5,20 +5,18 @@ that mirror the model's parameter buffer (one row per slot: SGD's velocity; Adam
 The update count ``t`` lives in a one-element array that the epoch kernels advance in place, so
 it always matches the updates actually made, even when training is interrupted.
 
-Adding an optimizer means: a ``kind`` code in :mod:`fastnn._codes`, its fields in
+Adding an optimizer means: a ``kind`` code in :mod:`fastnn.kernels.codes`, its fields in
 :class:`OptimizerConfig`, a class here that fills them, and one update kernel in each backend
 (with its oracle in the tests).
 """
 
-import math
 from collections import namedtuple
 
 import numpy as np
 
-from ._codes import ADAM as ADAM_KIND
-from ._codes import SGD as SGD_KIND
 from ._validation import check_choice, check_int, check_number
 from .errors import InputError, InputTypeError
+from .kernels.codes import ADAM_KIND, SGD_KIND, is_plain_sgd, step_size
 from .params import aligned_zeros
 
 # Every optimizer's hyperparameters in one record; an optimizer leaves the fields it does not
@@ -29,23 +27,6 @@ OptimizerConfig = namedtuple(
 _DEFAULTS = dict(
     momentum=0.0, nesterov=False, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8, lazy=False
 )
-
-
-def step_size(opt, t):
-    """The step size of update number ``t`` (counted from 0).
-
-    SGD: ``lr / (1 + decay t)``. Adam: ``lr sqrt(1 - b2^(t+1)) / (1 - b1^(t+1))``, its bias
-    correction at its own count ``t + 1``.
-    """
-    if opt.kind == ADAM_KIND:
-        n = t + 1
-        return opt.lr * math.sqrt(1.0 - opt.beta2**n) / (1.0 - opt.beta1**n)
-    return opt.lr / (1.0 + opt.decay * t)
-
-
-def is_plain_sgd(opt):
-    """True when an update moves only the weights whose gradient is nonzero (plain SGD)."""
-    return opt.kind == SGD_KIND and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
 
 
 SCHEDULES = ("constant", "invscaling", "adaptive")

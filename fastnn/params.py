@@ -4,7 +4,8 @@ Every parameter of a model lives in one 1-D, 64-byte aligned array. The layout t
 int64 row per dense layer, with the columns named below; each ``W`` (n_in, n_out) and ``b``
 (n_out,) starts on a cache line. Optimizer state (velocity, Adam's moments) mirrors the same
 layout, so one table decodes every buffer. :func:`layer_views` is the only decoder: the numpy
-backend calls it as it is and the ``numba`` backend compiles the same function.
+backend calls it as it is and the ``numba`` backend compiles the same function (both are defined
+in :mod:`fastnn.kernels.codes`, with the layout's column numbers).
 """
 
 import math
@@ -12,28 +13,9 @@ import math
 import numpy as np
 
 from ._codes import ACTIVATIONS
+from .kernels.codes import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET, layer_views, unit_offsets
 
-# Columns of the layout table
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT = 0, 1, 2, 3, 4
 ALIGN = 64  # bytes: every W and b starts on a cache line
-
-
-def layer_views(buffer, layout, layer):
-    """The ``(W, b)`` views of one layer in a flat ``buffer`` laid out by ``layout``."""
-    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
-    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
-
-
-def unit_offsets(layout):
-    """Where each layer's units start in a buffer that holds every layer's units in turn.
-
-    Entry ``l`` is the number of units of the layers before ``l``; the last entry is the total.
-    """
-    offsets = np.zeros(layout.shape[0] + 1, np.int64)
-    for layer in range(layout.shape[0]):
-        offsets[layer + 1] = offsets[layer] + layout[layer, N_OUT]
-    return offsets
 
 
 def _round_up(n, multiple):
@@ -103,3 +85,20 @@ def seed_streams(seed):
 def first_epoch_order(seed, n):
     """The order in which a new model with ``seed`` visits ``n`` samples in its first epoch."""
     return seed_streams(seed)[1].permutation(n)
+
+
+__all__ = [
+    "ACT",
+    "ALIGN",
+    "B_OFFSET",
+    "N_IN",
+    "N_OUT",
+    "W_OFFSET",
+    "aligned_zeros",
+    "build_layout",
+    "first_epoch_order",
+    "initialize",
+    "layer_views",
+    "seed_streams",
+    "unit_offsets",
+]

@@ -8,8 +8,8 @@ import math
 
 from numba import njit
 
-from .._codes import RELU, SIGMOID, TANH
 from ._config import JIT_OPTIONS
+from .codes import RELU, SIGMOID, TANH
 
 
 @njit(**JIT_OPTIONS)

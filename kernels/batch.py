@@ -13,11 +13,11 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
-from ..params import layer_views as _layer_views
-from ..params import unit_offsets as _unit_offsets
 from ._config import JIT_OPTIONS
 from .activations import _activate_row, activation_derivative
+from .codes import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
+from .codes import layer_views as _layer_views
+from .codes import unit_offsets as _unit_offsets
 from .dense import _column_sums, dense_backward, dense_forward
 from .rows import _copy_into, find_nonzero, forward_rows
 

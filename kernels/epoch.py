@@ -28,7 +28,6 @@ import numpy as np
 from numba import njit, prange
 
 from .._codes import new_stats
-from ..params import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
@@ -49,6 +48,7 @@ from .batch import (
     layer_views,
     unit_offsets,
 )
+from .codes import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
 from .dense import _column_sums
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct

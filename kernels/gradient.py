@@ -7,7 +7,6 @@ whatever the data's size; each chunk's gradient joins the total with its share o
 import numpy as np
 from numba import njit
 
-from ..params import ACT, N_IN, N_OUT
 from ._config import JIT_OPTIONS
 from .batch import (
     _backward_hidden,
@@ -24,6 +23,7 @@ from .batch import (
     layer_views,
     unit_offsets,
 )
+from .codes import ACT, N_IN, N_OUT
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad
 

@@ -13,9 +13,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .._codes import BINARY_CROSS_ENTROPY, POISSON, SOFTMAX_CROSS_ENTROPY
 from ._config import EXACT_OPTIONS, JIT_OPTIONS
 from .activations import _sigmoid
+from .codes import BINARY_CROSS_ENTROPY, POISSON, SOFTMAX_CROSS_ENTROPY
 
 
 @njit(**EXACT_OPTIONS)

@@ -7,14 +7,14 @@ update (:func:`fastnn.optimizers.step_size`).
 
 from numba import njit
 
-from .._codes import ADAM
-from ..optimizers import is_plain_sgd, step_size
+from . import codes
 from ._config import JIT_OPTIONS
 from .adam import adam_update
 from .sgd import sgd_update
 
-step_size = njit(**JIT_OPTIONS)(step_size)
-is_plain_sgd = njit(**JIT_OPTIONS)(is_plain_sgd)
+step_size = njit(**JIT_OPTIONS)(codes.step_size)
+is_plain_sgd = njit(**JIT_OPTIONS)(codes.is_plain_sgd)
+ADAM_KIND = codes.ADAM_KIND
 
 
 @njit(**JIT_OPTIONS)
@@ -23,7 +23,7 @@ def optimizer_update(params, state, first, grad, opt, rate, penalty):
     scales the L1/L2 terms (0 for biases). Returns the stretch's sum of squares before the step
     when penalised (else 0)."""
     last = first + grad.shape[0]
-    if opt.kind == ADAM:
+    if opt.kind == ADAM_KIND:
         return adam_update(params[first:last], state[0, first:last], state[1, first:last], grad,
                            opt, rate, penalty)  # fmt: skip
     return sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty)

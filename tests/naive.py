@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from fastnn._codes import (
-    ADAM,
+    ADAM_KIND,
     BINARY_CROSS_ENTROPY,
     POISSON,
     RELU,
@@ -258,7 +258,7 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
 
 def optimizer_update(params, state, first, grad, opt, rate, penalty):
     part = slice(first, first + grad.shape[0])
-    if opt.kind == ADAM:
+    if opt.kind == ADAM_KIND:
         return adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
     return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
 
@@ -280,7 +280,7 @@ def lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
 
 def step_size(opt, t):
     """The oracle's own schedule: lr / (1 + decay t) for SGD, Adam's bias-corrected rate."""
-    if opt.kind == ADAM:
+    if opt.kind == ADAM_KIND:
         return opt.lr * math.sqrt(1 - opt.beta2 ** (t + 1)) / (1 - opt.beta1 ** (t + 1))
     return opt.lr / (1 + opt.decay * t)
 
@@ -320,7 +320,7 @@ def _batch_gradients(params, layout, X, labels, targets, weights, loss):
 
 
 def _plain(opt):
-    return opt.kind != ADAM and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
+    return opt.kind != ADAM_KIND and opt.momentum == 0 and opt.l1 == 0 and opt.l2 == 0
 
 
 def full_batch_gradient(params, layout, data, loss, chunk, grads):

@@ -15,6 +15,8 @@ import fastnn as fn
 from fastnn import bench, cli
 from fastnn.bench import jobs, peers, runner
 
+pytestmark = pytest.mark.slow
+
 ROW_FIELDS = {
     "implementation", "network", "optimizer", "regime", "batch_size", "lr", "samples", "threads",
     "times_s", "warmup_s", "median_s", "min_s", "samples_per_s", "test_accuracy", "accuracies",

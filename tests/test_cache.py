@@ -8,6 +8,15 @@ import sys
 
 import pytest
 
+from fastnn.kernels import _cache, _config
+
+# The disk cache at all, and fastnn's extensions of Numba's cache (skipped where a Numba release
+# has changed what they extend: the kernels then use Numba's own cache, tested below).
+needs_cache = pytest.mark.skipif(not _config.CACHE, reason="the disk cache is turned off")
+needs_extensions = pytest.mark.skipif(
+    not _cache.installed, reason="fastnn's extensions of Numba's cache are not installed"
+)
+
 PROBE = """
 import json, numpy as np, fastnn.kernels as k
 z = np.zeros((2, 3), np.float32)
@@ -18,8 +27,8 @@ print(json.dumps({"hits": sum(k.softmax.stats.cache_hits.values()),
 """
 
 
-@pytest.mark.skipif(os.environ.get("FASTNN_NUMBA_CACHE", "1") == "0",
-                    reason="the disk cache is turned off")  # fmt: skip
+@pytest.mark.slow
+@needs_cache
 def test_a_second_process_loads_the_kernels_from_a_moved_cache(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
 
@@ -34,56 +43,105 @@ def test_a_second_process_loads_the_kernels_from_a_moved_cache(tmp_path):
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
 
 
+# A probe of two kernels: step_size (compiled from kernels/codes.py) and optimizer_update
+# (update.py, which inlines sgd_update from sgd.py). ``sys.argv[1]`` says where the package
+# sits: "installed" (kernels/ inside fastnn/, on PYTHONPATH) or "editable" (kernels/ beside
+# fastnn/, mapped to fastnn.kernels as setuptools' editable finder maps it).
 STALE_PROBE = """
-import json, numpy as np, fastnn as fn
-from fastnn.kernels.update import optimizer_update
+import importlib.util, json, os, sys
+if sys.argv[1] == "editable":
+    root = os.getcwd()
+    class Finder:
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            folder = {"fastnn": "fastnn", "fastnn.kernels": "kernels"}.get(name)
+            if folder is None:
+                return None
+            where = os.path.join(root, folder)
+            return importlib.util.spec_from_file_location(
+                name, os.path.join(where, "__init__.py"), submodule_search_locations=[where])
+    sys.meta_path.insert(0, Finder)
+import numpy as np, fastnn as fn, fastnn.kernels
+from fastnn.kernels.update import optimizer_update, step_size
+opt = fn.SGD(lr=0.5).config()
 p, state, g = np.zeros(4), np.zeros((2, 4)), np.ones(4)
-optimizer_update(p, state, 0, g, fn.SGD().config(), 0.1, 1.0)
-s = optimizer_update.stats
-print(json.dumps([fn.__file__, sum(s.cache_hits.values()), sum(s.cache_misses.values())]))
+optimizer_update(p, state, 0, g, opt, 0.1, 1.0)
+rate = step_size(opt, 0)
+stats = [f.stats for f in (optimizer_update, step_size)]
+print(json.dumps({"files": [fn.__file__, fastnn.kernels.__file__], "rate": rate,
+                  "hits": [sum(s.cache_hits.values()) for s in stats],
+                  "misses": [sum(s.cache_misses.values()) for s in stats]}))
 """
 
 
-@pytest.mark.skipif(os.environ.get("FASTNN_NUMBA_CACHE", "1") == "0",
-                    reason="the disk cache is turned off")  # fmt: skip
-def test_a_change_to_a_callee_in_another_file_recompiles_its_callers(tmp_path):
-    """Numba keys a cached function on its own file only; fastnn keys every kernel on all the
-    kernel sources, so editing sgd.py recompiles optimizer_update (update.py) instead of loading
-    machine code with the old sgd_update inlined."""
+def _source_tree(tmp_path, layout):
+    """A copy of the package's sources laid out as an install or a checkout would be."""
     import shutil
 
     import fastnn
     import fastnn.kernels
 
     tree = tmp_path / "src"
+    kernels = tree / ("kernels" if layout == "editable" else "fastnn/kernels")
     shutil.copytree(os.path.dirname(fastnn.__file__), tree / "fastnn",
                     ignore=shutil.ignore_patterns("__pycache__", "data", "kernels"))  # fmt: skip
-    shutil.copytree(os.path.dirname(fastnn.kernels.__file__), tree / "fastnn" / "kernels",
+    shutil.copytree(os.path.dirname(fastnn.kernels.__file__), kernels,
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    return tree, kernels
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+@needs_extensions
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["installed", "editable"])
+def test_edits_recompile_exactly_what_they_change(tmp_path, layout):
+    """Numba keys a cached function on its own file only; fastnn keys every kernel on all the
+    kernel sources, and compiles nothing outside kernels/. So, in an install and in a checkout
+    installed in editable mode alike: editing fastnn/optimizers.py (a docstring, a function
+    the kernels do not compile) recompiles nothing; editing step_size in kernels/codes.py takes
+    effect at the next run; editing sgd.py recompiles optimizer_update (update.py), which
+    inlines it, instead of loading machine code with the old sgd_update inside."""
+    tree, kernels = _source_tree(tmp_path, layout)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    if layout == "installed":
+        env["PYTHONPATH"] = str(tree)
 
     def probe():
-        out = subprocess.run([sys.executable, "-c", STALE_PROBE], env=env, capture_output=True,
-                             text=True, check=True, cwd=tmp_path).stdout  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", STALE_PROBE, layout], env=env, cwd=tree,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
         return json.loads(out.strip().splitlines()[-1])
 
-    first, second = probe(), probe()
-    assert first[0].startswith(str(tree)) and first[1:] == [0, 1] and second[1:] == [1, 0]
-    with open(tree / "fastnn" / "kernels" / "sgd.py", "a") as f:
+    first = probe()
+    assert first["files"][0].startswith(str(tree / "fastnn"))
+    assert first["files"][1].startswith(str(kernels))
+    assert first["misses"] == [1, 1] and first["rate"] == 0.5
+    assert probe()["hits"] == [1, 1]
+    optimizers = tree / "fastnn" / "optimizers.py"
+    _edit(optimizers, '"""Optimizers: each owns', '"""Optimizers (edited): each owns')
+    _edit(optimizers, "    def __repr__(self):", "    def __repr__(self):  # edited")
+    assert probe()["hits"] == [1, 1]  # nothing recompiled
+    _edit(kernels / "codes.py", "return opt.lr / (1.0 + opt.decay * t)", "return 0.0 * opt.lr")
+    edited = probe()
+    assert edited["misses"] == [1, 1] and edited["rate"] == 0.0  # the new code runs
+    with open(kernels / "sgd.py", "a") as f:
         f.write("\n# an edit\n")
-    assert probe()[1:] == [0, 1]  # recompiled, not loaded
-    assert probe()[1:] == [1, 0]
+    assert probe()["misses"] == [1, 1]  # recompiled, not loaded
+    assert probe()["hits"] == [1, 1]
 
 
+@needs_extensions
 def test_processes_compiling_at_once_never_mix_up_saved_kernels(tmp_path):
     """Two processes that compile different signatures of a kernel at the same moment each
     saw an empty index. Numba would name both data files ``.1.nbc``, so the index could point
     one signature at the other's machine code; fastnn's entries are named by their key."""
     from numba.core.caching import IndexDataCacheFile
 
-    from fastnn.kernels import _config
-
-    stamp = ("source", _config._sources_digest())
+    stamp = ("source", _cache.sources_digest())
     first = IndexDataCacheFile(str(tmp_path), "epoch.kernel-1.py311", stamp)
     second = IndexDataCacheFile(str(tmp_path), "epoch.kernel-1.py311", stamp)
     first._load_index = second._load_index = dict  # both read the index before either saved
@@ -99,6 +157,7 @@ def test_processes_compiling_at_once_never_mix_up_saved_kernels(tmp_path):
     assert fresh._load_index()  # the index is readable and points at files that exist
 
 
+@needs_extensions
 def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path):
     """Entries named by key would pile up, a set per edit of the sources: a save deletes the
     kernel's data files its index does not name, and its files from another line of the source
@@ -106,9 +165,7 @@ def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path
     save in progress; other kernels' files, and young ones, stay."""
     from numba.core.caching import IndexDataCacheFile
 
-    from fastnn.kernels import _config
-
-    digest = _config._sources_digest()
+    digest = _cache.sources_digest()
     old = IndexDataCacheFile(str(tmp_path), "epoch.kernel-12.py311", ("old source", digest))
     old.save(("float32",), "old code")
     (old_file,) = [p for p in tmp_path.iterdir() if p.suffix == ".nbc"]
@@ -126,7 +183,7 @@ def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path
     ]
     for path in (young, *others):
         path.write_bytes(b"code")
-    long_ago = os.stat(old_file).st_mtime - 2 * _config.UNINDEXED_GRACE
+    long_ago = os.stat(old_file).st_mtime - 2 * _cache.UNINDEXED_GRACE
     for path in (old_file, *moved_files, *others):
         os.utime(path, (long_ago, long_ago))
 
@@ -141,3 +198,84 @@ def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path
     names = {p.name for p in tmp_path.iterdir()}
     kept = {young.name, *(p.name for p in others), "epoch.kernel-12.py311.nbi"}
     assert names == set(fresh._load_index().values()) | kept
+
+
+# -- when a Numba release changes what fastnn extends ---------------------------------------
+
+# Each stands for a change a Numba release could make to numba.core.caching, run before fastnn
+# is imported; Numba's own caching still works after each.
+NUMBA_CHANGES = {
+    "mixin renamed": (
+        "c.SourceFileLocator = c._SourceFileBackedLocatorMixin; del c._SourceFileBackedLocatorMixin"
+    ),
+    "save takes another argument": (
+        "save = c.IndexDataCacheFile.save\n"
+        "def new_save(self, key, data, overwrite=True): return save(self, key, data)\n"
+        "c.IndexDataCacheFile.save = new_save"
+    ),
+    "save_overload takes another argument": (
+        "save = c.Cache.save_overload\n"
+        "def new_save(self, sig, data, *, lock=None): return save(self, sig, data)\n"
+        "c.Cache.save_overload = new_save"
+    ),
+    "locators in a tuple": "c.CacheImpl._locator_classes = tuple(c.CacheImpl._locator_classes)",
+    "index writer renamed its argument": (
+        "save_index = c.IndexDataCacheFile._save_index\n"
+        "def new_save_index(self, index): return save_index(self, index)\n"
+        "c.IndexDataCacheFile._save_index = new_save_index"
+    ),
+}
+CHANGED_PROBE = """
+import json, sys
+import numba.core.caching as c
+exec(sys.argv[1])
+import numpy as np, fastnn.kernels as k
+z = np.zeros((2, 3), np.float32)
+k.softmax(z, np.empty_like(z))
+if sys.argv[2] == "fit":
+    import fastnn as fn
+    X, y = np.random.default_rng(0).normal(size=(40, 5)), np.arange(40) % 3
+    model = fn.Sequential(fn.dense_stack([5, 4, 3]), backend="numba")
+    print(model.fit(X, y, epochs=2, verbose=0).history["loss"])
+print(json.dumps({"hits": sum(k.softmax.stats.cache_hits.values()),
+                  "misses": sum(k.softmax.stats.cache_misses.values())}))
+"""
+
+
+@needs_cache
+@pytest.mark.slow
+@pytest.mark.parametrize("change", list(NUMBA_CHANGES))
+def test_a_numba_that_changed_its_cache_internals_still_trains_with_its_own_cache(tmp_path, change):
+    """fastnn imports, the kernels compile and are cached by Numba alone (a second process
+    loads them), and one line on stderr says why."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    trains = change == "index writer renamed its argument"  # one of them trains a model too
+
+    def probe():
+        args = [NUMBA_CHANGES[change], "fit" if trains else "probe"]
+        done = subprocess.run([sys.executable, "-c", CHANGED_PROBE, *args], env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+    (first, err), (second, again) = probe(), probe()
+    notices = [line for line in err.splitlines() if line.startswith("fastnn: Numba ")]
+    assert len(notices) == 1 and "has changed the caching internals" in notices[0], err
+    assert first == {"hits": 0, "misses": 1} and second == {"hits": 1, "misses": 0}
+    assert "Traceback" not in err + again
+
+
+@pytest.mark.parametrize(
+    "value, chosen",
+    [("1", "fastnn"), ("TRUE", "fastnn"), (" yes ", "fastnn"), ("on", "fastnn"),
+     ("0", "off"), ("false", "off"), ("No", "off"), ("OFF", "off"), ("numba", "numba")],
+)  # fmt: skip
+def test_the_cache_switch_takes_the_usual_spellings(value, chosen, capsys):
+    assert _cache.setting({"FASTNN_NUMBA_CACHE": value}) == chosen
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unknown_cache_switch_says_so_and_keeps_the_default(capsys):
+    assert _cache.setting({"FASTNN_NUMBA_CACHE": "maybe"}) == "fastnn"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "FASTNN_NUMBA_CACHE='maybe' is not one of" in err

@@ -8,6 +8,8 @@ import pytest
 
 from fastnn import datasets
 
+pytestmark = pytest.mark.slow
+
 FAST = ["--backend", "numpy", "--quiet"]
 
 

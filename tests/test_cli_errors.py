@@ -59,6 +59,7 @@ def test_a_bug_in_a_command_propagates(monkeypatch, bug):
         cli.main(["train"])
 
 
+@pytest.mark.slow
 def test_a_bug_shows_its_traceback_and_not_status_2():
     plant = (
         "import fastnn.cli.train as train\n"
@@ -141,6 +142,7 @@ def test_predict_passes_its_backend_to_load(saved, tmp_path, capsys, monkeypatch
 # -- the lazy registry -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_commands_are_imported_only_when_they_run():
     code = (
         "import sys\n"

@@ -12,24 +12,12 @@ import numpy as np
 import pytest
 
 import fastnn as fn
-from fastnn import cli, datasets
+from fastnn import datasets
+
+from helpers import main, refused
 
 FAST = ["--backend", "numpy", "--quiet"]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes where permissions forbid
-
-
-def main(*args):
-    return cli.main([str(arg) for arg in args])
-
-
-def refused(capsys, *args, message):
-    """The command exits with status 2 and ``message`` in one line, before any training."""
-    assert main(*args) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and message in captured.err, captured.err
-    assert "Traceback" not in captured.err and "epoch" not in captured.out
-    return captured.err
-    return captured.err
 
 
 # -- sizes -----------------------------------------------------------------------------------
@@ -153,6 +141,7 @@ sys.exit(main())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
 def test_a_png_bomb_is_refused_by_its_header_within_a_memory_cap(tmp_path, digits_model):
     pytest.importorskip("matplotlib")
@@ -237,9 +226,11 @@ def _interrupt_training(*args):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        for line in process.stdout:
+        for line in process.stdout:  # the process says when its first epoch is done
             if line.startswith("epoch 1/500"):
                 break
+        else:
+            pytest.fail(f"fastnn train ended before its first epoch: {process.stderr.read()}")
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
     finally:
@@ -247,6 +238,7 @@ def _interrupt_training(*args):
     return process.returncode, err
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_last_completed_epoch(tmp_path):
     path = tmp_path / "m.npz"
     status, err = _interrupt_training("--save", path)
@@ -260,6 +252,7 @@ def test_ctrl_c_saves_the_last_completed_epoch(tmp_path):
     assert model.evaluate(X_test, y_test)["accuracy"] > 0.5  # trained, not the initial weights
 
 
+@pytest.mark.slow
 def test_ctrl_c_without_save_is_one_line():
     status, err = _interrupt_training()
     assert status == 130

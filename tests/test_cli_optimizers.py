@@ -67,6 +67,7 @@ def test_lbfgs_trains_for_at_most_epochs_iterations(capsys):
     assert float(out.split("test accuracy: ")[1].split()[0]) > 0.8
 
 
+@pytest.mark.slow
 def test_lbfgs_in_a_subprocess_with_save(tmp_path):
     path = tmp_path / "lbfgs.npz"
     run = subprocess.run(
@@ -138,6 +139,7 @@ def test_an_unknown_optimizer_is_refused_by_the_parser(capsys):
     assert "invalid choice: 'rmsprop'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_help_explains_the_optimizers():
     run = subprocess.run(
         [sys.executable, "-m", "fastnn.cli", "train", "--help"], capture_output=True, text=True

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
-from test_cli_hostile import main, refused
 
 import fastnn as fn
 from fastnn import datasets
 from fastnn.errors import InputError
+
+from helpers import main, refused
 
 FAST = ["--backend", "numpy", "--quiet"]
 LABELS = np.array([-1, 1, 3])  # the file's labels for classes 0, 1, 2

@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import fastnn as fn
+
+pytestmark = pytest.mark.slow
 
 
 def run(*args):

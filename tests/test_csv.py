@@ -1,11 +1,10 @@
 """load_csv: reading, splitting and standardising a table, and tables built to break it."""
 
-import time
-
 import numpy as np
 import pytest
 
 from fastnn import datasets
+from fastnn.datasets import csvfile
 from fastnn.errors import FastnnError, InputError
 
 
@@ -107,7 +106,7 @@ def test_an_unnamed_column_is_refused(tmp_path):
     assert datasets.load_csv(path, target="y", features=["a", "b"]).features == ["a", "b"]
 
 
-def test_wide_tables_load_in_linear_time(tmp_path):
+def test_a_table_of_100000_columns_loads(tmp_path):
     n_columns = 100_000
     names = [f"c{j}" for j in range(n_columns)]
     rng = np.random.default_rng(0)
@@ -115,12 +114,27 @@ def test_wide_tables_load_in_linear_time(tmp_path):
         ",".join(f"{v:.3f}" for v in rng.normal(size=n_columns)) + f",{i % 2}" for i in range(10)
     ]
     path = write(tmp_path / "wide.csv", "\n".join([",".join([*names, "y"]), *rows]))
-    start = time.perf_counter()
     data = datasets.load_csv(path, target="y", task="binary", val_size=0, test_size=0.2)
-    assert time.perf_counter() - start < 10  # quadratic name lookups took minutes
     assert data.X_train.shape == (8, n_columns)
     with pytest.raises(InputError, match=r"'zz' is not a column .* and 99981 more$"):
         datasets.load_csv(path, target="zz")
+
+
+class _NoSearch(list):
+    """A header that refuses the linear searches that made wide tables quadratic to load."""
+
+    def index(self, *args):
+        raise AssertionError("a linear search of the header per column")
+
+    count = __contains__ = index
+
+
+def test_columns_are_found_without_searching_the_header_per_name():
+    header = _NoSearch([f"c{j}" for j in range(1000)] + ["y"])
+    features, target, indices = csvfile.select_columns(header, "y", None, "wide.csv")
+    assert target == 1000 and indices == list(range(1000)) and features == header[:1000]
+    chosen = [f"c{j}" for j in range(999, -1, -2)]
+    assert csvfile.select_columns(header, "y", chosen, "wide.csv")[2] == list(range(999, -1, -2))
 
 
 def test_a_huge_field_is_one_line_naming_the_file(tmp_path):

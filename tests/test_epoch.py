@@ -11,97 +11,18 @@ from fastnn._codes import LOSSES, new_stats
 from fastnn.params import ACT, layer_views
 
 import naive
-
-LOSS_NAMES = [*LOSSES, "multilabel"]  # multilabel: binary cross-entropy over 3 outputs
-OPTIONS = {
-    "plain": {},
-    "everything": dict(momentum=0.9, nesterov=True, decay=0.01, l1=1e-3, l2=1e-2),
-    "momentum": dict(momentum=0.5),
-    "adam": dict(beta1=0.8, beta2=0.99, eps=1e-6, l1=1e-3, l2=1e-2),
-}
-
-
-def make_optimizer(opts, lr=0.05):
-    """SGD with the options, or Adam for the "adam" case (at a fifth of the rate)."""
-    if opts == "adam":
-        return fn.Adam(lr=lr / 5, **OPTIONS[opts])
-    return fn.SGD(lr=lr, **OPTIONS[opts])
-
-
-EPOCH_RTOL = 1e-9  # DESIGN.md: whole epochs on small data, float64 parameters
-
-
-def make_problem(loss, seed=0, n=40, n_in=12, zeros=0.5):
-    """Inputs with a fraction ``zeros`` of zeros: the zero-skipping paths are exercised (batches
-    of 7 below a density of 0.96 take the sparse first layer, see ``goes_sparse``; 0 zeros
-    take BLAS)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, n_in))
-    X[rng.random(X.shape) < zeros] = 0
-    if loss == "softmax_cross_entropy":
-        return X, rng.integers(0, 4, n), 4
-    if loss == "binary_cross_entropy":
-        return X, rng.integers(0, 2, n), 1
-    if loss == "multilabel":
-        return X, rng.integers(0, 2, (n, 3)), 3
-    if loss == "poisson":
-        return X, rng.poisson(1.5, (n, 2)), 2
-    return X, rng.normal(size=(n, 2)), 2
-
-
-def sample_weights(weighted, n=40, seed=0):
-    """None, or positive weights with a few zeros among them."""
-    if not weighted:
-        return None
-    w = np.random.default_rng(seed + 30).uniform(0.2, 2.5, n)
-    w[[3, 17, 18]] = 0
-    return w
-
-
-def make_model(loss, n_in, n_out, backend, dtype="float64", seed=0):
-    last = "sigmoid" if loss in ("binary_cross_entropy", "multilabel") else None
-    loss = "binary_cross_entropy" if loss == "multilabel" else loss
-    return fn.Sequential(
-        [
-            fn.Dense(n_in, 9, activation="relu"),
-            fn.Dense(9, 17, activation="tanh"),  # per sample: stored as is (17 outputs)
-            fn.Dense(17, 5, activation="sigmoid"),  # and transposed (fewer than 16)
-            fn.Dense(5, n_out, activation=last),
-        ],
-        loss=loss,
-        backend=backend,
-        dtype=dtype,
-        seed=seed,
-    )
-
-
-def assert_weights_close(a, b, rtol, atol=1e-12):
-    for (Wa, ba), (Wb, bb) in zip(a, b, strict=True):
-        np.testing.assert_allclose(Wa, Wb, rtol=rtol, atol=atol)
-        np.testing.assert_allclose(ba, bb, rtol=rtol, atol=atol)
-
-
-def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
-    """One call of ``module.train_epoch`` (or of ``train_epoch_hogwild`` when ``workers`` is
-    given) on copies of the model's parameters and fresh optimizer state, starting at t = 3.
-
-    Returns (params, state, stats, t).
-    """
-    params = model._params.copy()
-    state = np.zeros((max(optimizer.n_slots, 1), params.size))
-    t = np.array([3], np.int64)
-    stats = new_stats()
-    args = (params, state, model._layout, data, order, LOSSES[model.loss])
-    if workers is None:
-        module.train_epoch(*args, batch_size, optimizer.config(), t, stats)
-    else:
-        module.train_epoch_hogwild(*args, optimizer.config(), t, stats, workers)
-    return params, state, stats, int(t[0])
-
-
-def assert_stats_close(stats, expected, err_msg=""):
-    for name in stats.dtype.names:
-        np.testing.assert_allclose(stats[name], expected[name], rtol=1e-9, err_msg=err_msg)
+from helpers import (
+    EPOCH_RTOL,
+    LOSS_NAMES,
+    OPTIONS,
+    assert_stats_close,
+    assert_weights_close,
+    make_model,
+    make_optimizer,
+    make_problem,
+    run_epoch,
+    sample_weights,
+)
 
 
 @pytest.mark.parametrize("loss", LOSS_NAMES)

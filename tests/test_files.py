@@ -37,6 +37,7 @@ def test_a_new_file_gets_the_mode_open_would_give_it(tmp_path, umask, mask, expe
     assert _mode(tmp_path / "new.bin") == expected
 
 
+@pytest.mark.slow
 def test_the_umask_is_read_in_a_fresh_process_too(tmp_path):
     code = (
         "import os, stat, sys; os.umask(0o027); from fastnn._files import atomic_write\n"
@@ -160,6 +161,7 @@ def test_an_os_error_of_the_writer_itself_is_left_as_it_is(tmp_path):
             raise OSError("truncated transfer")
 
 
+@pytest.mark.slow
 def test_a_killed_write_leaves_the_previous_file_and_a_later_write_cleans_up(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"previous")

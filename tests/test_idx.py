@@ -177,6 +177,7 @@ except MemoryError:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
 def test_gzip_bomb_is_read_only_up_to_its_declared_size(tmp_path):
     """A 47 MB declaration followed by 768 MiB of zeros, under a cap of 320 MiB.

@@ -3,7 +3,6 @@ differences) and L-BFGS training."""
 
 import numpy as np
 import pytest
-from test_epoch import LOSS_NAMES, make_model, make_problem, sample_weights
 
 import fastnn as fn
 import fastnn.kernels as numba_backend
@@ -11,6 +10,7 @@ import fastnn.numpy_backend as numpy_backend
 from fastnn._codes import LOSSES
 
 import naive
+from helpers import LOSS_NAMES, make_model, make_problem, sample_weights
 
 
 @pytest.mark.parametrize("loss", LOSS_NAMES)

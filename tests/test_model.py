@@ -253,15 +253,29 @@ def test_old_files_keep_their_target_scaling(tmp_path):
 
 
 def test_a_slow_first_load_says_it_is_compiling(monkeypatch, capsys):
-    import time
+    import io
+    import sys
+    import threading
 
     from fastnn import training
 
-    monkeypatch.setattr(training, "COMPILE_NOTICE_AFTER", 0.05)
+    monkeypatch.setattr(training, "COMPILE_NOTICE_AFTER", 60.0)
     training.with_compile_notice(lambda: None, "float32, batch training")
     assert capsys.readouterr().err == ""  # loaded from the cache: nothing to say
-    training.with_compile_notice(lambda: time.sleep(0.3), "float32, batch training")
-    err = capsys.readouterr().err
+
+    # a load that lasts until the notice has been written: slow, whatever the machine does
+    noticed = threading.Event()
+
+    class Stderr(io.StringIO):
+        def write(self, text):
+            if "compiling kernels" in text:
+                noticed.set()
+            return super().write(text)
+
+    monkeypatch.setattr(training, "COMPILE_NOTICE_AFTER", 0.01)
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    training.with_compile_notice(lambda: noticed.wait(600), "float32, batch training")
+    err = sys.stderr.getvalue()
     assert "compiling kernels for float32, batch training (first run only" in err
     assert "compiled in" in err
 

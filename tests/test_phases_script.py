@@ -9,6 +9,8 @@ import fastnn as fn
 
 from conftest import load_script
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def script():

@@ -12,6 +12,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from fastnn.sklearn import FastMLPClassifier
 
+pytestmark = pytest.mark.slow
+
 GRID = {"hidden_layer_sizes": [(16,), (32,)], "learning_rate_init": [0.01, 0.03]}
 
 

@@ -9,7 +9,15 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from test_epoch import (
+
+import fastnn as fn
+import fastnn.kernels as numba_backend
+import fastnn.numpy_backend as numpy_backend
+from fastnn.params import N_IN, N_OUT, W_OFFSET
+
+import naive
+from conftest import DTYPES, SEEDS, assert_agree, call_all
+from helpers import (
     EPOCH_RTOL,
     LOSS_NAMES,
     OPTIONS,
@@ -19,14 +27,6 @@ from test_epoch import (
     run_epoch,
     sample_weights,
 )
-
-import fastnn as fn
-import fastnn.kernels as numba_backend
-import fastnn.numpy_backend as numpy_backend
-from fastnn.params import N_IN, N_OUT, W_OFFSET
-
-import naive
-from conftest import DTYPES, SEEDS, assert_agree, call_all
 
 LAZY = {"lazy-adam": dict(beta1=0.8, beta2=0.99, eps=1e-6), "lazy-momentum": dict(momentum=0.7)}
 SPARSE_OPTIONS = [*OPTIONS, *LAZY]
@@ -296,6 +296,7 @@ _THREADS_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_weights_do_not_depend_on_the_thread_count(tmp_path):
     """Sparse and dense batches (BLAS and Numba threads alike; the kernels cached by the first
     process, then loaded by the others) give bit-identical weights with 1, 2 and 3 threads."""
@@ -359,6 +360,7 @@ def test_a_model_that_standardises_refuses_sparse_input():
         model.fit(X, y, verbose=0)
 
 
+@pytest.mark.slow
 def test_a_wide_sparse_input_is_never_densified(tmp_path):
     """2,000 samples of 3,000,000 features: dense, that is 24 GB in float32, and a batch of 64
     rows 768 MB; as CSR it trains and predicts within a few hundred MB."""

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import BENCHMARKS, load_script
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = BENCHMARKS / "sparse_peers.py"
 TINY = ["--samples", "600", "--features", "500", "--classes", "4", "--words", "30",
         "--rounds", "1", "--slow-samples", "200", "--quiet"]  # fmt: skip
