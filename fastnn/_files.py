@@ -1,4 +1,5 @@
-"""Writing files so that a failure never destroys what was there.
+"""Writing files so that a failure never destroys what was there, and opening the files fastnn
+reads so that a FIFO, a device or a folder is never read.
 
 :func:`atomic_write` is the one writer of every file fastnn produces (models, plots,
 predictions, CSV tables, the MNIST cache, downloads). What it promises:
@@ -20,6 +21,14 @@ predictions, CSV tables, the MNIST cache, downloads). What it promises:
 - A save that was killed leaves its temporary file behind; a later write into the same folder
   removes the ones whose writing process is gone and that were last touched
   :data:`STALE_SECONDS` ago or more. A file of a process that is still running is never removed.
+
+:func:`open_regular` is the one opener of the files fastnn reads (model files, CSV, svmlight and
+IDX files, the inputs of ``fastnn predict``): a folder, a FIFO, a device or a socket is refused
+by name without being opened, since reading one may block forever (a FIFO) or never end
+(``/dev/zero``). Text is read through :class:`Lines`, which caps the length of a line, so that
+a file without newlines (a sparse file of zeros) is refused rather than read into memory whole.
+Every path fastnn takes may be a ``str``, ``bytes`` or an :class:`os.PathLike`
+(:func:`as_path`).
 """
 
 import contextlib
@@ -32,6 +41,9 @@ import threading
 import time
 import zipfile
 import zlib
+
+from ._validation import check_memory
+from .errors import InputError, InputTypeError
 
 PREFIX = ".fastnn-"
 SUFFIX = ".part"
@@ -50,6 +62,126 @@ ARCHIVE_ERRORS = (
     NotImplementedError,  # a compression method zipfile does not know
     RuntimeError,  # an encrypted entry
 )
+
+
+def as_path(path, name="path"):
+    """``path`` as a ``str``: a ``str``, ``bytes`` (decoded as the file system does) or an
+    :class:`os.PathLike`; anything else is an :class:`~fastnn.errors.InputTypeError` naming
+    ``name``. An empty path or one holding a NUL character is an
+    :class:`~fastnn.errors.InputError`: no file has such a name."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InputTypeError(
+            f"{name} must be a str, bytes or os.PathLike path; got {type(path).__name__} "
+            f"{path!r:.60}"
+        )
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise InputError(f"{name} must name a file; got an empty path")
+    if "\0" in path:
+        raise InputError(f"{name} must not hold a NUL character; got {path!r:.80}")
+    return path
+
+
+def kind_of(mode):
+    """What a file of ``st_mode`` ``mode`` is, in words: "a folder", "a FIFO", ..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+class NotRegularFileError(InputError):
+    """A file to read is a folder, a FIFO, a device or a socket: it is refused unopened.
+
+    ``kind`` says what it is ("a FIFO"); the message names the file.
+    """
+
+    def __init__(self, path, kind, what="a regular file"):
+        wanted = what if kind == "a folder" else "a regular file"
+        super().__init__(f"{path} is {kind}, not {wanted}")
+        self.path = path
+        self.kind = kind
+
+
+def open_regular(path, mode="rb", what="a regular file", **open_kwargs):
+    """Open ``path`` for reading if it is a regular file (a symbolic link to one is followed).
+
+    A folder, a FIFO, a device (``/dev/zero``, ``/dev/stdin`` on a terminal) or a socket is
+    refused with a :class:`NotRegularFileError` without being opened: reading one could block
+    forever or never end. The file is opened without blocking and checked again once open, so
+    a file swapped for a FIFO between the two checks is refused too. ``what`` names what the
+    file should be, for the message about a folder ("a CSV file"). ``mode`` is a reading mode
+    of :func:`open`; ``open_kwargs`` go to it (``encoding``, ``newline``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    NotRegularFileError
+        When it is not a regular file.
+    """
+    path = as_path(path)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegularFileError(path, kind_of(info.st_mode), what)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced since the check above
+            raise NotRegularFileError(path, kind_of(info.st_mode), what)
+        return os.fdopen(fd, mode, **open_kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+MAX_LINE_BYTES = 2**26  # the longest line a text file fastnn reads may have (64 MiB)
+
+
+class Lines:
+    """The lines of an open file, each at most :data:`MAX_LINE_BYTES` long.
+
+    Iterating a file object reads a whole line before returning it, however long it is: a
+    file of a few gigabytes without a newline (a sparse file of zeros, say) would be read into
+    memory at once. A longer line is an :class:`~fastnn.errors.InputError` naming the file and
+    the line instead. ``read`` is passed through, so parsers that want a file object (say,
+    scikit-learn's svmlight reader) take one of these.
+    """
+
+    def __init__(self, f, path, limit=None):
+        self._file = f
+        self._path = path
+        self._limit = MAX_LINE_BYTES if limit is None else limit
+        self.line_number = 0
+
+    def __iter__(self):
+        while True:
+            line = self._file.readline(self._limit + 1)
+            if not line:
+                return
+            self.line_number += 1
+            if len(line) > self._limit:
+                raise InputError(
+                    f"{self._path}, line {self.line_number}: longer than {self._limit:,} "
+                    "characters; is it a text file?"
+                )
+            yield line
+
+    def read(self, *args):
+        return self._file.read(*args)
+
+
+def check_size(f, per_byte, what):
+    """Refuse, before reading it, an open file whose size times ``per_byte`` (the least memory
+    reading one byte of it takes) exceeds the memory this process may use."""
+    check_memory(os.fstat(f.fileno()).st_size * per_byte, what)
 
 
 def current_umask():
@@ -166,7 +298,7 @@ def atomic_write(path, mode="wb", **open_kwargs):
     On any error the temporary file is removed and ``path`` is left as it was. An
     :class:`OSError` about the file itself names ``path`` and keeps its ``errno``.
     """
-    shown = os.fspath(path)
+    shown = as_path(path)
     target = os.path.realpath(shown)
     folder = os.path.dirname(target)
     tmp = None
@@ -199,4 +331,15 @@ def atomic_write(path, mode="wb", **open_kwargs):
                 os.unlink(tmp)
 
 
-__all__ = ["atomic_write", "current_umask", "remove_stale_parts"]
+__all__ = [
+    "Lines",
+    "MAX_LINE_BYTES",
+    "NotRegularFileError",
+    "as_path",
+    "atomic_write",
+    "check_size",
+    "current_umask",
+    "kind_of",
+    "open_regular",
+    "remove_stale_parts",
+]

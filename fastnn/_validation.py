@@ -49,8 +49,13 @@ def check_choice(value, name, choices):
 
 
 def is_sparse(X):
-    """Whether ``X`` is a SciPy sparse matrix or array (without importing SciPy)."""
-    return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "format")
+    """Whether ``X`` is a SciPy sparse matrix or array (without importing SciPy).
+
+    Looked up on the class: ``nnz`` is a property that fails on inconsistent index arrays,
+    which :func:`check_sparse_structure` is there to report.
+    """
+    cls = type(X)
+    return hasattr(cls, "tocsr") and hasattr(cls, "nnz") and hasattr(cls, "format")
 
 
 def as_array(X, name):
@@ -72,25 +77,209 @@ def as_array(X, name):
     return arr
 
 
-def check_finite(arr, name):
+def check_finite(arr, name, where=None):
+    """Refuse ``arr`` unless every value is finite; ``where(i)`` names the place of the ``i``-th
+    value (flat, C order) in the message, by default its index."""
     finite = np.isfinite(arr)
     if not finite.all():
-        where = np.argwhere(~finite)[0]
-        bad = int((~finite).sum())
+        first = int(np.argmax(~finite))
+        bad = int(finite.size - np.count_nonzero(finite))
         raise InputError(
-            f"{name} contains NaN or infinity ({bad} value(s) in {arr.dtype}, first at index "
-            f"{tuple(int(i) for i in where)}); remove or impute them first"
+            f"{name} contains NaN or infinity ({bad} value(s) in {arr.dtype}, first at "
+            f"{_place(arr, first, where)}); remove or impute them first"
         )
 
 
+def check_cast(source, dtype, name, where=None, copy=False):
+    """Return ``source`` as a C-contiguous array of ``dtype`` (a copy with ``copy``) whose values
+    are all finite.
+
+    A NaN or infinity in ``source`` itself is refused as such; a finite value that ``dtype``
+    cannot hold (1e300 in float32 becomes infinity) is refused as out of range, with the
+    largest value ``dtype`` holds: the cure differs (impute, or a wider dtype or rescaling).
+    """
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        if copy:
+            arr = np.array(source, dtype=dtype, order="C")
+        else:
+            arr = np.ascontiguousarray(source, dtype=dtype)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return arr
+    check_finite(source, name, where)  # a NaN or infinity given is the first cause to name
+    first = int(np.argmax(~finite))
+    bad = int(finite.size - np.count_nonzero(finite))
+    value = np.asarray(source)[np.unravel_index(first, arr.shape)].item()
+    shown = f"{value:.6g}" if isinstance(value, float) else str(value)  # long double: str
+    largest = np.finfo(arr.dtype).max
+    wider = 'use dtype="float64" or ' if arr.dtype != np.float64 else ""
+    raise InputError(
+        f"{name} holds {bad} value(s) beyond the range of {arr.dtype} (largest finite "
+        f"{largest:.4g}), first {shown} at {_place(arr, first, where)}; {wider}rescale "
+        "them"
+    )
+
+
+def _place(arr, flat, where):
+    if where is not None:
+        return where(flat)
+    return f"index {tuple(int(i) for i in np.unravel_index(flat, arr.shape))}"
+
+
 SPARSE_FORMATS = ("csr", "csc", "coo")
+# what each compressed format's index pointer runs over, and what its indices name
+_COMPRESSED = {"csr": ("row", "column"), "csc": ("column", "row"),
+               "bsr": ("block row", "block column")}  # fmt: skip
+
+
+def check_sparse_structure(X, name):
+    """Refuse a SciPy sparse ``X`` (CSR, CSC, COO or BSR, matrix or array) whose index arrays,
+    as stored, do not describe a matrix of its shape.
+
+    SciPy checks little when a matrix is built from arrays and nothing when its arrays are
+    changed in place, and its compiled routines (``tocsr()``, ``sum_duplicates()``, row
+    slicing) trust them as the kernels do: an index out of range reads or writes out of
+    bounds. So the arrays of the format given are checked here, before anything reads them:
+    integer index arrays, an index pointer of one entry per row (per column for CSC) plus one
+    that starts at 0, never falls and ends at the number of stored values, and every index
+    within the shape. O(nnz) and vectorised; the input is not modified. Dense input and the
+    other sparse formats (whose conversions index nothing by the stored values) pass.
+    """
+    if not is_sparse(X) or len(X.shape) != 2:
+        return
+    if X.format == "coo":
+        _check_coo(X, name)
+    elif X.format in _COMPRESSED:
+        _check_compressed(X, name)
+
+
+def _part(name, attr):
+    """How a message names the array ``attr`` of the matrix ``name``: ``X.indptr``, or
+    ``indptr of the matrix`` where the matrix has no variable's name."""
+    return f"{attr} of {name}" if " " in name else f"{name}.{attr}"
+
+
+def _index_array(X, attr, name):
+    arr = getattr(X, attr)
+    if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iu":
+        got = (f"a {arr.ndim}-D array of {arr.dtype}" if isinstance(arr, np.ndarray)
+               else type(arr).__name__)  # fmt: skip
+        raise InputTypeError(f"{_part(name, attr)} must be a 1-D array of integers; got {got}")
+    return arr
+
+
+def _stored_values(X, name, n_stored, block=()):
+    data = X.data
+    if not isinstance(data, np.ndarray) or data.shape[1:] != block or len(data) != n_stored:
+        got = data.shape if isinstance(data, np.ndarray) else type(data).__name__
+        raise InputError(
+            f"{_part(name, 'data')} must have shape {(n_stored, *block)}, one entry per stored "
+            f"index; got {got}"
+        )
+
+
+def _outside(axis, n):
+    return f"outside 0..{n - 1} (the matrix has {n} {axis}s)" if n else f"but it has no {axis}s"
+
+
+def _check_compressed(X, name):
+    fmt = X.format
+    major_axis, minor_axis = _COMPRESSED[fmt]
+    indptr = _index_array(X, "indptr", name)
+    indices = _index_array(X, "indices", name)
+    n_rows, n_cols = X.shape
+    block = ()
+    if fmt == "bsr":
+        block = X.data.shape[1:] if isinstance(X.data, np.ndarray) else ()
+        if len(block) != 2 or 0 in block or n_rows % block[0] or n_cols % block[1]:
+            raise InputError(
+                f"{_part(name, 'data')} must hold blocks that tile the shape {X.shape}; got "
+                f"data of shape {getattr(X.data, 'shape', None)}"
+            )
+        n_rows, n_cols = n_rows // block[0], n_cols // block[1]
+    n_major, n_minor = (n_cols, n_rows) if fmt == "csc" else (n_rows, n_cols)
+    if len(indptr) != n_major + 1:
+        raise InputError(
+            f"{_part(name, 'indptr')} has {len(indptr)} entries; a {fmt.upper()} matrix of "
+            f"{n_major} {major_axis}s needs {n_major + 1}"
+        )
+    nnz = len(indices)
+    _stored_values(X, name, nnz, block)
+    # the index pointer: 0, never falling, nnz; each step is a row's (column's) stored values
+    falls = indptr[1:] < indptr[:-1]
+    if indptr[0] != 0 or indptr[-1] != nnz or falls.any():
+        wanted = f"{_part(name, 'indptr')} must start at 0, rise monotonically and end at nnz={nnz}"
+        if indptr[0] != 0:
+            raise InputError(f"{wanted}; it starts at {indptr[0]}")
+        if falls.any():
+            k = int(np.argmax(falls))
+            raise InputError(
+                f"{wanted}; it falls from {indptr[k]} to {indptr[k + 1]} at {major_axis} {k}"
+            )
+        raise InputError(f"{wanted}; it ends at {indptr[-1]}")
+    if nnz and (indices.min() < 0 or indices.max() >= n_minor):
+        i = int(np.argmax((indices < 0) | (indices >= n_minor)))
+        major = int(np.searchsorted(indptr, i, side="right")) - 1
+        raise InputError(
+            f"{name} has a {minor_axis} index {indices[i]} at {major_axis} {major}, "
+            f"{_outside(minor_axis, n_minor)}"
+        )
+
+
+def _check_coo(X, name):
+    row = _index_array(X, "row", name)
+    col = _index_array(X, "col", name)
+    if len(row) != len(col):
+        raise InputError(
+            f"{_part(name, 'row')} has {len(row)} entries and {_part(name, 'col')} {len(col)}; "
+            "a COO matrix holds one of each per stored value"
+        )
+    _stored_values(X, name, len(row))
+    n_rows, n_cols = X.shape
+    if len(row) and (row.min() < 0 or row.max() >= n_rows):
+        i = int(np.argmax((row < 0) | (row >= n_rows)))
+        raise InputError(
+            f"{name} has a row index {row[i]} at stored value {i} (column {col[i]}), "
+            f"{_outside('row', n_rows)}"
+        )
+    if len(col) and (col.min() < 0 or col.max() >= n_cols):
+        i = int(np.argmax((col < 0) | (col >= n_cols)))
+        raise InputError(
+            f"{name} has a column index {col[i]} at row {row[i]}, {_outside('column', n_cols)}"
+        )
+
+
+def _sorted_and_distinct(csr):
+    """Whether every row's column indices strictly increase (sorted, no duplicates), computed
+    from the arrays: SciPy caches that answer on the object, where a change to its arrays
+    leaves it stale, and a duplicate would make a row longer than the kernels' row buffers."""
+    indices, starts = csr.indices, csr.indptr[1:-1]
+    if len(indices) < 2:
+        return True
+    rises = indices[1:] > indices[:-1]
+    rises[starts[(starts > 0) & (starts < len(indices))] - 1] = True  # a new row may start low
+    return bool(rises.all())
+
+
+def _canonical_copy(csr):
+    """A copy of the CSR ``csr`` with sorted indices, duplicates summed and zeros dropped."""
+    import scipy.sparse
+
+    copy = scipy.sparse.csr_matrix((csr.data, csr.indices, csr.indptr), shape=csr.shape,
+                                   copy=True)  # fmt: skip
+    copy.has_sorted_indices = False  # make SciPy sort and sum rather than trust a cached flag
+    copy.has_canonical_format = False
+    copy.sum_duplicates()
+    copy.eliminate_zeros()
+    return copy
 
 
 def check_sparse_features(X, name, dtype, n_features=None):
     """Return the SciPy sparse ``X`` (CSR, CSC or COO, matrix or array) as a canonical
     ``csr_matrix`` of ``dtype``: sorted indices, no duplicates, no stored zeros, finite values.
 
-    A CSR input already in that form is not copied, and the input is never modified; nothing
+    The index arrays are checked (:func:`check_sparse_structure`) before anything reads them. A
+    CSR input already in that form is not copied, and the input is never modified; nothing
     dense of the input's shape is allocated.
     """
     import scipy.sparse
@@ -105,17 +294,19 @@ def check_sparse_features(X, name, dtype, n_features=None):
     _check_shape(X.shape, name, n_features)
     if X.shape[1] > np.iinfo(np.int32).max:  # the kernels index features with int32
         raise InputError(f"{name} has {X.shape[1]} features; fastnn takes at most 2**31 - 1")
+    check_sparse_structure(X, name)
     if X.dtype.kind not in "biuf":
         raise InputTypeError(f"{name} must hold numbers; got a sparse matrix of {X.dtype}")
     csr = X.tocsr()
-    if not csr.has_canonical_format or not csr.data.all():  # fix a copy, never the caller's
-        csr = csr.copy()
-        csr.sum_duplicates()
-        csr.eliminate_zeros()
-    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
-        values = csr.data.astype(dtype, copy=False)
-    check_finite(values, f"{name}.data")
-    return scipy.sparse.csr_matrix((values, csr.indices, csr.indptr), shape=csr.shape, copy=False)
+    if not _sorted_and_distinct(csr) or not csr.data.all():  # fix a copy, never the caller's
+        csr = _canonical_copy(csr)
+    indptr, indices = csr.indptr, csr.indices
+
+    def where(i):
+        return f"row {int(np.searchsorted(indptr, i, side='right')) - 1}, column {indices[i]}"
+
+    values = check_cast(csr.data, dtype, f"{name}.data", where)
+    return scipy.sparse.csr_matrix((values, indices, indptr), shape=csr.shape, copy=False)
 
 
 def _check_shape(shape, name, n_features):
@@ -146,10 +337,7 @@ def check_features(X, name, dtype, n_features=None, sparse=False):
             f"shape {arr.shape}{hint}"
         )
     _check_shape(arr.shape, name, n_features)
-    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    check_finite(arr, name)
-    return arr
+    return check_cast(arr, dtype, name)
 
 
 def _as_column(y, name, n_samples):
@@ -200,10 +388,7 @@ def check_targets(y, name, n_samples, n_outputs, dtype):
         )
     if arr.shape[0] != n_samples:
         raise InputError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
-    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    check_finite(arr, name)
-    return arr
+    return check_cast(arr, dtype, name)
 
 
 def memory_limit():
@@ -243,9 +428,7 @@ def check_sample_weight(sample_weight, name, n_samples, dtype):
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise InputError(f"{name} must have shape ({n_samples},), one weight per sample; got "
                          f"shape {arr.shape}")  # fmt: skip
-    with np.errstate(over="ignore"):
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    check_finite(arr, name)
+    arr = check_cast(arr, dtype, name)
     if (arr < 0).any():
         raise InputError(f"{name} must not be negative; got {arr[arr < 0][0].item()!r}")
     if not (arr > 0).any():
@@ -297,8 +480,7 @@ def check_weight_pairs(weights, shapes, dtype):
             arr = as_array(value, name)
             if arr.shape != shape:
                 raise InputError(f"{name} must have shape {shape}; got {arr.shape}")
-            arr = arr.astype(dtype)
-            check_finite(arr, name)
+            arr = check_cast(arr, dtype, name, copy=True)  # a copy: W may view parameters set first
             arrays.append(arr)
         checked.append(tuple(arrays))
     return checked

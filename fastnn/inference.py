@@ -11,10 +11,12 @@ from .params import ACT
 
 PREDICT_ROWS = 8192  # rows per pass: bounded work buffers whatever the input's size
 SPARSE_PREDICT_ROWS = 1024  # sparse rows: SciPy's product makes one more buffer per pass
+PREDICT_BYTES = 2**28  # and fewer rows where a layer is so wide that its buffers pass this
 
 
-def outputs(model, X):
-    """The last layer's outputs for checked ``X`` (logits for the classification losses).
+def outputs(model, X, warn=True):
+    """The last layer's outputs for checked ``X`` (logits for the classification losses); with
+    ``warn``, a RuntimeWarning counts the rows whose outputs are not finite.
 
     A CSR ``X`` takes its first layer as SciPy's sparse-times-dense product, on either
     backend, a block of rows at a time: nothing dense of its width is made.
@@ -22,6 +24,8 @@ def outputs(model, X):
     n_out = model.layers[-1].n_out
     out = np.empty((X.shape[0], n_out), model.dtype)
     rows = PREDICT_ROWS if isinstance(X, np.ndarray) else SPARSE_PREDICT_ROWS
+    widest = max(layer.n_out for layer in model.layers)
+    rows = max(1, min(rows, PREDICT_BYTES // (2 * widest * np.dtype(model.dtype).itemsize)))
     for first in range(0, X.shape[0], rows):
         a = X[first : first + rows]
         for layer, row in zip(model.layers, model._layout):
@@ -36,7 +40,7 @@ def outputs(model, X):
             a = nxt
         out[first : first + a.shape[0]] = a
     bad = ~np.isfinite(out).all(axis=1)
-    if bad.any():
+    if warn and bad.any():
         warnings.warn(
             f"{int(bad.sum())} of {len(out)} rows have non-finite outputs (NaN or inf): the "
             "weights or the inputs are out of range, and the predictions of those rows are "

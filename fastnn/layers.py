@@ -1,8 +1,34 @@
 """Layers. fastnn has one: the fully connected :class:`Dense`."""
 
 from ._codes import ACTIVATIONS
-from ._validation import check_choice, check_int, check_number
+from ._validation import as_array, check_cast, check_choice, check_int, check_number
 from .errors import InputError
+
+
+def check_parameter(value, name, shape, dtype):
+    """Return ``value`` as a finite array of ``shape`` cast to ``dtype``, ready to be copied
+    into a model's parameter buffer; ``name`` is the attribute it is assigned to."""
+    if value is None:
+        raise InputError(f"{name} must be an array of shape {shape}; got None")
+    arr = as_array(value, name)
+    if arr.shape != shape:
+        raise InputError(f"{name} must have shape {shape}; got shape {arr.shape}")
+    return check_cast(arr, dtype, name, copy=True)  # a copy: value may view other parameters
+
+
+def _fixed(name, doc):
+    """A read-only property for a setting the parameter layout is built from."""
+
+    def get(self):
+        return getattr(self, f"_{name}")
+
+    def refuse(self, value):
+        raise AttributeError(
+            f"Dense.{name} is fixed when the layer is created; got {value!r}: create a new "
+            "Dense with the settings you want"
+        )
+
+    return property(get, refuse, doc=doc)
 
 
 class Dense:
@@ -21,18 +47,69 @@ class Dense:
     Notes
     -----
     A layer owns no memory of its own: once it belongs to a built :class:`~fastnn.Sequential`,
-    :attr:`W` and :attr:`b` are views into the model's single parameter buffer.
+    :attr:`W` and :attr:`b` are views into the model's single parameter buffer, and assigning
+    them copies into that buffer, so training, inference and saving always see the same
+    numbers. Before the model is built they are ``None`` and cannot be assigned; give initial
+    weights with :meth:`Sequential.set_weights`, which builds the model.
+
+    ``n_in``, ``n_out`` and ``activation`` are fixed when the layer is created, and a layer
+    belongs to one model only. A copy of a layer (:func:`copy.copy`, :mod:`pickle`) is a new
+    layer with the same settings and no weights, free to join another model.
     """
 
+    n_in = _fixed("n_in", "int: the input width.")
+    n_out = _fixed("n_out", "int: the output width.")
+    activation = _fixed("activation", 'str or None: "relu", "sigmoid", "tanh" or None.')
+
     def __init__(self, n_in, n_out, activation=None, bias_init=0.0):
-        self.n_in = check_int(n_in, "n_in", low=1)
-        self.n_out = check_int(n_out, "n_out", low=1)
-        self.activation = check_choice(activation, "activation", ACTIVATIONS)
-        if self.activation == "linear":
-            self.activation = None
+        self._n_in = check_int(n_in, "n_in", low=1)
+        self._n_out = check_int(n_out, "n_out", low=1)
+        activation = check_choice(activation, "activation", ACTIVATIONS)
+        self._activation = None if activation == "linear" else activation
         self.bias_init = check_number(bias_init, "bias_init")
-        self.W = None
-        self.b = None
+        self._W = None
+        self._b = None
+        self._in_model = False  # set by the Sequential the layer joins
+
+    @property
+    def W(self):
+        """ndarray of shape (n_in, n_out), or None before the model is built.
+
+        A view into the model's parameters: writing into it (``layer.W[...] = x``) changes the
+        model. Assigning (``layer.W = x``) copies ``x`` into the same place after checking its
+        shape and values, cast to the model's dtype.
+        """
+        return None if self._W is None else self._W.view()
+
+    @W.setter
+    def W(self, value):
+        self._copy_in(self._W, value, "W")
+
+    @property
+    def b(self):
+        """ndarray of shape (n_out,), or None before the model is built; see :attr:`W`."""
+        return None if self._b is None else self._b.view()
+
+    @b.setter
+    def b(self, value):
+        self._copy_in(self._b, value, "b")
+
+    def _copy_in(self, view, value, name):
+        if view is None:
+            raise InputError(
+                f"Dense.{name} cannot be assigned before the layer belongs to a built model "
+                f"(got {type(value).__name__}): the weights live in the model's parameters; "
+                "give initial weights with model.set_weights([(W, b), ...]), which builds it"
+            )
+        view[...] = check_parameter(value, f"Dense.{name}", view.shape, view.dtype)
+
+    def _attach(self, W, b):
+        """Make ``W`` and ``b`` the layer's views into its model's parameter buffer."""
+        self._W, self._b = W, b
+
+    def __reduce__(self):
+        # A copy is a new layer: the views belong to the original's model.
+        return type(self), (self.n_in, self.n_out, self.activation, self.bias_init)
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r})"

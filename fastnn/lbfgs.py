@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import inference
 from ._validation import check_int, check_number
 from .errors import InputError
 from .params import layer_views
@@ -22,6 +23,12 @@ class LBFGS:
     Pass it to :meth:`fastnn.Sequential.fit`, which then ignores ``epochs``, ``batch_size`` and
     ``shuffle``: one call minimises the (weighted) mean loss over all samples plus
     ``l2 * sum(W**2)`` (divided by the weight sum when there are sample weights).
+
+    The loss is the exact one, computed from the logits, so that its value and its gradient
+    agree for any logit, as the line search assumes. scikit-learn's MLP clips the predicted
+    probabilities to ``[eps, 1 - eps]`` in the value only (a confidently wrong prediction then
+    costs at most ``-log(eps)``, while the gradient stays the exact one); the estimators of
+    :mod:`fastnn.sklearn` reproduce that objective to give scikit-learn's numbers.
 
     Parameters
     ----------
@@ -63,10 +70,15 @@ class LBFGS:
             f"LBFGS(max_iter={self.max_iter}, tol={self.tol}, max_fun={self.max_fun}, l2={self.l2})"
         )
 
-    def minimize(self, model, data, verbose=0):
+    def minimize(self, model, data, verbose=0, value=None, grad_scale=1.0):
         """Train ``model`` (built) on ``data`` (an EpochData record); return a History with one
-        entry per iteration."""
-        objective = _Objective(model, data, self.l2)
+        entry per iteration.
+
+        ``value`` and ``grad_scale`` define another objective (the scikit-learn estimators'):
+        ``value(outputs)`` is its data term, from the last layer's outputs over every row, and
+        its gradient is ``grad_scale`` times the backend's; the L2 term is added to both.
+        """
+        objective = _Objective(model, data, self.l2, value, grad_scale)
         history = History()
         started = [time.perf_counter()]
 
@@ -92,28 +104,37 @@ class LBFGS:
 
 
 class _Objective:
-    """The loss and gradient at a point, as SciPy asks for them (float64 vectors)."""
+    """The loss and gradient at a point, as SciPy asks for them (float64 vectors).
 
-    def __init__(self, model, data, l2):
+    The data term is the backend's loss, or ``value(outputs)`` when ``value`` is given (one more
+    forward pass); the gradient is the backend's times ``grad_scale``.
+    """
+
+    def __init__(self, model, data, l2, value=None, grad_scale=1.0):
         self.model, self.data, self.l2 = model, data, l2
+        self.value, self.grad_scale = value, grad_scale
         self.grads = np.zeros_like(model._params)
         self.mask = np.zeros(model._params.shape, bool)  # the weights (not biases, not padding)
         for layer in range(len(model.layers)):
             W, _ = layer_views(self.mask, model._layout, layer)
             W[...] = True
         weights = data.weights
-        self.penalty = 1.0 / float(np.sum(weights, dtype=np.float64)) if len(weights) else 1.0
+        self.weight_sum = float(np.sum(weights, dtype=np.float64)) if len(weights) else 1.0
 
     def __call__(self, x):
         m = self.model
         m._params[...] = x
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss = m._ops.full_batch_gradient(m._params, m._layout, self.data, m._loss_code,
                                               CHUNK_ROWS, self.grads)  # fmt: skip
+            if self.value is not None:
+                loss = float(self.value(inference.outputs(m, self.data.X, warn=False)))
         grad = self.grads.astype(np.float64)
+        if self.grad_scale != 1:
+            grad *= self.grad_scale
         W = m._params[self.mask].astype(np.float64)
-        loss += self.l2 * self.penalty * float(W @ W)  # l2 sum(W^2), over the weight sum
-        grad[self.mask] += 2 * self.l2 * self.penalty * W
+        loss += self.l2 * float(W @ W) / self.weight_sum  # l2 sum(W^2), over the weight sum
+        grad[self.mask] += (2 * self.l2 / self.weight_sum) * W
         return loss, grad
 
 

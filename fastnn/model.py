@@ -1,5 +1,7 @@
 """The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
 
+import os
+
 import numpy as np
 
 from . import inference, optimizers
@@ -19,7 +21,7 @@ from .backend import get_backend, resolve_backend
 from .errors import InputError, InputTypeError
 from .layers import Dense, check_architecture
 from .lbfgs import LBFGS
-from .params import aligned_zeros, build_layout, initialize, layer_views, seed_streams
+from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
 from .scaling import Scaling
 from .training import EpochRunner
 
@@ -65,26 +67,30 @@ class Sequential:
     def __init__(
         self, layers=None, loss="softmax_cross_entropy", backend=None, dtype="float32", seed=0
     ):
-        self.loss = check_choice(loss, "loss", LOSSES)
+        self._params = None
+        self._layout = None
+        self._layers = []
+        self.loss = loss
         self._dtype = check_choice(
             np.dtype(dtype).name if _is_dtype(dtype) else dtype, "dtype", DTYPES
         )
         self.backend = backend
-        self.seed = None if seed is None else check_int(seed, "seed", low=0)
-        self._init_seq, self._shuffle_rng = seed_streams(self.seed)
-        self.layers = []
+        self.seed = seed
         self.optimizer = None
         self.scaling = None
         self.metadata = {}
-        self._params = None
-        self._layout = None
         if layers is not None:
             if isinstance(layers, Dense):
                 raise InputTypeError(
                     "layers must be a list of Dense layers; got a single Dense: wrap it in a list"
                 )
-            for layer in layers:
-                self.add(layer)
+            try:
+                for layer in layers:
+                    self.add(layer)
+            except Exception:
+                for layer in self._layers:  # a model that failed to exist owns no layer
+                    layer._in_model = False
+                raise
 
     # -- structure -------------------------------------------------------------------------
 
@@ -108,6 +114,56 @@ class Sequential:
         """The parameters' dtype name, ``"float32"`` or ``"float64"``."""
         return self._dtype
 
+    @property
+    def layers(self):
+        """tuple of Dense: the layers, first to last.
+
+        Read-only: pass the layers to the constructor or append them with :meth:`add` before the
+        model is built; the parameter buffer is laid out for exactly these layers.
+        """
+        return tuple(self._layers)
+
+    @layers.setter
+    def layers(self, value):
+        raise AttributeError(
+            f"Sequential.layers cannot be assigned (got {type(value).__name__}): pass the layers "
+            "to Sequential(...) or append them with add() before the model is built"
+        )
+
+    @property
+    def loss(self):
+        """The loss's name; assigning another checks that the last layer can feed it."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, name):
+        name = check_choice(name, "loss", LOSSES)
+        if self._params is not None:
+            check_architecture(self._layers, name)
+        self._loss = name
+        if self._params is not None:  # binary_cross_entropy computes its sigmoid in the loss
+            last = len(self._layers) - 1
+            self._layout[last, ACT] = self._kernel_activation(last)
+
+    @property
+    def seed(self):
+        """The seed of the initial weights and the shuffles (None: fresh entropy).
+
+        Can be assigned until the model is built (its weights are then drawn from it).
+        """
+        return self._seed
+
+    @seed.setter
+    def seed(self, seed):
+        seed = None if seed is None else check_int(seed, "seed", low=0)
+        if self._params is not None:
+            raise InputError(
+                f"the seed of a built model is fixed (its weights were drawn from seed="
+                f"{self._seed!r}); got {seed!r}: create a new Sequential(seed={seed!r})"
+            )
+        self._seed = seed
+        self._init_seq, self._shuffle_rng = seed_streams(seed)
+
     def add(self, layer):
         """Append a :class:`Dense` layer; its ``n_in`` must equal the previous layer's ``n_out``."""
         if not isinstance(layer, Dense):
@@ -117,14 +173,17 @@ class Sequential:
                 "cannot add a layer to a model that is already built (trained, or "
                 "given weights); start a new Sequential"
             )
-        if layer.W is not None or any(layer is other for other in self.layers):
-            raise InputError(f"{layer!r} already belongs to a model; create a new Dense")
-        if self.layers and self.layers[-1].n_out != layer.n_in:
+        if layer._in_model:
             raise InputError(
-                f"layers do not chain: layer {len(self.layers) - 1} has n_out="
-                f"{self.layers[-1].n_out} but the next Dense has n_in={layer.n_in}"
+                f"{layer!r} already belongs to a model; create a new Dense (or copy.copy(layer))"
             )
-        self.layers.append(layer)
+        if self._layers and self._layers[-1].n_out != layer.n_in:
+            raise InputError(
+                f"layers do not chain: layer {len(self._layers) - 1} has n_out="
+                f"{self._layers[-1].n_out} but the next Dense has n_in={layer.n_in}"
+            )
+        self._layers.append(layer)
+        layer._in_model = True
 
     def summary(self):
         """A one-line description: widths, activations, loss, dtype and backend."""
@@ -144,11 +203,13 @@ class Sequential:
         # The layers' views would be pickled as copies: keep the names and the one buffer, and
         # re-attach the views when unpickled.
         state = self.__dict__.copy()
-        state["layers"] = [Dense(**layer.to_config()) for layer in self.layers]
+        state["_layers"] = [Dense(**layer.to_config()) for layer in self._layers]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for layer in self._layers:
+            layer._in_model = True
         if self._params is not None:
             params = aligned_zeros(self._params.size, self._params.dtype)
             params[...] = self._params
@@ -157,7 +218,7 @@ class Sequential:
 
     def __repr__(self):
         return (
-            f"Sequential({self.layers!r}, loss={self.loss!r}, backend={self.backend!r}, "
+            f"Sequential({list(self.layers)!r}, loss={self.loss!r}, backend={self.backend!r}, "
             f"dtype={self.dtype!r}, seed={self.seed!r})"
         )
 
@@ -190,8 +251,8 @@ class Sequential:
 
     def _attach_layers(self):
         """Point every layer's W and b at its place in the parameter buffer."""
-        for index, layer in enumerate(self.layers):
-            layer.W, layer.b = layer_views(self._params, self._layout, index)
+        for index, layer in enumerate(self._layers):
+            layer._attach(*layer_views(self._params, self._layout, index))
 
     # -- data ------------------------------------------------------------------------------
 
@@ -292,7 +353,8 @@ class Sequential:
             backend: that many threads each take a share of the epoch and update the shared
             parameters without locks. Results then vary from run to run (not bit-reproducible);
             the ``numpy`` backend runs the shares one after another. The default, 1, is serial
-            and deterministic.
+            and deterministic. At most 4 per CPU this process may use (more threads would only
+            wait for a core); above the number of samples, one thread per sample.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights, not all zero. A batch's gradient is then
             ``sum(w_i g_i) / sum(w_i)`` and the L1/L2 terms are divided by the batch's weight
@@ -323,7 +385,7 @@ class Sequential:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise InputTypeError(f"shuffle must be True or False; got {shuffle!r}")
         verbose = check_int(verbose, "verbose", low=0)
-        workers = check_int(workers, "workers", low=1)
+        workers = _check_workers(workers)
         validation = self._check_validation(validation_data)
         optimizer = self._resolve_optimizer(optimizer)
         if isinstance(optimizer, LBFGS):  # full batch: epochs, batch_size, shuffle do not apply
@@ -335,6 +397,10 @@ class Sequential:
             )
         if not isinstance(rollback, (bool, np.bool_)):
             raise InputTypeError(f"rollback must be True or False; got {rollback!r}")
+        workers = min(workers, data.X.shape[0])  # a thread without a sample has nothing to do
+        if workers > 1:
+            what = f"training with workers={workers}"
+            check_memory(_hogwild_bytes(self, optimizer, workers), what)
         runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose, bool(rollback))
         runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
         evaluate = None if validation is None else (lambda: inference.evaluate(self, validation))
@@ -429,6 +495,43 @@ class Sequential:
         from .serialization import save
 
         return save(self, path)
+
+
+MAX_WORKERS_PER_CPU = 4  # Hogwild threads beyond this many per core only wait for one
+
+
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_workers(workers):
+    workers = check_int(workers, "workers", low=1)
+    most = MAX_WORKERS_PER_CPU * _usable_cpus()
+    if workers > most:
+        raise InputError(
+            f"workers must be at most {most}, {MAX_WORKERS_PER_CPU} per CPU this process may use "
+            f"(more threads would only wait for a core); got {workers}"
+        )
+    return workers
+
+
+def _hogwild_bytes(model, optimizer, workers):
+    """The work buffers of Hogwild training: each thread running at once holds one sample's
+    activations and deltas, its input's nonzero entries, and (unless the step is plain SGD)
+    the largest layer's weight gradient."""
+    itemsize = np.dtype(model.dtype).itemsize
+    n_in = model.layers[0].n_in
+    units = sum(layer.n_out for layer in model.layers)
+    widest = max(layer.n_out for layer in model.layers)
+    largest = max(layer.n_in * layer.n_out for layer in model.layers)
+    if optimizers.is_plain_sgd(optimizer.config()):  # steps the weights in place
+        largest = 0
+    per_thread = itemsize * (3 * units + 4 * widest + 2 * n_in + largest) + 8 * (n_in + widest)
+    return min(workers, _usable_cpus()) * per_thread
 
 
 def _is_dtype(value):

@@ -222,16 +222,24 @@ def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
         params[b_offset : b_offset + n_out] -= rate * delta
 
 
-def _penalty(params, opt, penalty):
-    """``penalty (l1 sign(W) + 2 l2 W)``: 0 for biases, 1 for weights, ``1 / sum(w)`` for a batch
-    with sample weights w."""
+def _penalised(grad, params, opt, penalty):
+    """``g + penalty (l1 sign(W) + 2 l2 W)``, left to right, each term only where its factor is
+    nonzero (0 times an infinite W would be NaN); ``penalty`` is 0 for biases, 1 for weights,
+    ``1 / sum(w)`` for a batch with sample weights w."""
     typ = params.dtype.type
-    return typ(opt.l1 * penalty) * np.sign(params) + typ(2 * opt.l2 * penalty) * params
+    l1, two_l2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
+    g = grad
+    if l1 != 0:
+        g = g + l1 * np.sign(params)
+    if two_l2 != 0:
+        g = g + two_l2 * params
+    return g
 
 
 def _squares(params, opt, penalty):
-    """The sum of the squared params when an L2 term applies (its size), else 0."""
-    return float(np.dot(params, params)) if opt.l2 * penalty > 0 else 0.0
+    """The sum of the squared params when an L2 term applies (its size), else 0: each square
+    in the params' dtype, their sum in float64."""
+    return float(np.sum(params * params, dtype=np.float64)) if opt.l2 * penalty > 0 else 0.0
 
 
 def _flush(state):
@@ -245,7 +253,7 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
     the params before the step when penalised."""
     typ = params.dtype.type
     squares = _squares(params, opt, penalty)
-    g = grad + _penalty(params, opt, penalty)  # g + l1 sign(W) + 2 l2 W
+    g = _penalised(grad, params, opt, penalty)  # g + l1 sign(W) + 2 l2 W
     if opt.momentum == 0:
         params -= typ(rate) * g  # W -= lr g
         return squares
@@ -268,7 +276,7 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
     typ = params.dtype.type
     squares = _squares(params, opt, penalty)
     b1, b2 = typ(opt.beta1), typ(opt.beta2)
-    g = grad + _penalty(params, opt, penalty)
+    g = _penalised(grad, params, opt, penalty)
     m[...] = b1 * m + typ(1.0 - opt.beta1) * g  # m = b1 m + (1 - b1) g
     v[...] = b2 * v + typ(1.0 - opt.beta2) * (g * g)  # v = b2 v + (1 - b2) g^2
     _flush(m)

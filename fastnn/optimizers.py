@@ -10,6 +10,7 @@ Adding an optimizer means: a ``kind`` code in :mod:`fastnn.kernels.codes`, its f
 (with its oracle in the tests).
 """
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -80,7 +81,11 @@ class Optimizer:
         """The end of an epoch: ``"invscaling"`` sets the rate from the samples seen so far."""
         self.samples_seen = samples_seen
         if self.schedule == "invscaling":
-            self.current_lr = self.lr / (samples_seen + 1) ** self.power_t
+            try:  # scikit-learn's expression, so that the estimators' rates match its own
+                self.current_lr = self.lr / (samples_seen + 1) ** self.power_t
+            except OverflowError:  # the divisor passes float64's range: the rate underflows
+                ln_rate = math.log(self.lr) - self.power_t * math.log1p(samples_seen)
+                self.current_lr = math.exp(ln_rate)  # 0.0, or a subnormal number
 
     def trigger_stopping(self):
         """Training has stopped improving: True to stop. ``"adaptive"`` divides the rate by 5

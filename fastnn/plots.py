@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import as_path, atomic_write
 from ._validation import as_array
 from .errors import InputError
 
@@ -27,7 +27,7 @@ def _figure(width=6.4, height=4.8):
 def _save(fig, path):
     if path is None:
         return fig
-    path = os.fspath(path)
+    path = as_path(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path) as f:
         fig.savefig(f, format="png")
@@ -183,7 +183,7 @@ def plot_report(history, scores, folder, class_names=None):
     classes, ``roc_curve.png`` for classification, or ``predictions.png`` for regression.
     ``scores`` is a :func:`fastnn.metrics.report` of the test data.
     """
-    folder = os.fspath(folder)
+    folder = as_path(folder, "folder")
     written = []
     if history is not None:
         written.append(os.path.join(folder, "history.png"))

@@ -9,19 +9,21 @@ A model file is what :func:`numpy.savez` writes: a zip archive of ``.npy`` entri
   ``config`` entry against :data:`MAX_CONFIG_CHARS`, each array's ``.npy`` header (read alone)
   against the shape the architecture implies and against the size the zip directory gives for
   the entry, and the model's parameters against the memory this process may use;
+- the metadata fields fastnn itself reads (:data:`METADATA_FIELDS`) are checked for type and
+  range against the architecture; other keys are the user's and are kept as they are;
 - anything malformed raises one :class:`~fastnn.errors.InputError` that names the file.
 """
 
 import json
 import math
+import numbers
 import os
-import stat
 import zipfile
 
 import numpy as np
 
 from ._codes import CLASSIFICATION_LOSSES
-from ._files import ARCHIVE_ERRORS, atomic_write
+from ._files import ARCHIVE_ERRORS, NotRegularFileError, as_path, atomic_write, open_regular
 from ._validation import check_memory
 from .backend import BACKENDS, resolve_backend
 from .errors import FastnnError, InputError, InputTypeError
@@ -37,13 +39,32 @@ _REQUIRED = ("format", "version", "loss", "dtype", "backend", "seed", "layers")
 _FEATURE_STATS = ("feature_mean", "feature_scale")
 _TARGET_STATS = ("target_mean", "target_scale")
 
+# The data sets ``fastnn train`` records in ``metadata["dataset"]``: a name, or KIND:PATH.
+DATASET_NAMES = ("mnist", "fashion-mnist", "digits", "spiral")
+DATASET_FILE_KINDS = ("csv", "svmlight")
+# The losses that fit each task a table or an svmlight file is trained for.
+TASK_LOSSES = {
+    "classification": ("softmax_cross_entropy",),
+    "binary": ("binary_cross_entropy", "softmax_cross_entropy"),
+    "regression": ("mse",),
+}
+
 
 def save(model, path):
-    """Write ``model`` to ``path`` (see :meth:`fastnn.Sequential.save`); return the path."""
+    """Write ``model`` to ``path`` (a str, bytes or path-like; see
+    :meth:`fastnn.Sequential.save`); return the path written, as a str.
+
+    The metadata fields fastnn reads are checked first (:func:`check_metadata`), so that a
+    file :func:`load` would refuse is never written.
+    """
+    path = as_path(path)
     model._build()
-    path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
+    try:
+        check_metadata(model.metadata, model.layers, model.loss)
+    except (InputError, InputTypeError) as exc:
+        raise type(exc)(f"model.{exc}") from None
     config = {
         "format": FILE_FORMAT,
         "version": FILE_VERSION,
@@ -82,7 +103,7 @@ def load(path, backend=None):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, bytes or path-like
         A regular file (a folder, a FIFO or a device is refused without being read).
     backend : {"numba", "numpy"}, optional
         The backend of the loaded model. When not given, ``$FASTNN_BACKEND`` is used if set,
@@ -100,13 +121,17 @@ def load(path, backend=None):
         When the file is not a fastnn model file, is malformed, or declares a model larger than
         the memory this process may use. The message names the file.
     """
-    path = os.fspath(path)
+    path = as_path(path)
     chosen = _backend(backend)
     try:
-        with _open_regular(path) as f, zipfile.ZipFile(f) as zf:
+        with open_regular(path) as f, zipfile.ZipFile(f) as zf:
             config, layers, arrays = _read_checked(zf, path)
     except FileNotFoundError:
         raise
+    except NotRegularFileError as exc:
+        raise InputError(
+            f"{path} is not a readable fastnn model file: it is {exc.kind}, not a regular file"
+        ) from None
     except FastnnError as exc:
         raise InputError(f"{path} is not a readable fastnn model file: {exc}") from None
     except ARCHIVE_ERRORS as exc:
@@ -151,33 +176,6 @@ def _backend(requested):
 
 
 # -- reading, every size checked first ----------------------------------------------------------
-
-
-def _open_regular(path):
-    """Open ``path`` for reading if it is a regular file; a FIFO or a device is never opened."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"it is {_kind(info.st_mode)}, not a regular file")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check above
-            raise InputError("it is not a regular file")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _kind(mode):
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
 
 
 def _read_checked(zf, path):
@@ -317,15 +315,140 @@ def _check_config(config):
                 f"{layers[-1].n_out} but layer {index} has n_in={layer.n_in}"
             )
         layers.append(layer)
-    classes = metadata.get("classes")
-    if classes is not None and config["loss"] in CLASSIFICATION_LOSSES:
-        n_classes = layers[-1].n_out if config["loss"] == "softmax_cross_entropy" else 2
-        if not isinstance(classes, list) or len(classes) < n_classes:
-            raise InputError(
-                f"the metadata's classes must list a name for each of the model's {n_classes} "
-                f"classes; got {classes!r:.80}"
-            )
+    check_metadata(metadata, layers, config["loss"])
     return layers
+
+
+# -- the metadata fastnn reads ------------------------------------------------------------------
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _names(value):
+    """Whether ``value`` is a list (a tuple, before saving) of distinct non-empty strings."""
+    return (
+        isinstance(value, (list, tuple))
+        and all(isinstance(name, str) and name for name in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _n_classes(layers, loss):
+    """The classes a classifier's probabilities have, or None for regression."""
+    if loss not in CLASSIFICATION_LOSSES:
+        return None
+    n_out = layers[-1].n_out
+    return 2 if loss == "binary_cross_entropy" and n_out == 1 else n_out
+
+
+def _dataset(value, meta, layers, loss):
+    kind, colon, path = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if value in DATASET_NAMES or (colon and kind in DATASET_FILE_KINDS and path):
+        return None
+    return f"one of {', '.join(DATASET_NAMES)}, csv:PATH or svmlight:PATH"
+
+
+def _image_shape(value, meta, layers, loss):
+    n_in = layers[0].n_in
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(_is_int(side) and side >= 1 for side in value)
+        and value[0] * value[1] == n_in
+    ):
+        return None
+    return f"[height, width], two integers >= 1 whose product is the model's {n_in} inputs"
+
+
+def _pixel_max(value, meta, layers, loss):
+    if _is_number(value) and value > 0:
+        return None
+    return "a finite number > 0, the grey level of white"
+
+
+def _classes(value, meta, layers, loss):
+    n_classes = _n_classes(layers, loss)
+    if _names(value) and (n_classes is None or len(value) == n_classes):
+        return None
+    if n_classes is None:
+        return "a list of distinct class names"
+    return f"a list of distinct names, one for each of the model's {n_classes} classes"
+
+
+def _features(value, meta, layers, loss):
+    n_in = layers[0].n_in
+    if _names(value) and len(value) == n_in:
+        return None
+    return f"a list of distinct column names, one for each of the model's {n_in} inputs"
+
+
+def _target(value, meta, layers, loss):
+    if not isinstance(value, str) or not value:
+        return "a column name"
+    if value in (meta.get("features") or ()):
+        return "a column that is not among the features"
+    return None
+
+
+def _task(value, meta, layers, loss):
+    if isinstance(value, str) and value in TASK_LOSSES and loss in TASK_LOSSES[value]:
+        return None
+    fitting = [task for task, losses in TASK_LOSSES.items() if loss in losses]
+    return f"one of {', '.join(map(repr, fitting or TASK_LOSSES))} for a model with loss {loss!r}"
+
+
+def _val_size(value, meta, layers, loss):
+    if _is_number(value) and 0 <= value < 1:
+        return None
+    return "a fraction in [0, 1)"
+
+
+def _n_features(value, meta, layers, loss):
+    n_in = layers[0].n_in
+    if _is_int(value) and value == n_in:
+        return None
+    return f"the model's {n_in} inputs"
+
+
+def _zero_based(value, meta, layers, loss):
+    return None if isinstance(value, bool) else "true or false"
+
+
+# Every metadata field fastnn reads, with its check: a function of (value, metadata, layers,
+# loss) that returns what the value must be, or None when it is fine. JSON null stands for a
+# field not recorded. Other keys are the user's: kept, never read.
+METADATA_FIELDS = {
+    "dataset": _dataset,
+    "image_shape": _image_shape,
+    "pixel_max": _pixel_max,
+    "classes": _classes,
+    "features": _features,
+    "target": _target,
+    "task": _task,
+    "val_size": _val_size,
+    "n_features": _n_features,
+    "zero_based": _zero_based,
+}
+
+
+def check_metadata(metadata, layers, loss):
+    """Check the fields of ``metadata`` that fastnn reads (:data:`METADATA_FIELDS`) against a
+    model of ``layers`` and ``loss``; the first wrong one is an InputError naming it."""
+    if not isinstance(metadata, dict):
+        raise InputTypeError(f"metadata must be a dict; got {type(metadata).__name__}")
+    for key, check in METADATA_FIELDS.items():
+        value = metadata.get(key)
+        if value is None:
+            continue
+        wanted = check(value, metadata, layers, loss)
+        if wanted is not None:
+            raise InputError(f"metadata[{key!r}] must be {wanted}; got {value!r:.80}")
 
 
 def _expected_shapes(layers, entries):
@@ -351,4 +474,15 @@ def _expected_shapes(layers, entries):
     return expected
 
 
-__all__ = ["FILE_FORMAT", "FILE_VERSION", "MAX_CONFIG_CHARS", "load", "save"]
+__all__ = [
+    "DATASET_FILE_KINDS",
+    "DATASET_NAMES",
+    "FILE_FORMAT",
+    "FILE_VERSION",
+    "MAX_CONFIG_CHARS",
+    "METADATA_FIELDS",
+    "TASK_LOSSES",
+    "check_metadata",
+    "load",
+    "save",
+]

@@ -201,7 +201,7 @@ def decide(environ=os.environ):
         return False
     from numba.core import config
 
-    if config.CACHE_LOCATOR_CLASSES:  # the user chose Numba's locators: leave them be
+    if getattr(config, "CACHE_LOCATOR_CLASSES", None):  # the user chose Numba's locators
         return True
     if chosen == "fastnn":
         try:

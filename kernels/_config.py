@@ -20,6 +20,9 @@ JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", cache=CAC
 # term that subtracts two huge logits): no fastmath flags at all.
 EXACT_OPTIONS = dict(JIT_OPTIONS, fastmath=False)
 
-# Parallel kernels are not cached on disk: cached parallel functions have crashed when the
-# thread count changed between processes. They compile on first use in each process.
-PARALLEL_OPTIONS = dict(JIT_OPTIONS, cache=False, parallel=True)
+# No kernel is compiled with parallel=True. Numba's threading layer is process-wide and starts
+# at the first parallel launch: GNU OpenMP (its pick on Linux without TBB) kills a forked child
+# that launches parallel work (multiprocessing, joblib), workqueue aborts when two threads launch
+# at once, and cached parallel functions have crashed when the thread count changed. Parallel
+# training (Hogwild, kernels/epoch.py) runs the serial kernels in Python threads instead, which
+# nogil lets run at once, and leaves NUMBA_THREADING_LAYER and NUMBA_NUM_THREADS to the user.

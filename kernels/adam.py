@@ -3,14 +3,26 @@
 ``g += penalty (l1 sign(p) + 2 l2 p)``; ``m = b1 m + (1 - b1) g``;
 ``v = b2 v + (1 - b2) g^2``; ``p -= rate m / (sqrt(v) + eps)``, where ``rate`` already holds the
 bias correction ``lr sqrt(1 - b2^t) / (1 - b1^t)``. One fused pass over ``p``, ``m`` and ``v``.
+
+As in :mod:`.sgd`, the step's arithmetic has no fastmath flags: once ``g^2`` overflows (``|g|``
+above about 1.3e154 in float64, 1.8e19 in float32) the formula gives ``v = inf`` and a step of
+``m / inf = 0``, and a regrouped ``b2 v + (1 - b2) g^2`` (``g^2 + b2 (v - g^2)``) would give NaN.
 """
 
 import math
 
 from numba import njit
 
-from ._config import JIT_OPTIONS
+from ._config import EXACT_OPTIONS, JIT_OPTIONS
 from .sgd import _penalised, flushed, smallest_normal
+
+
+@njit(**EXACT_OPTIONS)
+def _adam_step(p, m, v, g, lr, b1, b2, one_b1, one_b2, eps, tiny):
+    """The new ``(p, m, v)``; subnormal moments are zero (see sgd.py)."""
+    m = flushed(b1 * m + one_b1 * g, tiny)
+    v = flushed(b2 * v + one_b2 * (g * g), tiny)
+    return p - lr * m / (math.sqrt(v) + eps), m, v
 
 
 @njit(**JIT_OPTIONS)
@@ -31,9 +43,6 @@ def adam_update(params, m, v, grad, opt, rate, penalty):
             g = _penalised(p, grad[i], c1, c2)
         else:
             g = grad[i]
-        mi = flushed(b1 * m[i] + one_b1 * g, tiny)  # subnormal moments are zero (see sgd.py)
-        vi = flushed(b2 * v[i] + one_b2 * (g * g), tiny)
-        m[i] = mi
-        v[i] = vi
-        params[i] = p - lr * mi / (math.sqrt(vi) + eps)
+        params[i], m[i], v[i] = _adam_step(p, m[i], v[i], g, lr, b1, b2, one_b1, one_b2, eps,
+                                           tiny)  # fmt: skip
     return squares if opt.l2 * penalty > 0 else 0.0

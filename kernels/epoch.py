@@ -19,16 +19,18 @@ batch's size: :func:`goes_sparse`) takes the first layer's forward product and w
 over its nonzero inputs only.
 A CSR row is read as stored, with no scan. Lazy optimizers (``opt.lazy``) step only the first
 layer's rows of nonzero inputs. Each path compiles on first use only.
-:func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks.
+:func:`train_epoch_hogwild` spreads per-sample SGD over threads without locks (Python
+threads running the serial kernel, which releases the GIL: no Numba threading layer, so fork-safe).
 """
 
 import contextlib
+import threading
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._codes import new_stats
-from ._config import JIT_OPTIONS, PARALLEL_OPTIONS
+from ._config import JIT_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
     _backward_hidden,
@@ -421,18 +423,6 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
                             stats)  # fmt: skip
 
 
-@njit(**PARALLEL_OPTIONS)
-def _hogwild(params, state, layout, data, order, loss, opt, counts, partial, flipped):
-    n = order.shape[0]
-    workers = counts.shape[0]
-    share = -(-n // workers)
-    for w in prange(workers):
-        lo = min(n, w * share)
-        hi = min(n, lo + share)
-        per_sample_epoch(params, state, layout, data, order[lo:hi], loss, opt, counts[w],
-                         partial[w : w + 1], flipped)  # fmt: skip
-
-
 def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):
     """Per-sample SGD split across ``workers`` threads that update one set of parameters.
 
@@ -441,12 +431,55 @@ def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats,
     each other. Results vary from run to run. Each thread counts its own updates from
     ``t // workers`` with the decay multiplied by ``workers``, so that its learning rate
     follows the shared count ``t`` closely. ``t[0]`` ends at ``t + len(order)``.
+
+    The threads are Python threads, each running the serial compiled epoch on its share, which
+    releases the GIL (``nogil``). No Numba threading layer is started, as ``parallel=True``
+    would, process-wide: GNU OpenMP (Numba's choice on Linux without TBB) kills a forked child
+    that launches parallel work, and workqueue aborts when two threads launch at once. So a
+    process may fork after training (multiprocessing, joblib, Dask) and the child may train with
+    ``workers`` too; several threads may train at once; ``NUMBA_THREADING_LAYER`` and
+    ``NUMBA_NUM_THREADS`` stay the user's (``workers`` alone sets the threads); and the kernel
+    is the serial one, loaded from the disk cache. Each thread flushes subnormal numbers, as
+    :func:`train_epoch` does (the mode is per thread).
     """
+    n = order.shape[0]
+    share = -(-n // workers)
     counts = np.full((workers, 1), t[0] // workers, np.int64)
     partial = np.concatenate([new_stats() for _ in range(workers)])
+    arrays = compiled_data(data)
+    opt = opt._replace(decay=opt.decay * workers)
     with _small_layers_transposed(params, state, layout) as flipped:  # once, for all threads
-        _hogwild(params, state, layout, compiled_data(data), order, loss,
-                 opt._replace(decay=opt.decay * workers), counts, partial, flipped)  # fmt: skip
+
+        def work(w):
+            with subnormals_flushed():
+                per_sample_epoch(params, state, layout, arrays, order[w * share : (w + 1) * share],
+                                 loss, opt, counts[w], partial[w : w + 1], flipped)  # fmt: skip
+
+        _in_threads(work, [w for w in range(workers) if w == 0 or w * share < n])
     for name in partial.dtype.names:
         stats[name] += partial[name].sum()
-    t[0] += order.shape[0]
+    t[0] += n
+
+
+def _in_threads(work, shares):
+    """``work(share)`` for every share at once: the first in the calling thread, the others in
+    threads of their own; returns when all are done, raising the first exception any raised."""
+    failures = []
+
+    def run(share):
+        try:
+            work(share)
+        except BaseException as exc:  # handed to the calling thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(share,), name=f"fastnn-hogwild-{share}",
+                                daemon=True) for share in shares[1:]]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        run(shares[0])
+    finally:
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]

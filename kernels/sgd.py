@@ -8,6 +8,13 @@ A velocity (or Adam moment) that decays below the dtype's smallest normal number
 where the gradient stays zero (the weights of an input that is always 0) it decays geometrically,
 and arithmetic on subnormal numbers is a hundred times slower on x86; the numbers change by less
 than that smallest normal (1.2e-38 in float32, 2.2e-308 in float64).
+
+The arithmetic of a step is written in helpers compiled without fastmath flags (inlined into the
+loops): the update must give the textbook formula's inf and NaN where it overflows, as the numpy
+backend and scikit-learn do. With ``reassoc`` LLVM may regroup a step (``b m + (1 - b) g``
+becomes ``g + b (m - g)``, inf - inf = NaN once ``g`` is inf where the formula gives inf), and
+with ``contract`` a fused multiply-add moves the point where a product overflows. Only the sum
+of squares keeps the kernel's fastmath flags, so that it still vectorises.
 """
 
 import numpy as np
@@ -16,9 +23,15 @@ from numba import njit
 from ._config import EXACT_OPTIONS, JIT_OPTIONS
 
 
-@njit(**JIT_OPTIONS)
+@njit(**EXACT_OPTIONS)
 def _penalised(p, g, l1, two_l2):
-    return g + l1 * np.sign(p) + two_l2 * p
+    """``g + l1 sign(p) + two_l2 p``, left to right, each term only where its factor is nonzero
+    (0 times an infinite ``p`` would be NaN)."""
+    if l1 != 0:
+        g = g + l1 * np.sign(p)
+    if two_l2 != 0:
+        g = g + two_l2 * p
+    return g
 
 
 @njit(**JIT_OPTIONS)
@@ -36,6 +49,18 @@ def flushed(value, tiny):
     return value - value if abs(value) < tiny else value
 
 
+@njit(**EXACT_OPTIONS)
+def _plain_step(p, g, lr):
+    return p - lr * g  # p -= rate g
+
+
+@njit(**EXACT_OPTIONS)
+def _momentum_step(p, v, g, lr, mu, nesterov, tiny):
+    """The new ``(p, v)``: ``v = mu v - lr g``; ``p += v``, or ``p += mu v - lr g``."""
+    v = flushed(mu * v - lr * g, tiny)
+    return p + ((mu * v - lr * g) if nesterov else v), v
+
+
 @njit(**JIT_OPTIONS)
 def sgd_update(params, velocity, grad, opt, rate, penalty):
     """Update the 1-D ``params`` (and ``velocity``) in place from ``grad`` at ``rate``.
@@ -51,12 +76,12 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
     squares = 0.0
     if c1 == 0 and c2 == 0 and opt.momentum == 0:
         for i in range(params.shape[0]):
-            params[i] -= lr * grad[i]
+            params[i] = _plain_step(params[i], grad[i], lr)
     elif opt.momentum == 0:
         for i in range(params.shape[0]):
             p = params[i]
             squares += p * p
-            params[i] = p - lr * _penalised(p, grad[i], c1, c2)
+            params[i] = _plain_step(p, _penalised(p, grad[i], c1, c2), lr)
     else:
         tiny = smallest_normal(params)
         nesterov = opt.nesterov
@@ -68,7 +93,5 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
                 g = _penalised(p, grad[i], c1, c2)
             else:
                 g = grad[i]
-            v = flushed(mu * velocity[i] - lr * g, tiny)
-            velocity[i] = v
-            params[i] = p + ((mu * v - lr * g) if nesterov else v)
+            params[i], velocity[i] = _momentum_step(p, velocity[i], g, lr, mu, nesterov, tiny)
     return squares if opt.l2 * penalty > 0 else 0.0

@@ -223,36 +223,58 @@ def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
             params[b_offset + j] -= rate * float(delta[j])
 
 
-def _penalised(p, g, opt, penalty):
-    return g + penalty * (opt.l1 * float(np.sign(p)) + 2 * opt.l2 * p)
+# The optimizer steps compute in the params' dtype (NumPy scalars, one element at a time), so
+# that a product overflows where the backends' does: in float32, g**2 is inf from |g| ~ 1.8e19.
+
+
+def _penalised(p, g, opt, penalty, typ):
+    """g + l1 sign(p) + 2 l2 p, left to right; a term with a zero factor is not there."""
+    l1, two_l2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
+    if l1 != 0:
+        g = g + l1 * typ(np.sign(p))
+    if two_l2 != 0:
+        g = g + two_l2 * p
+    return g
 
 
 def _flushed(value, dtype):
-    return 0.0 if abs(value) < np.finfo(dtype).tiny else value
+    return dtype.type(0) if abs(value) < np.finfo(dtype).tiny else value
+
+
+def _squares(params, opt, penalty):
+    """Each square in the dtype, the sum in Python's float."""
+    return sum(float(p * p) for p in params) if opt.l2 * penalty > 0 else 0.0
 
 
 def sgd_update(params, velocity, grad, opt, rate, penalty):
-    squares = sum(float(p) ** 2 for p in params) if opt.l2 * penalty > 0 else 0.0
-    for i in range(params.shape[0]):
-        p = float(params[i])
-        g = _penalised(p, float(grad[i]), opt, penalty)
-        if opt.momentum == 0:
-            params[i] = p - rate * g
-            continue
-        v = _flushed(opt.momentum * float(velocity[i]) - rate * g, params.dtype)
-        velocity[i] = v
-        params[i] = p + (opt.momentum * v - rate * g if opt.nesterov else v)
+    typ = params.dtype.type
+    lr, mu = typ(rate), typ(opt.momentum)
+    with np.errstate(all="ignore"):
+        squares = _squares(params, opt, penalty)
+        for i in range(params.shape[0]):
+            p = params[i]
+            g = _penalised(p, typ(grad[i]), opt, penalty, typ)
+            if opt.momentum == 0:
+                params[i] = p - lr * g
+                continue
+            v = _flushed(mu * velocity[i] - lr * g, params.dtype)
+            velocity[i] = v
+            params[i] = p + (mu * v - lr * g if opt.nesterov else v)
     return squares
 
 
 def adam_update(params, m, v, grad, opt, rate, penalty):
-    squares = sum(float(p) ** 2 for p in params) if opt.l2 * penalty > 0 else 0.0
-    for i in range(params.shape[0]):
-        p = float(params[i])
-        g = _penalised(p, float(grad[i]), opt, penalty)
-        m[i] = _flushed(opt.beta1 * float(m[i]) + (1 - opt.beta1) * g, params.dtype)
-        v[i] = _flushed(opt.beta2 * float(v[i]) + (1 - opt.beta2) * g * g, params.dtype)
-        params[i] = p - rate * float(m[i]) / (math.sqrt(float(v[i])) + opt.eps)
+    typ = params.dtype.type
+    lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
+    one_b1, one_b2 = typ(1 - opt.beta1), typ(1 - opt.beta2)
+    with np.errstate(all="ignore"):
+        squares = _squares(params, opt, penalty)
+        for i in range(params.shape[0]):
+            p = params[i]
+            g = _penalised(p, typ(grad[i]), opt, penalty, typ)
+            m[i] = _flushed(b1 * m[i] + one_b1 * g, params.dtype)
+            v[i] = _flushed(b2 * v[i] + one_b2 * (g * g), params.dtype)
+            params[i] = p - lr * m[i] / (np.sqrt(v[i]) + eps)
     return squares
 
 

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 import fastnn as fn
+import fastnn.kernels as numba_backend
+import fastnn.numpy_backend as numpy_backend
 
-from conftest import DTYPES, SEEDS, assert_agree, call_all
+import naive
+from conftest import DTYPES, SEEDS, TOLERANCE, assert_agree, call_all
 
 OPTIMIZERS = {
     "sgd": fn.SGD(lr=0.05),
@@ -256,3 +259,99 @@ def test_smallest_normal_is_the_dtypes(dtype):
     from fastnn.kernels.sgd import smallest_normal
 
     assert smallest_normal(np.zeros(1, dtype)) == float(np.finfo(dtype).tiny)
+
+
+# -- overflow: every backend gives the textbook formula's inf and NaN -----------------------------
+
+
+def _near_overflow(dtype):
+    """Gradients around sqrt(max) of the dtype, where g**2 overflows (float32 ~1.8e19, float64
+    ~1.3e154), both signs, and beyond; a few params huge, inf or NaN; states of both signs."""
+    root = np.sqrt(np.finfo(dtype).max)
+    big = root * np.array([0.5, 0.99, 1.01, 2.0, 1e3, 1e6])
+    special = [np.finfo(dtype).max, np.inf, -np.inf, np.nan, 1.0, 0.0]
+    grad = np.r_[big, -big, special, -np.asarray(special[:1]), root * np.array([0.999, 1.5, 3])]
+    n = len(grad)
+    rng = np.random.default_rng(7)
+    params = rng.normal(size=n)
+    params[[4, 9, 14]] = [np.inf, -np.inf, np.nan]
+    params[[2, 11]] = [root * 10, -np.finfo(dtype).max / 2]
+    state = rng.normal(size=(2, n))
+    state[1] = np.abs(state[1])  # a second moment is never negative
+    return [a.astype(dtype) for a in (params, state, grad)]
+
+
+def _assert_same_values(actual, expected, dtype, what):
+    """The same NaN, +inf and -inf positions; the finite values within the dtype's tolerance."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    for mask in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(mask(actual), mask(expected), err_msg=f"{what}: {mask}")
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(actual[finite], expected[finite], err_msg=what, **TOLERANCE[dtype])
+
+
+def _two_steps(kernel, arrays, *rest):
+    """``kernel`` twice (the second step reads the state the first left) on each backend:
+    {backend: (return values, arrays after)}."""
+    results = {}
+    for label, module in (("numba", numba_backend), ("numpy", numpy_backend), ("naive", naive)):
+        copies = [a.copy() for a in arrays]
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = [getattr(module, kernel)(*copies, *rest) for _ in range(2)]
+        results[label] = (values, copies)
+    return results
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("penalty", [1.0, 0.0])
+def test_steps_near_overflow_give_the_same_inf_and_nan_on_every_backend(dtype, name, penalty):
+    params, state, grad = _near_overflow(dtype)
+    opt = OPTIMIZERS[name].config()
+    if name.startswith("adam"):
+        results = _two_steps("adam_update", [params, state[0], state[1], grad], opt, 0.003,
+                             penalty)  # fmt: skip
+    else:
+        results = _two_steps("sgd_update", [params, state[0], grad], opt, 0.05, penalty)
+    ref_values, ref_arrays = results["numpy"]
+    for label in ("numba", "naive"):
+        values, arrays = results[label]
+        _assert_same_values(values, ref_values, dtype, f"{label}: returned squares")
+        for i, (actual, expected) in enumerate(zip(arrays, ref_arrays)):
+            _assert_same_values(actual, expected, dtype, f"{label} vs numpy, array {i}")
+    assert not np.isfinite(ref_arrays[0]).all()  # the inputs do reach inf/NaN
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_step_where_the_squared_gradient_overflows_is_the_formulas(dtype):
+    """scikit-learn's Adam in float64 and float32: g**2 = inf makes v = inf and the step
+    m / (sqrt(inf) + eps) = 0, so the parameter stays; g = inf makes m = inf, and inf / inf is
+    NaN. A regrouped b2 v + (1 - b2) g**2 would give NaN for the first."""
+    root = np.sqrt(np.finfo(dtype).max)
+    grad = np.array([1.5 * root, -4 * root, np.inf, 0.5 * root], dtype)
+    opt = fn.Adam(lr=0.01).config()
+    for module in (numba_backend, numpy_backend, naive):
+        params, m, v = np.ones(4, dtype), np.zeros(4, dtype), np.zeros(4, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            module.adam_update(params, m, v, grad, opt, 0.001, 1.0)
+        name = module.__name__
+        np.testing.assert_array_equal(v[:3], np.inf, err_msg=name)
+        np.testing.assert_array_equal(params[:2], 1.0, err_msg=name)  # a step of -0.0
+        assert np.isposinf(m[2]) and np.isnan(params[2]), name
+        assert np.isfinite(v[3]) and params[3] < 1, name  # below the threshold: a normal step
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["momentum", "nesterov-l1l2"])
+def test_sgd_step_of_an_infinite_gradient_is_the_formulas(dtype, name):
+    """v = mu v - lr g: -inf for g = inf, NaN for an inf velocity meeting an opposite inf."""
+    grad = np.array([np.inf, -np.inf, np.finfo(dtype).max], dtype)
+    opt = OPTIMIZERS[name].config()
+    for module in (numba_backend, numpy_backend, naive):
+        params, velocity = np.zeros(3, dtype), np.zeros(3, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            module.sgd_update(params, velocity, grad, opt, 0.05, 1.0)
+            assert velocity[0] == -np.inf and velocity[1] == np.inf, module.__name__
+            assert np.isfinite(velocity[2]), module.__name__
+            module.sgd_update(params, velocity, -grad, opt, 0.05, 1.0)
+        assert np.isnan(velocity[:2]).all(), module.__name__

@@ -1,11 +1,10 @@
 """The text and the JSON file of a benchmark's results."""
 
 import json
-import os
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import as_path, atomic_write
 from ..errors import InputTypeError
 from .jobs import NUMBA
 
@@ -131,7 +130,7 @@ def write_json(result, path):
 
     The file is written whole or not at all: a failure leaves no partial file behind.
     """
-    path = os.fspath(path)
+    path = as_path(path)
     with atomic_write(path, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2, default=_json_default)
         f.write("\n")

@@ -14,7 +14,7 @@ import gc
 import statistics
 import time
 
-from .._validation import check_choice, check_int, check_number
+from .._validation import check_choice, check_int, check_memory, check_number
 from ..errors import InputError
 from . import peers as _peers
 from .jobs import (
@@ -25,6 +25,7 @@ from .jobs import (
     OPTIMIZERS,
     fastnn_job,
     initial_weights,
+    layer_widths,
     network_name,
 )
 from .machine import load_average, machine_info
@@ -33,6 +34,10 @@ REGIMES = ("per-sample", "batch")
 MNIST_TRAIN = 60000
 MAX_THREADS = 1024  # more threads than a machine has cores only oversubscribes it
 ACCURACY_MARGIN = 0.02  # a row this much below fastnn numba's accuracy on its samples is flagged
+# the float32 copies of the network that may be held at once: each job's model (fastnn's two
+# backends on every slice, PyTorch, JAX, scikit-learn) with its gradient and optimizer state
+NETWORK_COPIES = 40
+TEST_ROWS = 10000  # the MNIST test set, evaluated at once
 
 
 def run(
@@ -171,6 +176,7 @@ def _settings(regime="both", repeat=3, samples=MNIST_TRAIN, numpy_samples=None,
         if lr is not None:
             lrs[regime_name] = check_number(lr, name, low=0, low_open=True)
     hidden = _hidden(hidden)
+    _check_network(hidden, batch_size)
     threads = list(torch_threads)
     if not threads:
         raise InputError("torch_threads must name at least one thread count; got none")
@@ -202,6 +208,15 @@ def _hidden(hidden):
     if isinstance(hidden, (int, float, str)) or not hasattr(hidden, "__iter__"):
         hidden = [hidden]
     return [check_int(width, "hidden", low=1) for width in hidden]
+
+
+def _check_network(hidden, batch_size):
+    """Refuse, before loading anything, a network that the implementations cannot hold."""
+    widths = layer_widths(hidden)
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:]))
+    rows = max(batch_size, TEST_ROWS)  # a batch's activations, or the test set's
+    check_memory(4 * (NETWORK_COPIES * n_params + 3 * rows * sum(widths)),
+                 f"timing a network of {n_params:,} parameters (hidden={hidden})")  # fmt: skip
 
 
 def _describe_optimizer(optimizer):

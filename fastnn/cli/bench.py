@@ -14,6 +14,8 @@ from .options import (
     at_least,
     at_most,
     output_file,
+    positive_ints,
+    widths,
 )
 
 DESCRIPTION = (
@@ -126,14 +128,7 @@ def _add_job_options(group):
 
 
 def _thread_counts(text, most):
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        counts = []
-    if not counts or any(count < 1 for count in counts):
-        raise UsageError(
-            f"--torch-threads must be thread counts >= 1, comma-separated such as 1,2; got {text!r}"
-        )
+    counts = positive_ints(text, "--torch-threads", "thread counts", "1,2")
     for count in counts:
         at_most(count, "--torch-threads", most)
     return counts
@@ -147,6 +142,7 @@ def _check(args, bench):
     if args.numpy_samples is not None:
         at_least(args.numpy_samples, "--numpy-samples", 1)
     at_least(args.peer_samples, "--peer-samples", 1)
+    args.hidden = widths(args.hidden)
     at_least(args.batch_size, "--batch-size", 2)
     if args.regime != "per-sample":
         at_most(args.batch_size, "--batch-size", args.samples, " (--samples)")

@@ -3,7 +3,11 @@
 Every split is seeded with :data:`SPLIT_SEED`, whatever ``--seed`` is, so that ``fastnn
 evaluate`` finds the test rows that ``fastnn train`` held out. CSV rows stay raw: the model is
 given the training rows' :class:`~fastnn.scaling.Scaling` and standardises them itself. Rows of
-an svmlight file stay sparse (CSR) and are never standardised, which would make them dense.
+an svmlight file stay sparse (CSR) and are never standardised, which would make them dense; the
+model keeps their width and the base of their indices (``n_features``, ``zero_based``), so that
+new files are read as the training file was. With ``split="all"`` (evaluation on a file of new
+rows) a file is not split at all, and its labels are mapped to the model's classes: a file of a
+few rows, or of one class, is fine.
 """
 
 import os
@@ -12,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import datasets
+from ..datasets.svmlight import read_labelled
+from ..datasets.tabular import read_rows
 from ..scaling import Scaling
 from .options import UsageError, file_kind
 
@@ -32,6 +38,9 @@ class Request:
     features: list = None
     val_split: float = 0.0
     split: str = "test"  # files only: "all" puts every row into the test part
+    classes: list = None  # files only: a trained model's class names, to map the labels to
+    n_features: int = None  # svmlight only: a trained model's width
+    zero_based: object = "auto"  # svmlight only: the base of the indices (True, False, "auto")
 
 
 @dataclass
@@ -86,11 +95,22 @@ def _spiral(request):
     return Data(title, "classification", X_train, y_train, X_test, y_test, classes=classes)
 
 
+def _classes(request, task):
+    return None if task == "regression" else request.classes
+
+
 def _csv(request):
     path = request.name[4:]
     if request.target is None:
         raise UsageError(f"--dataset {request.name} needs --target COLUMN, the column to predict")
     task = request.task or "regression"
+    classes = _classes(request, task)
+    meta = {"target": request.target, "task": task, "val_size": request.val_split, "path": path}
+    title = f"{os.path.basename(path)} (target {request.target!r}, {task})"
+    if request.split == "all":
+        X, y, features, classes = read_rows(path, request.target, task, request.features, classes)
+        meta["features"] = list(features)
+        return Data(title, task, X[:0], y[:0], X, y, classes=classes or None, meta=meta)
     table = datasets.load_csv(
         path,
         target=request.target,
@@ -100,21 +120,17 @@ def _csv(request):
         test_size=TEST_SIZE,
         seed=SPLIT_SEED,
         standardize=False,
+        classes=classes,
     )
-    X_test, y_test = table.X_test, table.y_test
-    if request.split == "all":
-        X_test = np.concatenate([table.X_train, table.X_val, X_test])
-        y_test = np.concatenate([table.y_train, table.y_val, y_test])
     has_val = request.val_split > 0
-    meta = {"target": request.target, "task": task, "features": list(table.features),
-            "val_size": request.val_split, "path": path}  # fmt: skip
+    meta["features"] = list(table.features)
     return Data(
-        f"{os.path.basename(path)} (target {request.target!r}, {task})",
+        title,
         task,
         table.X_train,
         table.y_train,
-        X_test,
-        y_test,
+        table.X_test,
+        table.y_test,
         X_val=table.X_val if has_val else None,
         y_val=table.y_val if has_val else None,
         classes=table.classes or None,
@@ -126,28 +142,35 @@ def _csv(request):
 def _svmlight(request):
     path = request.name[len("svmlight:") :]
     task = request.task or "classification"
-    sparse = datasets.load_svmlight(
-        path, task=task, val_size=request.val_split, test_size=TEST_SIZE, seed=SPLIT_SEED
-    )
-    X_test, y_test = sparse.X_test, sparse.y_test
+    classes = _classes(request, task)
+    read = dict(n_features=request.n_features, zero_based=request.zero_based, classes=classes)
+    X_val = y_val = None
     if request.split == "all":
-        import scipy.sparse as sp
-
-        X_test = sp.vstack([sparse.X_train, sparse.X_val, X_test], format="csr")
-        y_test = np.concatenate([sparse.y_train, sparse.y_val, y_test])
-    has_val = request.val_split > 0
-    n_features = sparse.n_features
-    meta = {"task": task, "val_size": request.val_split, "path": path, "sparse": True}
+        X, y, classes, zero_based = read_labelled(path, task, **read)
+        X_train, y_train, X_test, y_test = X[:0], y[:0], X, y
+    else:
+        sparse = datasets.load_svmlight(
+            path, task=task, val_size=request.val_split, test_size=TEST_SIZE, seed=SPLIT_SEED,
+            **read,
+        )  # fmt: skip
+        X_train, y_train = sparse.X_train, sparse.y_train
+        X_test, y_test = sparse.X_test, sparse.y_test
+        if request.val_split > 0:
+            X_val, y_val = sparse.X_val, sparse.y_val
+        classes, zero_based = sparse.classes, sparse.zero_based
+    n_features = X_test.shape[1]
+    meta = {"task": task, "val_size": request.val_split, "path": path, "sparse": True,
+            "n_features": n_features, "zero_based": bool(zero_based)}  # fmt: skip
     return Data(
         f"{os.path.basename(path)} (svmlight, {n_features:,} features, sparse, {task})",
         task,
-        sparse.X_train,
-        sparse.y_train,
+        X_train,
+        y_train,
         X_test,
         y_test,
-        X_val=sparse.X_val if has_val else None,
-        y_val=sparse.y_val if has_val else None,
-        classes=sparse.classes or None,
+        X_val=X_val,
+        y_val=y_val,
+        classes=classes or None,
         meta=meta,
     )
 

@@ -1,6 +1,7 @@
 """``fastnn evaluate``: a saved model's metrics on the test rows of a data set (by default the
 one it was trained on, split the same way), or on every row of a CSV file."""
 
+from ..serialization import TASK_LOSSES
 from .data import Request, load
 from .options import (
     BACKEND,
@@ -8,6 +9,7 @@ from .options import (
     PLOTS,
     UsageError,
     add_data_options,
+    column_names,
     input_file,
     plots_folder,
 )
@@ -28,7 +30,9 @@ def add_options(parser):
         choices=("test", "all"),
         default="test",
         help="csv:PATH and svmlight:PATH only: the test rows of the same split as training "
-        "(default), or every row of the file (a file of new rows)",
+        "(default), or every row of the file, unsplit (a file of new rows: a few rows, or rows "
+        "of one class, are fine; labels are read as the model's classes, and svmlight indices "
+        "with the model's width and base)",
     )
     BACKEND.add(parser)
     PLOTS.add(parser, help="write the plots that fit the task into DIR (created if needed)")
@@ -41,23 +45,43 @@ def load_model(path, backend):
     return load_file(input_file(path, "model file"), backend=backend)
 
 
-def _request(args, meta):
-    """The data set to evaluate on: the options, else what the model recorded."""
+# The task a file is read for when neither --task nor the model says: the one its loss implies.
+_TASK_OF_LOSS = {
+    "softmax_cross_entropy": "classification",
+    "binary_cross_entropy": "binary",
+    "mse": "regression",
+}
+
+
+def _request(args, model):
+    """The data set to evaluate on: the options, else what the model recorded. A file's rows
+    are read as the model needs them: its classes, and for svmlight its width and index base."""
+    meta = model.metadata
     name = args.dataset or meta.get("dataset")
     if name is None:
         raise UsageError(f"{args.model} does not record its data set; name one with --dataset")
+    features = column_names(args.features) if args.features is not None else None
     if not name.startswith(("csv:", "svmlight:")):
         if args.split == "all":
             raise UsageError("--split all applies to csv:PATH and svmlight:PATH data sets")
-        return Request(name, args.data_dir, args.target, args.task, args.features)
+        return Request(name, args.data_dir, args.target, args.task, features)
+    task = args.task or meta.get("task") or _TASK_OF_LOSS[model.loss]
+    if model.loss not in TASK_LOSSES[task]:
+        raise UsageError(
+            f"{args.model} has loss {model.loss}, which does not fit a {task} task; evaluate it "
+            f"with --task {_TASK_OF_LOSS[model.loss]}"
+        )
     return Request(
         name,
         args.data_dir,
         args.target or meta.get("target"),
-        args.task or meta.get("task"),
-        args.features or meta.get("features"),
-        meta.get("val_size", 0.0),  # the same split as training
+        task,
+        features or meta.get("features"),
+        meta.get("val_size") or 0.0,  # the same split as training
         args.split,
+        classes=meta.get("classes") if model.loss != "mse" else None,
+        n_features=model.layers[0].n_in,
+        zero_based="auto" if meta.get("zero_based") is None else meta["zero_based"],
     )
 
 
@@ -68,7 +92,7 @@ def run(args):
         plots_folder(args.plots)
     model = load_model(args.model, args.backend)
     meta = model.metadata
-    request = _request(args, meta)
+    request = _request(args, model)
     data = load(request)
     trained_on = meta.get("classes")
     if trained_on and data.classes and data.classes != trained_on:

@@ -4,14 +4,15 @@ the errors that end a command with one line on stderr."""
 import argparse
 import csv
 import os
+import stat
 import tempfile
 
+from .._files import kind_of
 from ..backend import BACKENDS
 from ..datasets import TASKS
 from ..errors import FastnnError
-
-DATASETS = ("mnist", "fashion-mnist", "digits", "spiral")
-FILE_KINDS = ("csv", "svmlight")  # --dataset KIND:PATH
+from ..serialization import DATASET_FILE_KINDS as FILE_KINDS  # --dataset KIND:PATH
+from ..serialization import DATASET_NAMES as DATASETS
 
 
 class UsageError(FastnnError):
@@ -37,19 +38,6 @@ class Option:
 
 
 # -- argument types: argparse reports their errors with the command's usage ----------------------
-
-
-def widths(text):
-    """``--hidden``: comma-separated layer widths, each >= 1; an empty string for none."""
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer widths such as 128 or 256,128; got {text!r}"
-        ) from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"layer widths must be >= 1; got {text!r}")
-    return sizes
 
 
 def fraction(text):
@@ -79,13 +67,59 @@ def file_kind(name):
     return kind if colon and kind in FILE_KINDS else None
 
 
-def column_names(text):
-    """Comma-separated column names, read as a CSV line: ``'"a,b",c'`` names ``a,b`` and ``c``."""
-    names = [name.strip() for name in next(csv.reader([text]), [])]
-    if not names or not all(names):
-        raise argparse.ArgumentTypeError(
-            f'expected comma-separated column names (quote a name holding a comma: "a,b"); '
-            f"got {text!r}"
+# -- comma-separated lists: parsed by the command, so that a mistake is one line ------------------
+
+
+def positive_ints(text, option, what, example):
+    """Comma-separated whole numbers >= 1 (``what``, as in ``example``); a :class:`UsageError`
+    naming ``option`` for an empty item, a zero, a negative or anything but ASCII digits."""
+    values = []
+    for position, item in enumerate(text.split(","), start=1):
+        item = item.strip()
+        if not item:
+            problem = f"item {position} is empty"
+        elif not (item.isascii() and item.isdigit()):
+            problem = f"{item[:20]!r} is not a whole number"
+        elif int(item) < 1:
+            problem = f"{item!r} is not >= 1"
+        else:
+            values.append(int(item))
+            continue
+        raise UsageError(
+            f"{option} must be comma-separated {what} >= 1 such as {example}; got {text!r:.60} "
+            f"({problem})"
+        )
+    return values
+
+
+def widths(text, option="--hidden"):
+    """``--hidden``: comma-separated layer widths, each >= 1; an empty string for none."""
+    if not text.strip():
+        return []
+    return positive_ints(text, option, "layer widths", "128 or 256,128 (or '' for none)")
+
+
+def column_names(text, option="--features"):
+    """Comma-separated column names, read as a CSV line: ``'"a,b",c'`` names ``a,b`` and ``c``;
+    each non-empty and named once, else a :class:`UsageError` naming ``option``."""
+    try:
+        names = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error as exc:  # a NUL character
+        names, problem = None, str(exc)
+    else:
+        empty = [i for i, name in enumerate(names, start=1) if not name]
+        twice = [name for i, name in enumerate(names) if name and name in names[:i]]
+        problem = None
+        if not names:
+            problem = "no names"
+        elif empty:
+            problem = f"item {empty[0]} is empty"
+        elif twice:
+            problem = f"{twice[0]!r} is named twice"
+    if problem is not None:
+        raise UsageError(
+            f"{option} must be comma-separated column names, each once (quote a name holding a "
+            f'comma: "a,b"); got {text!r:.60} ({problem})'
         )
     return names
 
@@ -102,8 +136,8 @@ BACKEND = Option(
 SEED = Option("--seed", type=int, default=0)
 HIDDEN = Option(
     "--hidden",
-    type=widths,
-    default=[128],
+    default="128",
+    metavar="WIDTHS",
     help="hidden layer widths, comma-separated, e.g. 128 or 256,128; an empty string for none "
     "(default: 128)",
 )
@@ -148,7 +182,6 @@ TASK = Option(
 )
 FEATURES = Option(
     "--features",
-    type=column_names,
     default=None,
     metavar="COLS",
     help='csv:PATH only: comma-separated feature columns, quoted as in a CSV line ("a,b",c) '
@@ -194,13 +227,37 @@ def at_most(value, option, high, what=""):
 
 
 def input_file(path, what):
-    """``path`` if it is a file that exists; else a :class:`UsageError` naming it."""
-    if not os.path.exists(path):
-        raise UsageError(f"{what} {path!r} does not exist")
-    if os.path.isdir(path):
-        raise UsageError(f"{what} {path!r} is a folder, not a file")
-    if not os.path.isfile(path):
-        raise UsageError(f"{what} {path!r} is not a regular file")
+    """``path`` if it is a regular file (or a link to one); else a :class:`UsageError` naming
+    it. A FIFO or a device is refused here, unopened: reading one may block or never end."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path!r} does not exist") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = kind_of(info.st_mode)
+        wanted = "a file" if kind == "a folder" else "a regular file"
+        raise UsageError(f"{what} {path!r} is {kind}, not {wanted}")
+    return path
+
+
+def same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (through a link, hard or symbolic, too)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist
+        return False
+
+
+def not_an_input(path, option, inputs):
+    """Refuse, before any work, a destination ``path`` that is one of the files read:
+    ``inputs`` maps what each is ("the model file") to its path."""
+    for what, source in inputs.items():
+        if source is not None and same_file(path, source):
+            same = "" if os.path.abspath(path) == os.path.abspath(source) else f" {source}"
+            raise UsageError(
+                f"{option} {path} is {what}{same}: writing there would destroy it; name "
+                "another file"
+            )
     return path
 
 
@@ -269,9 +326,14 @@ __all__ = [
     "add_data_options",
     "at_least",
     "at_most",
+    "column_names",
     "file_kind",
     "input_file",
+    "not_an_input",
     "output_file",
     "output_folder",
     "plots_folder",
+    "positive_ints",
+    "same_file",
+    "widths",
 ]

@@ -4,8 +4,19 @@ Inputs are read with their declared sizes checked before anything is allocated: 
 height come from its header, an ``.npy`` file is mapped, not read, until its shape and dtype are
 known to fit, and the arrays of a sparse ``.npz`` file (``scipy.sparse.save_npz``) are checked by
 their ``.npy`` headers against its declared shape and the zip directory before they are read.
+An svmlight file is read with the width and the index base the model was trained with.
 Rows stay raw: a model with a scaling standardises them itself, and a regression model answers
 in its target's units. Sparse rows stay sparse all the way to the model.
+
+A PNG with transparency (RGBA, grey with alpha, a palette or a colour marked transparent) is
+flattened onto an opaque background first, as Pillow's ``alpha_composite`` does: ``ink * alpha
++ background * (1 - alpha)`` per pixel, then turned grey (ITU-R 601 luma, as Pillow's "L"
+mode). The opaque pixels are the drawing, so the background is the one they stand out on:
+white under dark ink, black under light ink. A digit drawn on an HTML canvas, whose pixels are
+all black and whose strokes live in alpha alone, so becomes black strokes on white, which
+``--invert auto`` turns into the white-on-black digits of MNIST and of scikit-learn's digits;
+light strokes on a transparent canvas become white on black at once. Dropping the alpha
+channel instead would leave such a canvas all black.
 """
 
 import csv
@@ -15,14 +26,15 @@ import os
 import struct
 import sys
 import zipfile
+import zlib
 
 import numpy as np
 
-from .._files import ARCHIVE_ERRORS, atomic_write
-from .._validation import check_memory
+from .._files import ARCHIVE_ERRORS, Lines, atomic_write, check_size, open_regular
+from .._validation import check_memory, check_sparse_structure
 from ..errors import FastnnError, InputError
 from .evaluate import load_model
-from .options import BACKEND, MODEL, UsageError, input_file, output_file
+from .options import BACKEND, MODEL, UsageError, input_file, not_an_input, output_file
 
 DESCRIPTION = (
     "Load a model saved by `fastnn train --save` and print one prediction per input row (a "
@@ -30,20 +42,31 @@ DESCRIPTION = (
     "model's: 28x28 or 8x8, alone or stacked), a .npz sparse matrix written by "
     "scipy.sparse.save_npz (CSR, CSC, COO or BSR; one row per sample, passed to the model "
     "without making it dense), a .csv file (with a header naming the model's feature columns, "
-    "or bare numeric rows), or a .png image for the digit models (grey scale, the model's "
-    "size; needs matplotlib). Raw rows are standardised by the model with the "
-    "statistics it keeps, and regression models answer in the target's units."
+    "or bare numeric rows), an svmlight/libsvm file (.svm, .svmlight, .libsvm or "
+    "svmlight:PATH; read with the model's width and index base, labels ignored), or a .png "
+    "image for the digit models (the model's size; transparency is flattened onto the "
+    "background the drawing stands out on; needs Pillow, which matplotlib brings). Raw rows "
+    "are standardised by the model with the statistics it keeps, and regression models "
+    "answer in the target's units. --output may not name the model or the input file."
 )
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's convert("L")
 
 
 def add_options(parser):
     MODEL.add(parser)
     parser.add_argument(
-        "input", metavar="INPUT", help="a .npy, .npz (scipy.sparse.save_npz), .csv or .png file"
+        "input",
+        metavar="INPUT",
+        help="a .npy, .npz (scipy.sparse.save_npz), .csv, svmlight (.svm, .svmlight, .libsvm or "
+        "svmlight:PATH) or .png file",
     )
     parser.add_argument(
-        "--output", metavar="PATH", default=None, help="write the predictions as CSV to PATH"
+        "--output",
+        metavar="PATH",
+        default=None,
+        help="write the predictions as CSV to PATH (not the model or the input file)",
     )
     parser.add_argument(
         "--proba",
@@ -55,7 +78,8 @@ def add_options(parser):
         choices=("auto", "yes", "no"),
         default="auto",
         help="images only: invert grey levels; the models expect light digits on a dark "
-        "background, and auto inverts images whose mean is above 0.5 (default: auto)",
+        "background, and auto inverts images whose mean is above 0.5, after a PNG's "
+        "transparency is flattened (default: auto)",
     )
     BACKEND.add(parser)
 
@@ -65,7 +89,7 @@ def add_options(parser):
 
 def png_size(path):
     """``(height, width)`` from a PNG file's header (its IHDR chunk), without decoding it."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(24)
     if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
         raise UsageError(f"{path} is not a PNG image: it lacks the PNG signature and header")
@@ -82,22 +106,49 @@ def _read_png(path, shape):
             "resize it first"
         )
     try:
-        from matplotlib.image import imread
+        from PIL import Image
     except ImportError:
         raise UsageError(
-            'reading PNG images needs matplotlib: pip install "fastnn[plot]"'
+            'reading PNG images needs Pillow: pip install "fastnn[plot]" (or pillow)'
         ) from None
     try:
-        image = np.asarray(imread(path))
-    except (OSError, ValueError, SyntaxError) as exc:
+        with open_regular(path) as f, Image.open(f, formats=["PNG"]) as im:
+            im.load()
+            grey, alpha = _grey_and_alpha(im)
+    except (OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
         raise UsageError(f"{path} is not a readable PNG image: {exc}") from None
-    if image.dtype.kind in "ui":
-        image = image / np.iinfo(image.dtype).max
-    if image.ndim == 3:  # RGB(A): drop alpha, average the colours
-        image = image[..., :3].mean(axis=2)
-    if image.shape != shape:
-        raise UsageError(f"{path} decodes to {image.shape}, not the {shape} its header declares")
-    return image.astype(np.float64)
+    if grey.shape != shape:
+        raise UsageError(f"{path} decodes to {grey.shape}, not the {shape} its header declares")
+    return _flatten(grey, alpha, path)
+
+
+def _grey_and_alpha(image):
+    """A decoded PNG's grey levels in [0, 1], and its opacity in [0, 1] (None when it has no
+    transparency)."""
+    transparency = image.info.get("transparency")
+    if image.mode.startswith("I"):  # 16-bit grey; a transparent grey level is a number
+        raw = np.asarray(image)
+        alpha = None if not isinstance(transparency, int) else (raw != transparency) * 1.0
+        return raw / 65535.0, alpha
+    if image.mode in ("RGBA", "LA", "PA") or transparency is not None:
+        rgba = np.asarray(image.convert("RGBA"), np.float64) / 255
+        return rgba[..., :3] @ _LUMA, rgba[..., 3]
+    if image.mode == "L":
+        return np.asarray(image, np.float64) / 255, None
+    return np.asarray(image.convert("RGB"), np.float64) / 255 @ _LUMA, None
+
+
+def _flatten(grey, alpha, path):
+    """``grey`` composited over the background its drawing stands out on (see the module's
+    docstring): white under dark ink, black under light ink."""
+    if alpha is None or alpha.min() >= 1:
+        return grey
+    weight = alpha.sum()
+    if weight == 0:
+        raise UsageError(f"{path} is fully transparent: it shows nothing to predict")
+    ink = float((alpha * grey).sum() / weight)  # the drawing's mean grey level
+    background = 1.0 if ink < 0.5 else 0.0
+    return grey * alpha + background * (1.0 - alpha)
 
 
 def _image_rows(images, pixel_max, invert):
@@ -140,10 +191,8 @@ _BYTES_PER_ROW = 64  # per row: its index pointer and the rest of its line of te
 def _read_sparse_npz(path, model):
     """The rows in a file written by ``scipy.sparse.save_npz``, as a CSR matrix, with every
     size the file declares checked before an array is read."""
-    from ..serialization import _open_regular
-
     try:
-        with _open_regular(path) as f:
+        with open_regular(path) as f:
             with zipfile.ZipFile(f) as zf:
                 declared = _sparse_headers(zf, path, model)
             f.seek(0)
@@ -277,9 +326,8 @@ def _load_sparse(f, declared):
     X = sp.load_npz(f)
     if X.shape != shape:
         raise InputError(f"the matrix has shape {X.shape}, not the {shape} its file declares")
-    X = X.tocsr()
-    X.check_format(full_check=True)  # every column index in range, the row pointers in order
-    return X
+    check_sparse_structure(X, "the matrix")  # before tocsr(), whose kernels trust the indices
+    return X.tocsr()
 
 
 def _is_numeric(row):
@@ -304,8 +352,9 @@ def _feature_columns(header, features, path):
 def _read_csv(path, features):
     """Numeric rows of a CSV file; a header row, when there is one, selects ``features``."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return _csv_rows(csv.reader(f), path, features)
+        with open_regular(path, "r", newline="", encoding="utf-8-sig") as f:
+            check_size(f, 1, f"reading {path}")  # its rows hold at least as many bytes
+            return _csv_rows(csv.reader(Lines(f, path)), path, features)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not a readable CSV file: {exc}") from None
 
@@ -333,14 +382,38 @@ def _csv_rows(reader, path, features):
     return np.vstack(rows)
 
 
+def _read_svmlight(path, model):
+    """The rows of an svmlight file as CSR, read with the model's width and index base."""
+    from ..datasets.svmlight import read_svmlight
+
+    zero_based = model.metadata.get("zero_based")
+    X, _ = read_svmlight(
+        path,
+        n_features=model.layers[0].n_in,
+        zero_based="auto" if zero_based is None else zero_based,
+    )
+    return X
+
+
+def input_path(text):
+    """The file INPUT names, and whether it is an svmlight file."""
+    kind, colon, rest = text.partition(":")
+    if colon and kind == "svmlight" and rest:
+        return rest, True
+    return text, os.path.splitext(text)[1].lower() in SVMLIGHT_SUFFIXES
+
+
 def read_input(path, model, invert):
     """The raw rows (or image rows) in ``path`` for ``model``: an array, or a CSR matrix for a
-    sparse ``.npz`` file."""
+    sparse ``.npz`` or an svmlight file."""
     meta = model.metadata
-    shape = tuple(meta.get("image_shape", ()))
+    shape = tuple(meta.get("image_shape") or ())
     n_in = model.layers[0].n_in
+    path, svmlight = input_path(path)
     input_file(path, "input file")
     suffix = os.path.splitext(path)[1].lower()
+    if svmlight:
+        return _read_svmlight(path, model)
     if suffix == ".png":
         if not shape:
             raise UsageError(f"{path} is an image, but this model was not trained on images")
@@ -350,13 +423,16 @@ def read_input(path, model, invert):
     if suffix == ".npy":
         X = _read_npy(path)
         if shape and X.shape[-2:] == shape and X.ndim in (2, 3):
-            return _image_rows(X.reshape(-1, *shape), meta.get("pixel_max", 255), invert)
+            return _image_rows(X.reshape(-1, *shape), meta.get("pixel_max") or 255, invert)
         if X.ndim == 1 and X.shape[0] == n_in:
             X = X[None]
     elif suffix == ".csv":
         X = _read_csv(path, meta.get("features"))
     else:
-        raise UsageError(f"INPUT must be a .npy, .npz, .csv or .png file; got {path!r}")
+        raise UsageError(
+            "INPUT must be a .npy, .npz, .csv, .png or svmlight (.svm, .svmlight, .libsvm, "
+            f"svmlight:PATH) file; got {path!r}"
+        )
     if X.ndim != 2 or X.shape[1] != n_in:
         raise UsageError(
             f"{path} holds an array of shape {X.shape}; the model takes rows of {n_in} "
@@ -389,6 +465,8 @@ def _predictions(model, X, proba):
 def run(args):
     if args.output is not None:
         output_file(args.output, "--output")
+        inputs = {"the model file": args.model, "the input file": input_path(args.input)[0]}
+        not_an_input(args.output, "--output", inputs)
     model = load_model(args.model, args.backend)
     if args.proba and model.loss == "mse":
         raise UsageError("--proba needs a classification model; this one does regression")

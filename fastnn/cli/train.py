@@ -18,6 +18,7 @@ from ..errors import TrainingInterrupted
 from ..layers import dense_stack
 from ..lbfgs import LBFGS
 from ..model import DTYPES, Sequential
+from ..serialization import TASK_LOSSES
 from . import optimizer as optimizer_options
 from .data import Request, load
 from .options import (
@@ -31,9 +32,13 @@ from .options import (
     UsageError,
     add_data_options,
     at_least,
+    column_names,
+    file_kind,
     fraction,
+    not_an_input,
     output_file,
     plots_folder,
+    widths,
 )
 
 DESCRIPTION = (
@@ -51,11 +56,7 @@ LOSS_FOR_TASK = {
     "binary": "binary_cross_entropy",
     "regression": "mse",
 }
-LOSSES_FOR_TASK = {
-    "classification": ("softmax_cross_entropy",),
-    "binary": ("binary_cross_entropy", "softmax_cross_entropy"),
-    "regression": ("mse",),
-}
+LOSSES_FOR_TASK = TASK_LOSSES
 _PREDICT_ROWS = 8192  # rows the model's predict and evaluate take at a time
 # L-BFGS: SciPy's L-BFGS-B keeps about 2 * 10 + 5 float64 vectors of the parameters' size, and
 # the objective a few more (the point, its gradient, the weights)
@@ -138,6 +139,9 @@ def _check_destinations(args):
         if os.path.isdir(args.save) or args.save.endswith(("/", os.sep)):
             raise UsageError(f"--save {args.save}: is a folder; name a file in it")
         args.save = output_file(_with_suffix(args.save), "--save")
+        if file_kind(args.dataset):
+            data_file = args.dataset.partition(":")[2]
+            not_an_input(args.save, "--save", {"the data file": data_file})
     if args.plots is not None:
         plots_folder(args.plots)
 
@@ -206,6 +210,9 @@ def _check_memory(model, layer_widths, batch_size, optimizer, input_width=None):
 
 
 def run(args):
+    args.hidden = widths(args.hidden)
+    if args.features is not None:
+        args.features = column_names(args.features)
     at_least(args.epochs, "--epochs", 1)
     if args.batch_size is not None:
         at_least(args.batch_size, "--batch-size", 1)

@@ -7,10 +7,10 @@ codec.
 
 import codecs
 import csv
-import os
 
 import numpy as np
 
+from .._files import Lines, as_path, check_size, open_regular
 from ..errors import InputError
 from .download import DataFileNotFoundError
 
@@ -38,7 +38,7 @@ def _bad_utf8(path):
     """(line, byte value) of the first byte of ``path`` that is not UTF-8, or None."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while True:
             chunk = f.read(_SNIFF_BYTES)
             try:
@@ -63,7 +63,7 @@ def _sniff(f):
 
 
 def _read_rows(f, path):
-    reader = csv.reader(f, _sniff(f))
+    reader = csv.reader(Lines(f, path), _sniff(f))
     try:
         header = next(reader, None)
         if header is None:
@@ -76,14 +76,13 @@ def _read_rows(f, path):
 
 def read_table(path):
     """Header and rows of a UTF-8 CSV file (delimiter sniffed among , ; tab)."""
-    path = os.fspath(path)
+    path = as_path(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open_regular(path, "r", "a CSV file", newline="", encoding="utf-8-sig") as f:
+            check_size(f, 1, f"reading {path}")  # its rows hold at least as many bytes
             header, rows = _read_rows(f, path)
     except FileNotFoundError:
         raise DataFileNotFoundError(f"the CSV file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a CSV file") from None
     except UnicodeDecodeError:
         where = _bad_utf8(path)
         detail = f" (line {where[0]} holds the byte 0x{where[1]:02x})" if where else ""
@@ -207,9 +206,16 @@ def report_missing(missing, path):
     )
 
 
-def encode_target(cells, task, target, path):
-    """Labels 0..K-1 and the class names, for a classification target given as text cells."""
+def encode_target(cells, task, target, path, classes=None):
+    """Labels 0..K-1 and the class names, for a classification target given as text cells.
+
+    With ``classes`` (a trained model's), the labels are the cells' positions among them, a
+    value compared as a number where both are numbers (``1.0`` is class ``"1"``); the cells may
+    hold only some of them, or one.
+    """
     values = [cell.strip() for cell in cells]
+    if classes is not None:
+        return _positions(values, list(classes), target, path), list(classes)
     try:
         order = sorted(set(values), key=parse_number)  # numeric labels in numeric order
     except ValueError:
@@ -225,3 +231,31 @@ def encode_target(cells, task, target, path):
         )
     code = {value: i for i, value in enumerate(order)}
     return np.array([code[v] for v in values], np.int64), order
+
+
+def _as_number(text):
+    try:
+        return parse_number(text)
+    except ValueError:
+        return None
+
+
+def _positions(values, classes, target, path):
+    code = {}
+    for position, name in enumerate(classes):
+        code.setdefault(name, position)
+        number = _as_number(name)
+        if number is not None:
+            code.setdefault(number, position)
+    labels = []
+    for row, value in enumerate(values, start=2):
+        position = code.get(value)
+        if position is None:
+            position = code.get(_as_number(value))
+        if position is None:
+            raise InputError(
+                f"{path}, row {row}: the target {target!r} holds {value[:40]!r}, which is not one "
+                f"of the classes {classes[:20]}"
+            )
+        labels.append(position)
+    return np.array(labels, np.int64)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import as_path, open_regular
 from ..errors import InputError
 from .download import DataFileNotFoundError, bad_file_advice, split_checksum
 
@@ -139,8 +140,9 @@ def read_idx(path, magic, checksum=None):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, bytes or path-like
         Gzipped or not, whatever its name says: a gzip file is recognised by its first bytes.
+        A regular file: a FIFO, a device or a folder is refused unread.
     magic : int
         2051 for images (n, rows, cols), 2049 for labels (n,).
     checksum : str, optional
@@ -158,12 +160,12 @@ def read_idx(path, magic, checksum=None):
         When the magic number, the header, the size of the data or the checksum is wrong, or
         when the file is not valid gzip; the message names the file.
     """
-    path = os.fspath(path)
+    path = as_path(path)
     digest = None
     if checksum is not None:
         algorithm, expected = split_checksum(checksum, f"the checksum of {path}")
         digest = hashlib.new(algorithm)
-    with open(path, "rb") as raw:
+    with open_regular(path, what="an IDX file") as raw:
         file_size = os.fstat(raw.fileno()).st_size
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
@@ -216,10 +218,14 @@ def _idx_candidates(name):
 
 
 def find_idx(folder, name):
-    """The file standing for the canonical ``name`` in ``folder``, or None."""
+    """The file standing for the canonical ``name`` in ``folder``, or None.
+
+    Whatever stands there is taken, a folder or a FIFO too, so that reading it refuses it by
+    name rather than calling it missing.
+    """
     for candidate in _idx_candidates(name):
         path = Path(folder) / candidate
-        if path.is_file():
+        if path.exists():
             return path
     return None
 
@@ -249,7 +255,9 @@ def load_idx(data_dir, checksums=None):
     ValueError
         When a file is truncated, too large, or is not the IDX file it should be.
     """
-    folder = Path(data_dir)
+    folder = Path(as_path(data_dir, "data_dir"))
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"data_dir {str(folder)!r} is a file, not a folder of IDX files")
     checksums = checksums or {}
     paths = {key: find_idx(folder, name) for key, name in IDX_FILES.items()}
     missing = [IDX_FILES[key] for key, path in paths.items() if path is None]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import as_path, atomic_write, open_regular
 from ..errors import InputError
 from .download import data_home, fetch
 from .idx import IDX_FILES, MNIST_FILES, _magic_for, content_name, find_idx, load_idx, read_idx
@@ -82,7 +82,7 @@ def load_mnist(data_dir=None):
         labels 0-9.
     """
     if data_dir is not None:
-        return load_idx(data_dir)
+        return load_idx(as_path(data_dir, "data_dir"))
     cache = data_home() / "mnist-npy"
     try:
         raw = _read_mnist_cache(cache)
@@ -105,14 +105,19 @@ def _read_bundled_mnist():
 
 
 def _read_mnist_cache(folder):
-    """The cached arrays; their headers are checked before their data is read."""
+    """The cached arrays; their headers are checked before their data is read, and anything
+    but a regular file is refused unread."""
     raw = {}
     for key, shape in _MNIST_SHAPES.items():
-        mapped = np.load(Path(folder) / f"{key}.npy", mmap_mode="r", allow_pickle=False)
-        if mapped.shape != shape or mapped.dtype != np.uint8:
-            raise InputError(f"cached {key} has shape {mapped.shape} and dtype {mapped.dtype}")
-        raw[key] = np.array(mapped)
-        del mapped
+        with open_regular(Path(folder) / f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            if version != (1, 0):  # what np.save writes for these arrays
+                raise InputError(f"cached {key} has .npy format version {version}")
+            found, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            if found != shape or dtype != np.uint8 or fortran:
+                raise InputError(f"cached {key} has shape {found} and dtype {dtype}")
+            f.seek(0)
+            raw[key] = np.lib.format.read_array(f, allow_pickle=False)
     return raw
 
 
@@ -121,7 +126,10 @@ def _write_mnist_cache(folder, raw):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for key, arr in raw.items():
-            with atomic_write(folder / f"{key}.npy") as f:
+            target = folder / f"{key}.npy"
+            if target.exists() and not target.is_file():
+                return  # a FIFO or a device would be written in place, or block
+            with atomic_write(target) as f:
                 np.save(f, arr)
     except OSError:
         pass
@@ -161,7 +169,10 @@ def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRO
         When a file on disk is not the right one. Only a file fastnn downloaded itself is
         called safe to delete.
     """
-    folder = Path(data_dir) if data_dir is not None else data_home() / "fashion-mnist"
+    if data_dir is not None:
+        folder = Path(as_path(data_dir, "data_dir"))
+    else:
+        folder = data_home() / "fashion-mnist"
     missing = {
         name: FASHION_MNIST_MD5[name]
         for name in IDX_FILES.values()

@@ -6,6 +6,7 @@ the same rows as it always has.
 
 import numpy as np
 
+from .._validation import check_int, check_memory, check_sparse_structure, is_sparse
 from ..errors import InputError
 
 
@@ -35,6 +36,8 @@ def split_indices(n_samples, test_size, seed=0, stratify=None):
     """
     from sklearn.model_selection import train_test_split
 
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    check_memory(16 * n_samples, f"splitting {n_samples:,} rows")  # their indices, twice
     try:
         return train_test_split(
             np.arange(n_samples), test_size=test_size, random_state=seed, stratify=stratify
@@ -61,7 +64,8 @@ def _rows_indexable(X):
     ndarray."""
     if isinstance(X, np.ndarray):
         return X
-    if hasattr(X, "nnz") and hasattr(X, "tocsr"):  # scipy.sparse, without importing it
+    if is_sparse(X):  # SciPy's conversions read the index arrays unchecked
+        check_sparse_structure(X, "X")
         return X.tocsr()
     return np.asarray(X)
 

@@ -8,15 +8,15 @@ file is an :class:`~fastnn.errors.InputError` of one line that names the file (a
 where it can be found), never a traceback from the parser.
 """
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_int
+from .._files import Lines, as_path, check_size, open_regular
+from .._validation import check_choice, check_int
 from ..errors import InputError, InputTypeError
 from .download import DataFileNotFoundError
-from .tabular import _split_rows, check_split_options
+from .tabular import TASKS, _split_rows, check_split_options
 
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MAX_INDEX = 2**31 - 1  # the largest feature index scikit-learn's parser reads
@@ -38,6 +38,10 @@ class SparseData:
     classes : list of str
         The file's labels in label order (empty for regression): label ``i`` stands for
         ``classes[i]``, the number as the file has it (``"-1"``, ``"1"``).
+    zero_based : bool
+        Whether the file's feature indices were read as starting at 0 (column ``j`` is index
+        ``j``) or at 1 (column ``j`` is index ``j + 1``): give it back to read more rows the
+        same way.
     """
 
     X_train: object
@@ -48,6 +52,7 @@ class SparseData:
     y_test: np.ndarray
     task: str
     classes: list = field(default_factory=list)
+    zero_based: bool = True
 
     @property
     def n_features(self):
@@ -62,17 +67,19 @@ def load_svmlight(
     seed=0,
     n_features=None,
     zero_based="auto",
+    classes=None,
 ):
     """Read a file in the svmlight / libsvm format as sparse rows, check it and split it.
 
     The file is parsed by scikit-learn's :func:`~sklearn.datasets.load_svmlight_file` (which
     wants sorted, distinct feature indices on each line), as plain text: a compressed file is
-    refused (decompress it first). Values must be finite and fit in float32; labels must be
-    finite, and whole numbers for classification (``-1``/``+1``, ``1..K``).
+    refused (decompress it first), and so is anything but a regular file (a FIFO, a device).
+    Values must be finite and fit in float32; labels must be finite, and whole numbers for
+    classification (``-1``/``+1``, ``1..K``).
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, bytes or path-like
     task : {"regression", "binary", "classification"}, default "classification"
         ``"classification"`` and ``"binary"`` (exactly two labels) map the file's labels,
         sorted, to ``0..K-1``; ``"regression"`` keeps them as float32 targets.
@@ -82,11 +89,17 @@ def load_svmlight(
     seed : int, default 0
         Seeds the split.
     n_features : int, optional
-        The number of columns; by default one more than the largest index in the file.
+        The number of columns (say, a trained model's inputs); by default as many as the
+        largest index in the file needs. A file may use fewer; an index beyond them is an
+        error naming its line.
     zero_based : bool or "auto", default "auto"
         Whether the file's indices start at 0; ``"auto"`` (scikit-learn's rule) takes them as
         starting at 1 unless some line holds index 0, so column ``j`` is the file's index
-        ``j + 1``.
+        ``j + 1``. :attr:`SparseData.zero_based` says which was taken.
+    classes : list of str, optional
+        The class names to map the labels to, in label order (say, a trained model's
+        ``metadata["classes"]``), instead of the file's own labels: every label must be one of
+        them, and a file may hold only some (even one). Classification and binary tasks only.
 
     Returns
     -------
@@ -94,51 +107,102 @@ def load_svmlight(
         CSR float32 features, never standardised.
     """
     task, val_size, test_size, seed = check_split_options(task, val_size, test_size, seed)
-    if n_features is not None:
-        n_features = check_int(n_features, "n_features", low=1)
-    if zero_based not in (True, False, "auto"):
-        raise InputTypeError(f"zero_based must be True, False or 'auto'; got {zero_based!r}")
-    path = os.fspath(path)
-    X, y = read_svmlight(path, n_features, zero_based)
-    if task == "regression":
-        classes = []
-        y = _float32_targets(y, path)
-    else:
-        y, classes = _encode_labels(y, task, path)
+    X, y, classes, zero_based = read_labelled(path, task, n_features, zero_based, classes)
+    path = as_path(path)
     parts = _split_rows(X, y, val_size, test_size, seed, task, path)
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = parts
-    return SparseData(X_train, y_train, X_val, y_val, X_test, y_test, task, classes)
+    return SparseData(X_train, y_train, X_val, y_val, X_test, y_test, task, classes, zero_based)
+
+
+def read_labelled(path, task="classification", n_features=None, zero_based="auto", classes=None):
+    """Every row of an svmlight file, unsplit, with its targets: ``(X, y, classes,
+    zero_based)``, as :func:`load_svmlight` reads them (see its parameters).
+
+    Without ``classes``, a file whose rows hold no non-zero value, or (classification) a
+    single label, is refused: there is nothing to learn from it. With ``classes`` (rows to
+    evaluate a trained model on) both are fine.
+    """
+    task = check_choice(task, "task", TASKS)
+    if classes is not None:
+        if task == "regression":
+            raise InputError("classes applies to classification and binary tasks, not regression")
+        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+            raise InputTypeError(f"classes must be a list of class names; got {classes!r:.80}")
+    path = as_path(path)
+    X, y, zero_based = _read(path, n_features, zero_based)
+    if classes is None and X.nnz == 0:
+        raise InputError(f"{path} holds no non-zero feature values; nothing to learn from")
+    if task == "regression":
+        return X, _float32_targets(y, path), [], zero_based
+    y, classes = _encode_labels(y, task, path, classes)
+    return X, y, classes, zero_based
 
 
 def read_svmlight(path, n_features=None, zero_based="auto"):
     """The rows of an svmlight / libsvm file as a checked CSR float32 matrix, and the labels as
-    float64."""
+    float64 (see :func:`load_svmlight` for the parameters)."""
+    X, y, _ = _read(as_path(path), n_features, zero_based)
+    return X, y
+
+
+def _read(path, n_features, zero_based):
+    """(X, y, zero_based): the rows with the base taken, and that base."""
     from sklearn.datasets import load_svmlight_file
 
-    path = os.fspath(path)
+    if n_features is not None:
+        n_features = check_int(n_features, "n_features", low=1)
+    if zero_based not in (True, False, "auto"):
+        raise InputTypeError(f"zero_based must be True, False or 'auto'; got {zero_based!r}")
     try:
-        with open(path, "rb") as f:  # a file object: scikit-learn would inflate .gz by name
+        with open_regular(path, what="an svmlight file") as f:
+            check_size(f, 1, f"reading {path}")  # its arrays hold at least as many bytes
             _refuse_compressed(f.read(8), path)
             f.seek(0)
-            X, y = load_svmlight_file(
-                f, n_features=n_features, dtype=np.float64, zero_based=zero_based
-            )
+            # the indices as written, whatever the base: the base is taken below
+            X, y = load_svmlight_file(Lines(f, path), dtype=np.float64, zero_based=True)
     except InputError:
         raise
     except FileNotFoundError:
         raise DataFileNotFoundError(f"the svmlight file {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not an svmlight file") from None
     except (ValueError, OverflowError) as exc:  # the parser's errors name no line
         raise InputError(_malformed(path, exc, zero_based)) from None
     if X.shape[0] == 0:
         raise InputError(f"{path} holds no rows; expected lines of LABEL INDEX:VALUE ...")
+    X, zero_based = _with_base(X, path, n_features, zero_based)
     X.eliminate_zeros()
-    if X.nnz == 0:
-        raise InputError(f"{path} holds no non-zero feature values; nothing to learn from")
     _check_finite(X.data, lambda i: _row_of_entry(X, i), path, "feature value")
     _check_finite(y, lambda i: i, path, "label")
-    return _float32_rows(X, path), y
+    return _float32_rows(X, path), y, zero_based
+
+
+def _with_base(raw, path, n_features, zero_based):
+    """The matrix of the file's indices as written, with its columns counted from the base
+    (scikit-learn's "auto" rule: 1 unless some index is 0) and ``n_features`` of them."""
+    import scipy.sparse as sp
+
+    indices = raw.indices
+    lowest = int(indices.min()) if indices.size else 0
+    if zero_based == "auto":
+        zero_based = not indices.size or lowest == 0
+    base = 0 if zero_based else 1
+    if lowest < base:  # index 0 in a file declared one-based
+        first = int(np.argmax(indices < base))
+        raise InputError(
+            f"{path}, line {_line_of_row(path, _row_of_entry(raw, first))}: the feature index 0 "
+            "is out of range: with zero_based=False indices start at 1"
+        )
+    needed = int(indices.max()) + 1 - base if indices.size else 0
+    width = needed if n_features is None else n_features
+    if needed > width:
+        first = int(np.argmax(indices >= width + base))
+        raise InputError(
+            f"{path}, line {_line_of_row(path, _row_of_entry(raw, first))}: the feature index "
+            f"{int(indices[first])} is beyond the {width:,} features expected (indices "
+            f"{base} to {width - 1 + base})"
+        )
+    columns = indices - base if base else indices
+    X = sp.csr_matrix((raw.data, columns, raw.indptr), shape=(raw.shape[0], width))
+    return X, zero_based
 
 
 def _refuse_compressed(head, path):
@@ -153,8 +217,8 @@ def _refuse_compressed(head, path):
 def _lines(path):
     """``(line number, fields)`` of each line that holds a row, as scikit-learn's parser reads
     the file (comments after ``#`` dropped, blank lines skipped)."""
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
+    with open_regular(path, what="an svmlight file") as f:
+        for number, line in enumerate(Lines(f, path), start=1):
             fields = line.split(b"#", 1)[0].split()
             if fields:
                 yield number, fields
@@ -268,8 +332,9 @@ def _float32_targets(y, path):
     return y32
 
 
-def _encode_labels(y, task, path):
-    """Labels ``0..K-1`` and the class names (the labels as the file writes whole numbers)."""
+def _encode_labels(y, task, path, classes=None):
+    """Labels ``0..K-1`` and the class names (the labels as the file writes whole numbers);
+    with ``classes``, the labels' positions among them."""
     fractional = y != np.round(y)
     if fractional.any():
         first = int(np.argmax(fractional))
@@ -279,6 +344,8 @@ def _encode_labels(y, task, path):
             "'regression' for real-valued targets)"
         )
     values = np.unique(y)
+    if classes is not None:
+        return _positions(y, values, list(classes), path), list(classes)
     if task == "binary" and len(values) != 2:
         shown = [f"{v:g}" for v in values[:10]]
         raise InputError(
@@ -291,4 +358,29 @@ def _encode_labels(y, task, path):
     return np.searchsorted(values, y).astype(np.int64), classes
 
 
-__all__ = ["SparseData", "load_svmlight", "read_svmlight"]
+def _class_number(name):
+    try:
+        return float(name)
+    except ValueError:
+        return None
+
+
+def _positions(y, values, classes, path):
+    """The position of each label among ``classes``, names compared as numbers ("+1" is 1)."""
+    numbers = {}
+    for position, name in enumerate(classes):
+        number = _class_number(name)
+        if number is not None:
+            numbers.setdefault(number, position)
+    unknown = [v for v in values if float(v) not in numbers]
+    if unknown:
+        first = int(np.argmax(y == unknown[0]))
+        raise InputError(
+            f"{path}, line {_line_of_row(path, first)}: the label {unknown[0]:g} is not one of "
+            f"the classes {classes[:20]}"
+        )
+    lookup = np.array([numbers[float(v)] for v in values], np.int64)
+    return lookup[np.searchsorted(values, y)]
+
+
+__all__ = ["SparseData", "load_svmlight", "read_labelled", "read_svmlight"]

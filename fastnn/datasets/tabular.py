@@ -3,11 +3,11 @@ holds the result, and its :attr:`~TabularData.scaling` (a :class:`fastnn.scaling
 carries the statistics to a model, or to new rows through :func:`standardize`."""
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._files import as_path
 from .._validation import check_choice, check_int, check_number
 from ..errors import InputError, InputTypeError
 from ..scaling import Scaling
@@ -171,7 +171,7 @@ def _check_features(features, target):
     return features
 
 
-def _read_xy(path, target, task, features):
+def _read_xy(path, target, task, features, classes=None):
     """Features (float64) and targets of every row, the feature names and the classes."""
     header, rows = read_table(path)
     features, t_index, f_indices = select_columns(header, target, features, path)
@@ -192,8 +192,35 @@ def _read_xy(path, target, task, features):
         except InputError as exc:
             raise InputError(f"{path}, target {target!r}: {exc}; rescale it") from None
         return X, y32[:, 0], features, []
-    y, classes = encode_target(target_cells, task, target, path)
+    y, classes = encode_target(target_cells, task, target, path, classes)
     return X, y, features, classes
+
+
+def _check_classes(classes, task):
+    if classes is None:
+        return None
+    if task == "regression":
+        raise InputError("classes applies to classification and binary tasks, not regression")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        raise InputTypeError(f"classes must be a list of class names; got {classes!r:.80}")
+    return classes
+
+
+def read_rows(path, target, task="regression", features=None, classes=None):
+    """Every row of a CSV table, unsplit and raw: ``(X, y, features, classes)``.
+
+    What :func:`load_csv` reads (see its parameters), without splitting or standardising it:
+    ``X`` holds the raw features as float32 (a value float32 cannot hold is refused). Rows to
+    evaluate a trained model on: with ``classes``, a table of one row, or of one class, is fine.
+    """
+    task = check_choice(task, "task", TASKS)
+    if not isinstance(target, str):
+        raise InputTypeError(f"target must be a column name (str); got {target!r}")
+    classes = _check_classes(classes, task)
+    features = _check_features(features, target)
+    path = as_path(path)
+    X, y, features, classes = _read_xy(path, target, task, features, classes)
+    return _raw_float32(X, path, "standardize"), y, features, classes
 
 
 def _split_rows(X, y, val_size, test_size, seed, task, path):
@@ -253,6 +280,7 @@ def load_csv(
     seed=0,
     standardize=True,
     scale=None,
+    classes=None,
 ):
     """Read a numeric table from a CSV file, split it, and (by default) standardise its features.
 
@@ -268,7 +296,8 @@ def load_csv(
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, bytes or path-like
+        A regular file (a FIFO or a device is refused unread).
     target : str
         The column to predict.
     task : {"regression", "binary", "classification"}, default "regression"
@@ -286,6 +315,11 @@ def load_csv(
         small that it would become zero) is then refused.
     scale : bool, optional
         The older name of ``standardize``.
+    classes : list of str, optional
+        The class names to map the target to, in label order (say, a trained model's
+        ``metadata["classes"]``), instead of its own values sorted: every value must be one of
+        them (compared as numbers where both are), and the table may hold only some.
+        Classification and binary tasks only.
 
     Returns
     -------
@@ -299,8 +333,9 @@ def load_csv(
         raise InputTypeError(f"target must be a column name (str); got {target!r}")
     standardize, option = _standardize_option(standardize, scale)
     features = _check_features(features, target)
-    path = os.fspath(path)
-    X, y, features, classes = _read_xy(path, target, task, features)
+    classes = _check_classes(classes, task)
+    path = as_path(path)
+    X, y, features, classes = _read_xy(path, target, task, features, classes)
     parts = _split_rows(X, y, val_size, test_size, seed, task, path)
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = parts
     mean, std = column_statistics(X_train)

@@ -2,14 +2,17 @@
 scikit-learn's tables written as CSV files for :func:`fastnn.datasets.load_csv`."""
 
 import csv
-import os
 
 import numpy as np
 
-from .._files import atomic_write
-from .._validation import check_choice, check_int, check_number
+from .._files import as_path, atomic_write
+from .._validation import check_choice, check_int, check_memory, check_number
 from ..errors import InputError
 from .split import split
+
+# make_spiral's peak, per point: the labels, positions on the arm, steps, radii and angles (8
+# bytes each), the float32 point (8), and a sine and its product with the radius (8 each)
+_SPIRAL_BYTES_PER_POINT = 5 * 8 + 8 + 2 * 8
 
 
 def load_digits(test_size=0.2, seed=0):
@@ -67,18 +70,27 @@ def make_spiral(n_samples=300, n_classes=3, noise=0.2, seed=0):
             f"n_samples must be at least n_classes ({n_classes}) so that every arm has a "
             f"point; got {n_samples}"
         )
-    rng = np.random.default_rng(seed)
-    X = np.empty((n_samples, 2), np.float64)
-    y = np.empty(n_samples, np.int64)
-    start = 0
-    for k in range(n_classes):
-        count = n_samples // n_classes + (k < n_samples % n_classes)
-        r = np.linspace(0.0, 1.0, count)
-        t = np.linspace(4.0 * k, 4.0 * (k + 1), count) + rng.normal(0.0, noise, count)
-        X[start : start + count] = np.column_stack([r * np.sin(t), r * np.cos(t)])
-        y[start : start + count] = k
-        start += count
-    return X.astype(np.float32), y
+    check_memory(_SPIRAL_BYTES_PER_POINT * n_samples, f"make_spiral with n_samples={n_samples}")
+    # Arm k holds `count` consecutive points (the first n_samples % n_classes arms one more than
+    # the others). Its radii and angles are np.linspace(0, 1, count) and np.linspace(4k, 4k + 4,
+    # count) to the bit (NumPy computes i * step + start, then sets the end point exactly),
+    # for all arms at once; the noise is one draw, arm after arm.
+    counts = np.full(n_classes, n_samples // n_classes)
+    counts[: n_samples % n_classes] += 1
+    y = np.repeat(np.arange(n_classes, dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts
+    i = np.arange(n_samples, dtype=np.float64) - first[y]
+    steps = np.maximum(counts - 1, 1)[y]
+    r = i * (1.0 / steps)
+    t = i * (4.0 / steps) + 4.0 * y
+    last = (first + counts - 1)[counts > 1]
+    r[last] = 1.0
+    t[last] = 4.0 * (y[last] + 1)
+    t += np.random.default_rng(seed).normal(0.0, noise, n_samples)
+    X = np.empty((n_samples, 2), np.float32)
+    X[:, 0] = r * np.sin(t)
+    X[:, 1] = r * np.cos(t)
+    return X, y
 
 
 def write_sklearn_csv(name, path):
@@ -110,7 +122,7 @@ def write_sklearn_csv(name, path):
         bunch = sk_datasets.load_breast_cancer()
         header = [*bunch.feature_names, "diagnosis"]
         targets = [str(bunch.target_names[label]) for label in bunch.target]
-    path = os.fspath(path)
+    path = as_path(path)
     with atomic_write(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)

@@ -20,26 +20,35 @@ output, ``1/k`` for k multilabel or Poisson outputs, ``2/k`` for k squared-error
   unchanged when its gradient and ``eps`` are scaled alike;
 - every batch is weighted (by ``sample_weight``, else by ones), so fastnn divides the L2 term by
   the batch's weight sum, as scikit-learn does;
-- L-BFGS minimises ``c_loss`` times scikit-learn's objective (``c_loss`` relates the two losses'
-  values: 2 for squared error, ``1/k`` for multilabel and Poisson, else 1), with
-  ``gtol = c_loss tol``.
+- L-BFGS minimises scikit-learn's objective itself, so that its line search takes the same
+  steps: the value computed from the outputs as scikit-learn computes it (its log-loss clips the
+  probabilities to ``[eps, 1 - eps]`` of the dtype, so a confidently wrong prediction costs at
+  most ``-log(eps)``), and the engine's gradient divided by ``c`` (scikit-learn's gradient is the
+  unclipped one); ``gtol = tol``.
+
+On divergence the estimators do what scikit-learn's MLP does: training goes on through NaN and
+inf (the engine's divergence check is off), a validation score of non-finite predictions is NaN,
+and ``fit`` raises scikit-learn's ValueError at its end when a parameter is not finite.
 """
 
 import numbers
 import warnings
 
 import numpy as np
+from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .. import inference
+from .._validation import check_sparse_structure
 from ..backend import BACKENDS, resolve_backend
-from ..errors import InputError, TrainingInterrupted
-from ..layers import dense_stack
+from ..errors import InputError, InputTypeError, TrainingInterrupted
+from ..layers import check_parameter, dense_stack
 from ..lbfgs import LBFGS
 from ..model import DTYPES, Sequential
 from ..optimizers import SGD, Adam, Plateau
@@ -52,6 +61,76 @@ STOCHASTIC_SOLVERS = ("sgd", "adam")
 # converts the others to CSR); the engine trains on CSR rows, so here every sparse X becomes CSR,
 # once, before the validation split slices it (the engine's own check then takes it as it is).
 ACCEPT_SPARSE = "csr"
+
+
+# scikit-learn's output activations and losses (sklearn/neural_network/_base.py), written as it
+# writes them: the L-BFGS objective's value and the validation predictions follow its rounding,
+# and its clipping of the probabilities.
+
+
+def _softmax(z):
+    p = np.exp(z - z.max(axis=1)[:, np.newaxis])
+    p /= p.sum(axis=1)[:, np.newaxis]
+    return p
+
+
+OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "logistic": expit, "softmax": _softmax,
+                      "exp": np.exp}  # fmt: skip
+
+
+def _clipped(y_prob):
+    eps = np.finfo(y_prob.dtype).eps
+    return np.clip(y_prob, eps, 1 - eps)
+
+
+def log_loss(y_true, y_prob, sample_weight=None):
+    """Cross-entropy of one-hot rows, the probabilities clipped to [eps, 1 - eps]."""
+    return -np.average(xlogy(y_true, _clipped(y_prob)), weights=sample_weight, axis=0).sum()
+
+
+def binary_log_loss(y_true, y_prob, sample_weight=None):
+    """Cross-entropy of independent 0/1 labels, the probabilities clipped to [eps, 1 - eps]."""
+    y_prob = _clipped(y_prob)
+    return -np.average(xlogy(y_true, y_prob) + xlogy(1 - y_true, 1 - y_prob),
+                       weights=sample_weight, axis=0).sum()  # fmt: skip
+
+
+def squared_loss(y_true, y_pred, sample_weight=None):
+    """Half the squared error, averaged over the samples and the outputs."""
+    return 0.5 * np.average((y_true - y_pred) ** 2, weights=sample_weight, axis=0).mean()
+
+
+def poisson_loss(y_true, y_pred, sample_weight=None):
+    """Half the Poisson deviance, summed over the outputs."""
+    return np.average(xlogy(y_true, y_true / y_pred) - y_true + y_pred, weights=sample_weight,
+                      axis=0).sum()  # fmt: skip
+
+
+# the output activation decides the loss
+LOSS_FUNCTIONS = {"softmax": log_loss, "logistic": binary_log_loss, "identity": squared_loss,
+                  "exp": poisson_loss}  # fmt: skip
+
+
+def _lbfgs_iterations(result, max_iter):
+    """scikit-learn's iteration count of an L-BFGS result, and its warning when L-BFGS stopped
+    short: its own function where the installed release has it (the text changes between
+    releases), else the same rule."""
+    try:
+        from sklearn.utils.optimize import _check_optimize_result
+    except ImportError:
+        _check_optimize_result = None
+    if _check_optimize_result is not None:
+        return _check_optimize_result("lbfgs", result, max_iter)
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        warnings.warn(
+            f"lbfgs failed to converge after {n_iter} iteration(s) (status={result.status}):\n"
+            f"{result.message}\n\nIncrease the number of iterations to improve the convergence "
+            f"(max_iter={max_iter}).",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+    return n_iter
 
 
 def _dtype_name(dtype):
@@ -128,14 +207,52 @@ class _BaseFastMLP(BaseEstimator):
     def coefs_(self):
         """list of ndarray: the weight matrices, ``coefs_[i]`` of shape (n_in, n_out).
 
-        Views into the model's parameters: writing to them changes the model.
+        Each array is a view into the model's parameters: writing into it
+        (``est.coefs_[0][...] = W``) changes the model. The list itself is new at every access,
+        so replacing one of its items (``est.coefs_[0] = W``) changes nothing; assign the
+        attribute instead (``est.coefs_ = [W0, W1, ...]``), as with scikit-learn's MLP: every
+        array's shape and values are checked, then copied into the model in its dtype.
         """
         return [layer.W for layer in self._fitted_model("coefs_").layers]
 
+    @coefs_.setter
+    def coefs_(self, value):
+        self._assign_parameters("coefs_", value, lambda layer: layer.W)
+
     @property
     def intercepts_(self):
-        """list of ndarray: the bias vectors, ``intercepts_[i]`` of shape (n_out,)."""
+        """list of ndarray: the bias vectors, ``intercepts_[i]`` of shape (n_out,).
+
+        Views into the model's parameters, assigned as a whole like :attr:`coefs_`.
+        """
         return [layer.b for layer in self._fitted_model("intercepts_").layers]
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        self._assign_parameters("intercepts_", value, lambda layer: layer.b)
+
+    def _assign_parameters(self, name, value, view_of):
+        """Copy the list ``value`` into the model's views ``view_of(layer)``, all checked first."""
+        model = self.__dict__.get("model_")
+        if model is None:
+            raise NotFittedError(
+                f"{name} cannot be assigned to an unfitted {type(self).__name__}: fit it first, "
+                "which sets the layer sizes"
+            )
+        views = [view_of(layer) for layer in model.layers]
+        if not isinstance(value, (list, tuple)):
+            raise InputTypeError(
+                f"{name} must be a list of arrays, one per layer ({len(views)}); got "
+                f"{type(value).__name__}"
+            )
+        if len(value) != len(views):
+            raise InputError(
+                f"{name} must hold one array per layer: expected {len(views)}, got {len(value)}"
+            )
+        checked = [check_parameter(array, f"{name}[{index}]", view.shape, view.dtype)
+                   for index, (array, view) in enumerate(zip(value, views))]  # fmt: skip
+        for view, array in zip(views, checked):
+            view[...] = array
 
     def _fitted_model(self, name):
         model = self.__dict__.get("model_")
@@ -172,6 +289,7 @@ class _BaseFastMLP(BaseEstimator):
             raise InputError("partial_fit does not support early_stopping=True")
         first_pass = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X_dtype = getattr(X, "dtype", None)
+        check_sparse_structure(X, "X")  # before scikit-learn's conversions read its indices
         X, y = self._validate_input(X, y, incremental, reset=first_pass,
                                     dtype=self._input_dtype(first_pass))  # fmt: skip
         if sample_weight is not None:
@@ -193,7 +311,7 @@ class _BaseFastMLP(BaseEstimator):
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, weights, sample_weight is not None, incremental)
         else:
-            self._fit_lbfgs(X, y, weights)
+            self._fit_lbfgs(X, y, weights, sample_weight)
         if not np.isfinite(self.model_._params).all():
             raise InputError(
                 "Solver produced non-finite parameter weights. The input data may contain large "
@@ -300,9 +418,11 @@ class _BaseFastMLP(BaseEstimator):
         if early_stopping:
             X, y, weights, X_val, y_val, w_val = self._validation_split(X, y, weights, weighted)
         n_samples = X.shape[0]
+        # as scikit-learn, train on through a non-finite loss; fit checks the weights at its end
         runner = EpochRunner(self.model_, self.model_._epoch_data(X, self._engine_targets(y),
                                                                   weights),
-                             self._batch_size(n_samples), self._optimizer, 1, 0)  # fmt: skip
+                             self._batch_size(n_samples), self._optimizer, 1, 0, rollback=False,
+                             stop_on_divergence=False)  # fmt: skip
         runner.warm_up()
         sample_idx = np.arange(n_samples)
         self.n_iter_ = 0
@@ -345,6 +465,16 @@ class _BaseFastMLP(BaseEstimator):
         self._update_no_improvement_count(X_val, y_val, w_val)
         self._optimizer.iteration_ends(self.t_)
 
+    def _score(self, X, y, sample_weight=None):
+        """The validation score of a checked ``X``; NaN when a prediction is not finite (a
+        diverged model), as scikit-learn scores it."""
+        with np.errstate(over="ignore", invalid="ignore"):  # as quiet on every backend
+            outputs = inference.outputs(self.model_, X, warn=False)
+            predicted = self._predictions(OUTPUT_ACTIVATIONS[self.out_activation_](outputs))
+        if np.issubdtype(predicted.dtype, np.floating) and not np.isfinite(predicted).all():
+            return np.nan
+        return self._score_function(y, predicted, sample_weight=sample_weight)
+
     def _update_no_improvement_count(self, X_val, y_val, w_val):
         if X_val is not None:
             score = self._score(X_val, y_val, w_val)
@@ -374,23 +504,26 @@ class _BaseFastMLP(BaseEstimator):
         self._no_improvement.count = self._no_improvement_count = 0
         return False
 
-    def _fit_lbfgs(self, X, y, weights):
-        c_loss = self._loss_scale()
-        optimizer = LBFGS(max_iter=self.max_iter, tol=self.tol * c_loss, max_fun=self.max_fun,
-                          l2=c_loss * self.alpha / 2)  # fmt: skip
+    def _fit_lbfgs(self, X, y, weights, sample_weight):
+        """scikit-learn's objective: its loss of the outputs (clipped log-loss included), plus
+        ``alpha / 2 sum(W**2)`` over the weight sum, and its gradient."""
+        optimizer = LBFGS(max_iter=self.max_iter, tol=self.tol, max_fun=self.max_fun,
+                          l2=self.alpha / 2)  # fmt: skip
         data = self.model_._epoch_data(X, self._engine_targets(y), weights)
-        optimizer.minimize(self.model_, data, verbose=int(self.verbose))
+        activation = OUTPUT_ACTIVATIONS[self.out_activation_]
+        loss = LOSS_FUNCTIONS[self.out_activation_]
+
+        def value(outputs):
+            # in float64 whatever the dtype: scikit-learn's L-BFGS unpacks SciPy's float64 point
+            # into its weights, so its forward pass and its clipping eps are float64's
+            return loss(y, activation(outputs.astype(np.float64, copy=False)), sample_weight)
+
+        optimizer.minimize(self.model_, data, verbose=int(self.verbose), value=value,
+                           grad_scale=1 / self._gradient_scale())  # fmt: skip
         result = optimizer.result_
-        self.n_iter_ = optimizer.n_iter_
-        self.loss_ = float(result.fun) / c_loss
-        if result.status != 0:
-            warnings.warn(
-                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status="
-                f"{result.status}):\n{result.message}\n\nIncrease the number of iterations to "
-                "improve the convergence (max_iter).",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+        # scikit-learn's iteration count and its warning when L-BFGS stops short
+        self.n_iter_ = _lbfgs_iterations(result, self.max_iter)
+        self.loss_ = float(result.fun)
 
     def _check_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -402,6 +535,7 @@ class _BaseFastMLP(BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self)
+        check_sparse_structure(X, "X")  # before scikit-learn's conversions read its indices
         X = validate_data(self, X, accept_sparse=ACCEPT_SPARSE, dtype=self.model_.dtype, order="C",
                           reset=False)  # fmt: skip
         self.model_.backend = resolve_backend(self.backend)

@@ -169,8 +169,14 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     def _decode(self, y):
         return self._label_binarizer.inverse_transform(y)
 
-    def _score(self, X, y, sample_weight=None):
-        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+    _score_function = staticmethod(accuracy_score)
+
+    def _predictions(self, proba):
+        """The labels of scikit-learn's probabilities (a NaN row gives the first class, as
+        scikit-learn's argmax does)."""
+        return self._label_binarizer.inverse_transform(
+            proba[:, 0] if self.n_outputs_ == 1 else proba
+        )
 
     def predict_proba(self, X):
         """Class probabilities: one column per class (two for two classes, summing to 1), or

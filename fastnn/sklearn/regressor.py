@@ -122,8 +122,10 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def _decode(self, y):
         return y
 
-    def _score(self, X, y, sample_weight=None):
-        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+    _score_function = staticmethod(r2_score)
+
+    def _predictions(self, values):
+        return values[:, 0] if values.shape[1] == 1 else values
 
     def predict(self, X):
         """Predicted values (the predicted means ``exp(output)`` with the Poisson loss).
