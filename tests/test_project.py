@@ -23,3 +23,20 @@ def test_ci_runs_the_readmes_install_and_test_commands():
 def test_ci_starts_from_a_new_virtual_environment():
     script = (ROOT / ".ci" / "run").read_text()
     assert "-m venv" in script and "pip freeze" in script
+
+
+def test_the_oldest_releases_tested_are_the_floors_of_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = dict(
+        re.fullmatch(r"([\w-]+)>=([\d.]+)", dep).groups() for dep in project["dependencies"]
+    )
+    pinned = dict(
+        line.split("==")
+        for line in (ROOT / ".ci" / "oldest.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert pinned.keys() == floors.keys()
+    for name, floor in floors.items():  # the pin is the floor's first release
+        assert pinned[name].startswith(floor), (name, floor, pinned[name])
