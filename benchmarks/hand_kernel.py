@@ -8,7 +8,7 @@ contiguous floats), and updates only the rows of ``W1`` whose pixel is nonzero. 
 nothing of other depths, losses, optimizers, sample weights or statistics.
 
 fastnn trains the same network from the same initial weights in the same order: once through
-``fit`` (``epoch_time``, the call a user makes) and once through the backend's ``train_epoch``
+``fit`` (``epoch_time``, the call a user makes) and once through the backend's ``train``
 alone. Each round runs the three jobs in turn; the table gives medians and the test accuracy
 after the epoch (equal up to float32 rounding: the three sum in different orders).
 
@@ -112,15 +112,18 @@ def run_hand(X, y, order, hidden, lr):
 
 
 def run_kernel(X, y, order, hidden, lr):
-    """fastnn's backend ``train_epoch`` alone, with ``fit``'s arguments; (seconds, model)."""
+    """fastnn's backend training alone (one ``train`` call for the epoch), with ``fit``'s
+    arguments; (seconds, model)."""
     model = _model(hidden)
     optimizer = fn.SGD(lr=lr)
     data = EpochData(X, y.astype(np.int64), np.empty((0, 0), np.float32), np.empty(0, np.float32))
     state = optimizer.state_for(model._params)
-    started = time.perf_counter()
-    model._ops.train_epoch(model._params, state, model._layout, data, order, model._loss_code,
-                           1, optimizer.config(), optimizer._t, new_stats())  # fmt: skip
-    return time.perf_counter() - started, model
+    config = optimizer.config()
+    with model._ops.start_training(model._params, state, model._layout, data, model._loss_code,
+                                   1, config) as training:  # fmt: skip
+        started = time.perf_counter()
+        training.train(order, config, optimizer._t, new_stats())
+        return time.perf_counter() - started, model
 
 
 def run_fit(X, y, order, hidden, lr):
@@ -142,7 +145,7 @@ def main(argv=None):
     shuffled = np.random.default_rng(0).permutation(len(X))[: args.rows]
     X, y = X[shuffled], y[shuffled]  # every job then reads the rows in storage order
     order = np.arange(len(X))
-    jobs = {"hand kernel": run_hand, "fastnn train_epoch": run_kernel, "fastnn fit": run_fit}
+    jobs = {"hand kernel": run_hand, "fastnn train": run_kernel, "fastnn fit": run_fit}
     for job in jobs.values():  # compile or load outside the timings
         job(X, y, order[:64], args.hidden, args.lr)
     times = {name: [] for name in jobs}

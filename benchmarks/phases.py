@@ -4,12 +4,12 @@ Per sample, a compiled driver runs fastnn's own per-sample kernels over the 60,0
 (784-H-10, ReLU, softmax cross-entropy, plain SGD, float32, the output layer stored
 transposed as the epoch stores it), stopping after a given phase:
 
-1. the scan of the image for its nonzero pixels (``find_nonzero``);
-2. the first layer's forward product over them (``forward_rows``) and ReLU;
-3. the output layer's logits (``forward_cols``);
+1. the scan of the image for its nonzero pixels (``_find_nonzero``);
+2. the first layer's forward product over them (``_forward_rows``) and ReLU;
+3. the output layer's logits (``_forward_cols``);
 4. softmax cross-entropy and its gradient (``softmax_cross_entropy``);
-5. the output layer's backward product fused with its step (``backward_cols``);
-6. the first layer's step over the nonzero pixels' rows (``update_rows``).
+5. the output layer's backward product fused with its step (``_backward_cols``);
+6. the first layer's step over the nonzero pixels' rows (``_update_rows``).
 
 With ``--batch-size`` above 1, the driver runs the mini-batch epoch's kernels on dense
 batches (the BLAS path, which MNIST takes in batches of 128, over the inputs some row of the
@@ -25,9 +25,9 @@ batch uses):
 7. the SGD step of both layers (of the first, the used inputs' rows).
 
 Each phase's cost is the difference between the driver stopping after it and after the one
-before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch
-(``train_epoch``) is timed in the same rounds; what it takes beyond the last phase is its
-bookkeeping: the step size, the activation derivatives, the statistics of the epoch.
+before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch (one
+``train`` call of the backend) is timed in the same rounds; what it takes beyond the last phase
+is its bookkeeping: the step size, the activation derivatives, the statistics of the epoch.
 The phases before the steps leave the weights as they were, so those drivers time the same
 numbers each round.
 
@@ -45,17 +45,20 @@ import fastnn as fn
 from fastnn._codes import IDENTITY, RELU, EpochData, new_stats
 from fastnn.kernels import (
     activation_derivative,
-    backward_cols,
     dense_backward,
     dense_forward,
-    find_nonzero,
-    forward_cols,
-    forward_rows,
     softmax_cross_entropy,
-    update_rows,
 )
 from fastnn.kernels.activations import _activate_row, _derivative_row
-from fastnn.kernels.batch import _compact_columns, _touched_columns, layer_views
+from fastnn.kernels.batch import _compact_columns, _touched_columns, stored_views
+from fastnn.kernels.dense import _column_sums
+from fastnn.kernels.rows import (
+    _backward_cols,
+    _find_nonzero,
+    _forward_cols,
+    _forward_rows,
+    _update_rows,
+)
 from fastnn.kernels.update import _step_layer
 from fastnn.params import B_OFFSET, W_OFFSET
 
@@ -85,19 +88,19 @@ def _driver(X, y, params, w1, b1, w2, b2, hidden, n_out, lr, last_phase):
     no_weights = np.empty(0, np.float32)
     total = 0.0
     for s in range(X.shape[0]):
-        count = find_nonzero(X[s], indices, values)
+        count = _find_nonzero(X[s], indices, values)
         if last_phase >= 2:
-            forward_rows(indices, values, count, params, w1, b1, z1)
+            _forward_rows(indices, values, count, params, w1, b1, z1)
             _activate_row(z1, RELU, a1)
         if last_phase >= 3:
-            forward_cols(a1, params, w2, b2, z2[0])
+            _forward_cols(a1, params, w2, b2, z2[0])
         if last_phase >= 4:
             total += softmax_cross_entropy(z2, y[s : s + 1], no_weights, grad)
         if last_phase >= 5:
             _derivative_row(z1, a1, RELU, d1)
-            backward_cols(a1, d1, params, w2, b2, grad[0], delta1, lr, True)
+            _backward_cols(a1, d1, params, w2, b2, grad[0], delta1, lr, True)
         if last_phase >= 6:
-            update_rows(indices, values, count, params, w1, b1, delta1, lr)
+            _update_rows(indices, values, count, params, w1, b1, delta1, lr)
         total += count
     return total
 
@@ -105,11 +108,12 @@ def _driver(X, y, params, w1, b1, w2, b2, hidden, n_out, lr, last_phase):
 @njit(nogil=True)  # compiled in each run, not cached
 def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
     """Mini-batch SGD on the rows of X in order, stopping each batch after ``last_phase``."""
-    W1, b1 = layer_views(params, layout, 0)
-    W2, b2 = layer_views(params, layout, 1)
+    W1, b1 = stored_views(params, layout, 0)
+    W2T, b2 = stored_views(params, layout, 1)  # the output layer is stored transposed
+    W2 = W2T.T
     grads = np.zeros_like(params)
-    db1 = layer_views(grads, layout, 0)[1]
-    dW2, db2 = layer_views(grads, layout, 1)
+    db1 = stored_views(grads, layout, 0)[1]
+    dW2T, db2 = stored_views(grads, layout, 1)
     hidden, n_out = W1.shape[1], W2.shape[1]
     x = np.empty((batch_size, X.shape[1]), np.float32)
     columns = np.empty(X.shape[1], np.int64)
@@ -140,7 +144,9 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
         if last_phase >= 4:
             total += softmax_cross_entropy(a2[:m], y[first : first + m], no_weights, delta2[:m])
         if last_phase >= 5:
-            dense_backward(a1[:m], W2, delta2[:m], dW2, db2, delta1[:m])
+            np.dot(delta2[:m].T, a1[:m], dW2T)  # the output layer's gradient as it is stored
+            _column_sums(delta2[:m], db2)
+            np.dot(delta2[:m], W2T, delta1[:m])
             activation_derivative(z1[:m], a1[:m], RELU, relu[:m])
             for r in range(m):
                 for j in range(hidden):
@@ -156,7 +162,7 @@ def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
             for j in range(hidden):
                 b1[j] += step * db1[j]
             w, b = layout[1, W_OFFSET], layout[1, B_OFFSET]
-            _step_layer(params, state, w, b, grads[w : w + dW2.size], db2, opt, lr, 1.0)
+            _step_layer(params, state, w, b, grads[w : w + dW2T.size], db2, opt, lr, 1.0)
     return total
 
 
@@ -175,26 +181,25 @@ def time_phase(X, y, hidden, lr, last_phase, batch_size=1):
         _batch_driver(X, y, params, layout, batch_size, fn.SGD(lr=lr).config(), last_phase)
         return time.perf_counter() - started, model
     (w1, b1), (w2, b2) = [(row[W_OFFSET], row[B_OFFSET]) for row in layout]
-    W2 = model.layers[1].W
-    params[w2 : w2 + W2.size] = W2.T.ravel()  # stored transposed, as the epoch stores it
-    started = time.perf_counter()
+    started = time.perf_counter()  # the output layer is stored transposed, as the kernels read
     _driver(X, y, params, w1, b1, w2, b2, hidden, 10, np.float32(lr), last_phase)
-    seconds = time.perf_counter() - started
-    W2[...] = params[w2 : w2 + W2.size].reshape(W2.shape[::-1]).T  # back to (n_in, n_out)
-    return seconds, model
+    return time.perf_counter() - started, model
 
 
 def time_epoch(X, y, hidden, lr, batch_size=1):
-    """The backend's whole ``train_epoch`` on the same job: (seconds, model)."""
+    """The backend's training of the whole epoch in one call, on the same job: (seconds,
+    model)."""
     model = _model(hidden)
     optimizer = fn.SGD(lr=lr)
     data = EpochData(X, y, np.empty((0, 0), np.float32), np.empty(0, np.float32))
     state = optimizer.state_for(model._params)
     order = np.arange(len(X))
-    started = time.perf_counter()
-    model._ops.train_epoch(model._params, state, model._layout, data, order, model._loss_code,
-                           batch_size, optimizer.config(), optimizer._t, new_stats())  # fmt: skip
-    return time.perf_counter() - started, model
+    config = optimizer.config()
+    with model._ops.start_training(model._params, state, model._layout, data, model._loss_code,
+                                   batch_size, config) as training:  # fmt: skip
+        started = time.perf_counter()
+        training.train(order, config, optimizer._t, new_stats())
+        return time.perf_counter() - started, model
 
 
 def main(argv=None):
@@ -233,7 +238,7 @@ def main(argv=None):
         print(f"| {stage}. {name} | {cost:.3f} | {cost / epoch:.0%} |")
     print(f"| bookkeeping (the epoch beyond phase {len(names)}) | {epoch - before:.3f} | "
           f"{(epoch - before) / epoch:.0%} |")  # fmt: skip
-    print(f"| whole epoch, `train_epoch` | {epoch:.3f} | 100% |")
+    print(f"| whole epoch, `train` | {epoch:.3f} | 100% |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ One layer API, two backends that agree: ``numpy`` (the readable reference) and `
 >>> model = fn.Sequential([fn.Dense(784, 128, activation="relu"), fn.Dense(128, 10)])
 """
 
-from . import datasets
+from . import callbacks, datasets, io
 from .backend import BACKENDS
 from .errors import FastnnError, TrainingInterrupted
 from .layers import Dense, dense_stack
@@ -29,7 +29,9 @@ __all__ = [
     "SGD",
     "Sequential",
     "TrainingInterrupted",
+    "callbacks",
     "datasets",
     "dense_stack",
+    "io",
     "load",
 ]

@@ -13,7 +13,11 @@ from .errors import InputError, InputTypeError
 BACKENDS = {"numba": "fastnn.kernels", "numpy": "fastnn.numpy_backend"}
 DEFAULT_BACKEND = "numba"
 
-# What both backends provide, name for name, with one signature per name.
+# The backend contract: what both backends provide, name for name, with one signature per name.
+# The layer-level operations (the fused dense forward and backward, the activations and their
+# derivative masks, the losses with their gradients, the optimizer steps) and the coarse ones
+# the model calls: a training run prepared once per fit (``start_training``), the full-batch
+# gradient, a forward pass and a loss evaluation.
 KERNELS = (
     "activate",
     "activation_derivative",
@@ -25,21 +29,13 @@ KERNELS = (
     "mean_squared_error",
     "poisson",
     "loss_and_grad",
+    "loss_value",
     "n_correct",
-    "find_nonzero",
-    "forward_rows",
-    "update_rows",
-    "backward_rows",
-    "forward_cols",
-    "backward_cols",
     "sgd_update",
     "adam_update",
-    "optimizer_update",
-    "outer_update",
-    "lazy_update",
-    "train_epoch",
-    "train_epoch_hogwild",
+    "start_training",
     "full_batch_gradient",
+    "forward",
 )
 
 

@@ -7,38 +7,28 @@ import numpy as np
 
 from ._codes import CLASSIFICATION_LOSSES, SIGMOID
 from .errors import InputError
-from .params import ACT
 
 PREDICT_ROWS = 8192  # rows per pass: bounded work buffers whatever the input's size
-SPARSE_PREDICT_ROWS = 1024  # sparse rows: SciPy's product makes one more buffer per pass
-PREDICT_BYTES = 2**28  # and fewer rows where a layer is so wide that its buffers pass this
+SPARSE_PREDICT_ROWS = 1024  # sparse rows: each is copied as stored into a buffer of the longest
+PREDICT_BYTES = 2**28  # and fewer rows where the layers are so wide that their buffers pass this
 
 
 def outputs(model, X, warn=True):
-    """The last layer's outputs for checked ``X`` (logits for the classification losses); with
-    ``warn``, a RuntimeWarning counts the rows whose outputs are not finite.
+    """The last layer's outputs for checked ``X`` (logits for the classification losses), by
+    the backend's forward pass, a block of rows at a time; with ``warn``, a RuntimeWarning
+    counts the rows whose outputs are not finite.
 
-    A CSR ``X`` takes its first layer as SciPy's sparse-times-dense product, on either
-    backend, a block of rows at a time: nothing dense of its width is made.
+    A CSR ``X`` takes its first layer over its stored entries: nothing dense of its width is
+    made.
     """
     n_out = model.layers[-1].n_out
     out = np.empty((X.shape[0], n_out), model.dtype)
     rows = PREDICT_ROWS if isinstance(X, np.ndarray) else SPARSE_PREDICT_ROWS
-    widest = max(layer.n_out for layer in model.layers)
-    rows = max(1, min(rows, PREDICT_BYTES // (2 * widest * np.dtype(model.dtype).itemsize)))
+    units = sum(layer.n_out for layer in model.layers)
+    rows = max(1, min(rows, PREDICT_BYTES // (2 * units * np.dtype(model.dtype).itemsize)))
     for first in range(0, X.shape[0], rows):
-        a = X[first : first + rows]
-        for layer, row in zip(model.layers, model._layout):
-            z = np.empty((a.shape[0], layer.n_out), model.dtype)
-            nxt = np.empty_like(z)
-            if isinstance(a, np.ndarray):
-                model._ops.dense_forward(a, layer.W, layer.b, int(row[ACT]), z, nxt)
-            else:  # z = x W + b over the stored entries of x
-                z[...] = a @ layer.W
-                z += layer.b
-                model._ops.activate(z, int(row[ACT]), nxt)
-            a = nxt
-        out[first : first + a.shape[0]] = a
+        model._ops.forward(model._params, model._layout, X[first : first + rows],
+                           out[first : first + rows])  # fmt: skip
     bad = ~np.isfinite(out).all(axis=1)
     if warn and bad.any():
         warnings.warn(
@@ -85,8 +75,7 @@ def values(model, out):
 def evaluate(model, data):
     out = outputs(model, data.X)
     code = model._loss_code
-    loss = float(model._ops.loss_and_grad(code, out, data.labels, data.targets, data.weights,
-                                         np.empty_like(out)))  # fmt: skip
+    loss = float(model._ops.loss_value(code, out, data.labels, data.targets, data.weights))
     weights = data.weights if len(data.weights) else None
     if model.loss in CLASSIFICATION_LOSSES:
         correct = model._ops.n_correct(code, out, data.labels, data.targets, data.weights)

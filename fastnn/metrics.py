@@ -7,6 +7,7 @@ error (ours) and :func:`report`, which gathers the metrics that fit a model's ta
 import numpy as np
 from sklearn import metrics as sk
 
+from ._codes import CLASSIFICATION_LOSSES
 from ._validation import as_array, check_int
 from .errors import InputError
 
@@ -247,7 +248,7 @@ def report(model, X, y, class_names=None):
     """
     scores = model.evaluate(X, y)
     out = {"loss": scores["loss"]}
-    if model.loss == "mse":
+    if model.loss not in CLASSIFICATION_LOSSES:  # regression (mse, poisson)
         y_pred = model.predict(X).astype(np.float64)  # in the target's units
         y_true = np.asarray(y, np.float64).reshape(np.shape(y_pred))
         scaling = model.scaling

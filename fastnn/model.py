@@ -1,4 +1,4 @@
-"""The model: a stack of :class:`~fastnn.Dense` layers trained by SGD on either backend."""
+"""The model: a stack of :class:`~fastnn.Dense` layers and a loss, trained on either backend."""
 
 import os
 
@@ -18,6 +18,7 @@ from ._validation import (
     is_sparse,
 )
 from .backend import get_backend, resolve_backend
+from .callbacks import adaptive_schedule
 from .errors import InputError, InputTypeError
 from .layers import Dense, check_architecture
 from .lbfgs import LBFGS
@@ -29,17 +30,20 @@ DTYPES = ("float32", "float64")
 
 
 class Sequential:
-    """A stack of dense layers with a loss, trained by SGD on the ``numpy`` or ``numba`` backend.
+    """A stack of dense layers with a loss, trained by SGD, Adam or L-BFGS on the ``numpy`` or
+    ``numba`` backend.
 
     Parameters
     ----------
     layers : list of Dense, optional
         The layers, first to last; more can be appended with :meth:`add`.
-    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson"}
         What the last layer's output feeds. ``softmax_cross_entropy`` takes integer labels
-        ``0..K-1`` and K logits; ``binary_cross_entropy`` takes labels 0/1 and one logit (a final
-        activation of ``None`` or ``"sigmoid"`` both mean one sigmoid output, computed stably from
-        the logit); ``mse`` takes real targets.
+        ``0..K-1`` and K logits; ``binary_cross_entropy`` takes labels 0/1 (or a 0/1 matrix, one
+        output per label) and one logit per label (a final activation of ``None`` or
+        ``"sigmoid"`` both mean a sigmoid output, computed stably from the logit); ``mse`` takes
+        real targets; ``poisson`` takes non-negative counts, and the network's output is the log
+        of the predicted mean (the deviance with a log link).
     backend : {"numba", "numpy"} or None
         ``None`` reads ``$FASTNN_BACKEND``, else uses ``"numba"``. Can be changed at any time,
         training continues from the same state.
@@ -398,13 +402,21 @@ class Sequential:
         if not isinstance(rollback, (bool, np.bool_)):
             raise InputTypeError(f"rollback must be True or False; got {rollback!r}")
         workers = min(workers, data.X.shape[0])  # a thread without a sample has nothing to do
-        if workers > 1:
-            what = f"training with workers={workers}"
-            check_memory(_hogwild_bytes(self, optimizer, workers), what)
-        runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose, bool(rollback))
-        runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
-        evaluate = None if validation is None else (lambda: inference.evaluate(self, validation))
-        return runner.run(epochs, self._shuffle_rng if shuffle else None, evaluate)
+        n = data.X.shape[0]
+        rng = self._shuffle_rng
+
+        def orders(epoch):
+            return rng.permutation(n) if shuffle else np.arange(n)
+
+        def validate():
+            return inference.evaluate(self, validation)
+
+        schedule = adaptive_schedule(optimizer, validation is not None, verbose)
+        callbacks = [schedule] if schedule is not None else []
+        with EpochRunner(self, data, batch_size, optimizer, workers, verbose,
+                         bool(rollback)) as runner:  # fmt: skip
+            runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
+            return runner.run(epochs, orders, callbacks, None if validation is None else validate)
 
     def _resolve_optimizer(self, optimizer):
         """The optimizer of this fit: the one given, else the model's last one, else SGD()."""
@@ -517,21 +529,6 @@ def _check_workers(workers):
             f"(more threads would only wait for a core); got {workers}"
         )
     return workers
-
-
-def _hogwild_bytes(model, optimizer, workers):
-    """The work buffers of Hogwild training: each thread running at once holds one sample's
-    activations and deltas, its input's nonzero entries, and (unless the step is plain SGD)
-    the largest layer's weight gradient."""
-    itemsize = np.dtype(model.dtype).itemsize
-    n_in = model.layers[0].n_in
-    units = sum(layer.n_out for layer in model.layers)
-    widest = max(layer.n_out for layer in model.layers)
-    largest = max(layer.n_in * layer.n_out for layer in model.layers)
-    if optimizers.is_plain_sgd(optimizer.config()):  # steps the weights in place
-        largest = 0
-    per_thread = itemsize * (3 * units + 4 * widest + 2 * n_in + largest) + 8 * (n_in + widest)
-    return min(workers, _usable_cpus()) * per_thread
 
 
 def _is_dtype(value):

@@ -63,7 +63,7 @@ class Optimizer:
 
     kind = None
     n_slots = 0
-    lazy = False  # (an optimizer saved before lazy steps existed)
+    lazy = False
 
     def __init__(self, lr, schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
         self.lr = check_number(lr, "lr", low=0, low_open=True)
@@ -303,27 +303,4 @@ class Adam(Optimizer):
         self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
 
-class Plateau:
-    """Counts the epochs in a row that fail to improve a quantity by ``tol``.
-
-    ``mode="min"`` for a loss, ``"max"`` for a score; scikit-learn's MLP rule: an epoch counts
-    when it is not better than the best so far by more than ``tol``.
-    """
-
-    def __init__(self, tol, mode="min"):
-        self.tol = tol
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.best = np.inf
-        self.count = 0
-
-    def update(self, value):
-        """Record one epoch's value; return True when it is the best so far."""
-        value = self.sign * value
-        self.count = self.count + 1 if value > self.best - self.tol else 0
-        if value < self.best:
-            self.best = value
-            return True
-        return False
-
-
-__all__ = ["Adam", "Plateau", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]
+__all__ = ["Adam", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]

@@ -3,9 +3,11 @@
 Every parameter of a model lives in one 1-D, 64-byte aligned array. The layout table has one
 int64 row per dense layer, with the columns named below; each ``W`` (n_in, n_out) and ``b``
 (n_out,) starts on a cache line. Optimizer state (velocity, Adam's moments) mirrors the same
-layout, so one table decodes every buffer. :func:`layer_views` is the only decoder: the numpy
-backend calls it as it is and the ``numba`` backend compiles the same function (both are defined
-in :mod:`fastnn.kernels.codes`, with the layout's column numbers).
+layout, so one table decodes every buffer: :func:`layer_views` gives each layer's ``W`` as
+(n_in, n_out) whichever way it is stored, and :func:`stored_views` the block as stored, which
+the compiled kernels read (both are defined in :mod:`fastnn.kernels.codes`, with the layout's
+column numbers). How a layer is stored is free (DESIGN: the API's shapes are fixed, the
+buffer's order is not): small layers after the first are stored transposed.
 """
 
 import math
@@ -13,9 +15,30 @@ import math
 import numpy as np
 
 from ._codes import ACTIVATIONS
-from .kernels.codes import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET, layer_views, unit_offsets
+from .kernels.codes import (
+    ACT,
+    B_OFFSET,
+    N_IN,
+    N_OUT,
+    TRANSPOSED,
+    W_OFFSET,
+    layer_views,
+    stored_views,
+    unit_offsets,
+)
 
 ALIGN = 64  # bytes: every W and b starts on a cache line
+
+# A layer after the first with fewer outputs than this stores W transposed, W^T (n_out, n_in):
+# one sample at a time, the numba backend's loops over such a layer then run along its inputs,
+# which fill vector registers, rather than along its few outputs (the 10 logits of MNIST). The
+# first layer stays (n_in, n_out): its rows are what the zero inputs of a sample skip.
+TRANSPOSE_BELOW = 16
+
+
+def stores_transposed(index, n_out):
+    """Whether layer ``index`` (from 0) with ``n_out`` outputs is stored as W^T."""
+    return index > 0 and n_out < TRANSPOSE_BELOW
 
 
 def _round_up(n, multiple):
@@ -25,17 +48,18 @@ def _round_up(n, multiple):
 def build_layout(shapes, activations, dtype):
     """The layout table and the buffer size for layers of ``shapes`` [(n_in, n_out), ...].
 
-    ``activations`` holds the kernel activation code of each layer.
+    ``activations`` holds the kernel activation code of each layer; which layers are stored
+    transposed follows :func:`stores_transposed`.
     """
     pad = ALIGN // np.dtype(dtype).itemsize
     rows, offset = [], 0
-    for (n_in, n_out), act in zip(shapes, activations, strict=True):
+    for index, ((n_in, n_out), act) in enumerate(zip(shapes, activations, strict=True)):
         w_offset = offset
         offset += _round_up(n_in * n_out, pad)
         b_offset = offset
         offset += _round_up(n_out, pad)
-        rows.append((w_offset, b_offset, n_in, n_out, act))
-    return np.array(rows, dtype=np.int64).reshape(-1, 5), offset
+        rows.append((w_offset, b_offset, n_in, n_out, act, stores_transposed(index, n_out)))
+    return np.array(rows, dtype=np.int64).reshape(-1, 6), offset
 
 
 def aligned_zeros(shape, dtype):
@@ -93,6 +117,8 @@ __all__ = [
     "B_OFFSET",
     "N_IN",
     "N_OUT",
+    "TRANSPOSE_BELOW",
+    "TRANSPOSED",
     "W_OFFSET",
     "aligned_zeros",
     "build_layout",
@@ -100,5 +126,7 @@ __all__ = [
     "initialize",
     "layer_views",
     "seed_streams",
+    "stored_views",
+    "stores_transposed",
     "unit_offsets",
 ]

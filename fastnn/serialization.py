@@ -27,6 +27,7 @@ from ._files import ARCHIVE_ERRORS, NotRegularFileError, as_path, atomic_write, 
 from ._validation import check_memory
 from .backend import BACKENDS, resolve_backend
 from .errors import FastnnError, InputError, InputTypeError
+from .io import MAX_NPY_HEADER, read_npy_entry_header
 from .layers import Dense
 from .model import Sequential
 from .scaling import Scaling
@@ -34,7 +35,6 @@ from .scaling import Scaling
 FILE_FORMAT = "fastnn.Sequential"
 FILE_VERSION = 1
 MAX_CONFIG_CHARS = 2**20  # the architecture record: a few hundred characters in practice
-_MAX_NPY_HEADER = 10_000  # NumPy's own limit for an .npy header
 _REQUIRED = ("format", "version", "loss", "dtype", "backend", "seed", "layers")
 _FEATURE_STATS = ("feature_mean", "feature_scale")
 _TARGET_STATS = ("target_mean", "target_scale")
@@ -46,7 +46,7 @@ DATASET_FILE_KINDS = ("csv", "svmlight")
 TASK_LOSSES = {
     "classification": ("softmax_cross_entropy",),
     "binary": ("binary_cross_entropy", "softmax_cross_entropy"),
-    "regression": ("mse",),
+    "regression": ("mse", "poisson"),
 }
 
 
@@ -146,26 +146,11 @@ def load(path, backend=None):
             seed=config["seed"],
         )
         model.set_weights([(arrays[f"W{i}"], arrays[f"b{i}"]) for i in range(len(layers))])
-        model.scaling = _with_legacy_target_scaling(Scaling.from_arrays(arrays), config)
+        model.scaling = Scaling.from_arrays(arrays)
     except FastnnError as exc:
         raise InputError(f"{path} holds an unusable model: {exc}") from None
     model.metadata = config["metadata"]
     return model
-
-
-def _with_legacy_target_scaling(scaling, config):
-    """Files from fastnn 0.1's command line kept a regression target's statistics as
-    ``metadata["target_scaling"] = [mean, scale]``: fold them into the :class:`Scaling`."""
-    legacy = config["metadata"].pop("target_scaling", None)
-    if legacy is None or scaling is None or scaling.target_mean is not None:
-        return scaling
-    if not (
-        isinstance(legacy, list)
-        and len(legacy) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in legacy)
-    ):
-        raise InputError(f"metadata.target_scaling must be [mean, scale]; got {legacy!r:.60}")
-    return Scaling(scaling.feature_mean, scaling.feature_scale, legacy[0], legacy[1])
 
 
 def _backend(requested):
@@ -200,7 +185,7 @@ def _read_checked(zf, path):
     for name, (shape, _) in headers.items():
         with zf.open(entries[name]) as fp:
             arrays[name] = np.lib.format.read_array(
-                fp, allow_pickle=False, max_header_size=_MAX_NPY_HEADER
+                fp, allow_pickle=False, max_header_size=MAX_NPY_HEADER
             )
         if arrays[name].shape != shape:
             raise InputError(f"array {name} does not hold the data its header declares")
@@ -228,25 +213,11 @@ def _entries(zf):
 def _header(zf, info, name, float_only):
     """(shape, dtype) of one ``.npy`` entry, from its header alone, checked against the size the
     zip directory declares for the entry."""
-    with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp, _MAX_NPY_HEADER)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp, _MAX_NPY_HEADER)
-        else:
-            raise InputError(f"array {name} has .npy format version {version}, not 1.0 or 2.0")
-        header_bytes = fp.tell()
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+    shape, dtype, _ = read_npy_entry_header(zf, info, f"array {name}")
+    if dtype.fields is not None or dtype.subdtype is not None:
         raise InputError(f"array {name} has dtype {dtype}, which a model file never holds")
     if float_only and dtype.kind != "f":
         raise InputError(f"array {name} has dtype {dtype}; a model's arrays are floats")
-    data_bytes = math.prod(shape) * dtype.itemsize
-    if header_bytes + data_bytes != info.file_size:
-        raise InputError(
-            f"array {name} declares shape {shape} of {dtype} ({data_bytes:,} bytes) but its "
-            f"entry holds {info.file_size - header_bytes:,} bytes"
-        )
     return shape, dtype
 
 

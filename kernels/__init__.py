@@ -1,9 +1,11 @@
 """The ``numba`` backend: JIT-compiled kernels, one module per concern.
 
-Every function listed in :data:`fastnn.backend.KERNELS` has a twin of the same name and
-signature in :mod:`fastnn.numpy_backend` (a test holds the two modules to it), and the tests hold
-each pair to the same numbers. Kernels compute only: the Python layer checks shapes, dtypes and
-values, casts once and allocates the outputs.
+This package provides the operations of the backend contract (:data:`fastnn.backend.KERNELS`),
+each with a twin of the same name and signature in :mod:`fastnn.numpy_backend`; the tests hold
+each pair, and the loop-by-loop oracle of the tests, to the same numbers. Whatever else the
+compiled epochs use for speed (row kernels, nonzero scans, batch helpers) is private to its
+module here and tested against the oracle alone. Kernels compute only: the Python layer checks
+shapes, dtypes and values, casts once and allocates the outputs.
 
 The kernel modules import Numba, so they are imported when a kernel is first asked for: a
 program that only uses the numpy backend, or :mod:`.codes`, never imports Numba.
@@ -18,26 +20,18 @@ _MODULES = {
     "adam_update": "adam",
     "dense_backward": "dense",
     "dense_forward": "dense",
-    "train_epoch": "epoch",
-    "train_epoch_hogwild": "epoch",
+    "forward": "forward",
     "full_batch_gradient": "gradient",
     "binary_cross_entropy": "losses",
     "loss_and_grad": "losses",
+    "loss_value": "losses",
     "mean_squared_error": "losses",
     "n_correct": "losses",
     "poisson": "losses",
     "softmax": "losses",
     "softmax_cross_entropy": "losses",
-    "backward_cols": "rows",
-    "backward_rows": "rows",
-    "find_nonzero": "rows",
-    "forward_cols": "rows",
-    "forward_rows": "rows",
-    "update_rows": "rows",
     "sgd_update": "sgd",
-    "lazy_update": "update",
-    "optimizer_update": "update",
-    "outer_update": "update",
+    "start_training": "epoch",
 }
 
 __all__ = sorted(_MODULES)

@@ -13,13 +13,12 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from . import codes
 from ._config import JIT_OPTIONS
 from .activations import _activate_row, activation_derivative
-from .codes import ACT, B_OFFSET, N_IN, N_OUT, W_OFFSET
-from .codes import layer_views as _layer_views
-from .codes import unit_offsets as _unit_offsets
+from .codes import ACT, B_OFFSET, N_IN, N_OUT, TRANSPOSED, W_OFFSET
 from .dense import _column_sums, dense_backward, dense_forward
-from .rows import _copy_into, find_nonzero, forward_rows
+from .rows import _copy_into, _find_nonzero, _forward_rows
 
 # An epoch's data as the compiled loops take it: a dense ``X`` (n, n_features) with empty CSR
 # arrays, or, for a CSR matrix, an empty ``X`` (0, n_features) with the matrix's ``indptr``
@@ -43,8 +42,8 @@ def compiled_data(data):
     return CompiledData(empty, indptr, indices, X.data, *data[1:])  # could not be allocated
 
 
-layer_views = njit(**JIT_OPTIONS)(_layer_views)
-unit_offsets = njit(**JIT_OPTIONS)(_unit_offsets)
+stored_views = njit(**JIT_OPTIONS)(codes.stored_views)
+unit_offsets = njit(**JIT_OPTIONS)(codes.unit_offsets)
 
 
 @njit(**JIT_OPTIONS)
@@ -96,14 +95,14 @@ def _sparse_rows(data, order, first, x, nonzero, values, counts):
             counts[r] = count
     else:
         for r in range(counts.shape[0]):
-            counts[r] = find_nonzero(x[r], nonzero[r], values[r])
+            counts[r] = _find_nonzero(x[r], nonzero[r], values[r])
 
 
 @njit(**JIT_OPTIONS)
 def _sparse_forward(nonzero, values, counts, params, w_offset, b_offset, act, z, a):
     """z = x W + b and a = act(z) for a batch of sparse rows."""
     for r in range(z.shape[0]):
-        forward_rows(nonzero[r], values[r], counts[r], params, w_offset, b_offset, z[r])
+        _forward_rows(nonzero[r], values[r], counts[r], params, w_offset, b_offset, z[r])
         _activate_row(z[r], act, a[r])
 
 
@@ -137,7 +136,6 @@ def _gather(data, order, first, m, x, labels, targets, weights):
     """Copy the labels, targets and weights of the batch's samples ``order[first : first +
     m]`` into the work buffers, and their rows into ``x`` when the input is dense; return the
     batch's total weight (its size without weights)."""
-    total = 0.0
     dense = data.indptr.shape[0] == 0
     for r in range(m):
         s = order[first + r]
@@ -149,9 +147,11 @@ def _gather(data, order, first, m, x, labels, targets, weights):
             _copy_into(targets[r], data.targets[s], 0, targets.shape[1])
         if data.weights.shape[0] > 0:
             weights[r] = data.weights[s]
-            total += weights[r]
-        else:
-            total += 1.0
+    if data.weights.shape[0] == 0:
+        return float(m)
+    total = 0.0
+    for r in range(m):  # a loop that only reads: summed in one order (see losses.py)
+        total += weights[r]
     return total
 
 
@@ -165,13 +165,17 @@ def _forward(params, layout, x, W0, sparse, nonzero, values, counts, zs, acts):
     """
     inp = x
     for layer in range(layout.shape[0]):
-        W, b = layer_views(params, layout, layer)
+        W, b = stored_views(params, layout, layer)
         zl, al = zs[layer], acts[layer]
         if layer == 0 and sparse:
             _sparse_forward(nonzero, values, counts, params, layout[0, W_OFFSET],
                             layout[0, B_OFFSET], layout[0, ACT], zl, al)  # fmt: skip
+        elif layer == 0:
+            dense_forward(inp, W0, b, layout[layer, ACT], zl, al)
+        elif layout[layer, TRANSPOSED]:  # W stored as W^T: x W is x (W^T)^T
+            dense_forward(inp, W.T, b, layout[layer, ACT], zl, al)
         else:
-            dense_forward(inp, W0 if layer == 0 else W, b, layout[layer, ACT], zl, al)
+            dense_forward(inp, W, b, layout[layer, ACT], zl, al)
         inp = al
 
 
@@ -232,11 +236,16 @@ def _backward_hidden(params, grads, layout, zs, acts, deltas, work):
     delta = deltas[0, : m * layout[n_layers - 1, N_OUT]].reshape(m, layout[n_layers - 1, N_OUT])
     which = 0
     for layer in range(n_layers - 1, 0, -1):
-        W, _ = layer_views(params, layout, layer)
-        dW, db = layer_views(grads, layout, layer)
+        W, _ = stored_views(params, layout, layer)
+        dW, db = stored_views(grads, layout, layer)  # laid out as W is stored
         n_in = layout[layer, N_IN]
         dx = deltas[1 - which, : m * n_in].reshape(m, n_in)
-        dense_backward(acts[layer - 1], W, delta, dW, db, dx)
+        if layout[layer, TRANSPOSED]:  # dW^T = delta^T x, dx = delta W^T
+            np.dot(delta.T, acts[layer - 1], dW)
+            _column_sums(delta, db)
+            np.dot(delta, W, dx)
+        else:
+            dense_backward(acts[layer - 1], W, delta, dW, db, dx)
         _times_derivative(dx, zs[layer - 1], acts[layer - 1], layout[layer - 1, ACT],
                           work[: m * n_in].reshape(m, n_in))  # fmt: skip
         delta = dx

@@ -22,15 +22,26 @@ SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE, POISSON = 0, 1, 2, 3
 # Optimizers (``OptimizerConfig.kind``)
 SGD_KIND, ADAM_KIND = 0, 1
 
-# Columns of the layout table (see :mod:`fastnn.params`): one int64 row per dense layer
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT = 0, 1, 2, 3, 4
+# Columns of the layout table (see :mod:`fastnn.params`): one int64 row per dense layer.
+# TRANSPOSED is 1 where the layer's W is stored as W^T, (n_out, n_in).
+W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT, TRANSPOSED = 0, 1, 2, 3, 4, 5
+
+
+def stored_views(buffer, layout, layer):
+    """The ``(W, b)`` of one layer in a flat ``buffer`` as stored: ``W`` (n_in, n_out), or
+    ``W^T`` (n_out, n_in) where the layout stores it transposed; both C-contiguous."""
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
+    rows, cols = (n_out, n_in) if layout[layer, TRANSPOSED] else (n_in, n_out)
+    return buffer[w : w + n_in * n_out].reshape(rows, cols), buffer[b : b + n_out]
 
 
 def layer_views(buffer, layout, layer):
-    """The ``(W, b)`` views of one layer in a flat ``buffer`` laid out by ``layout``."""
-    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
-    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-    return buffer[w : w + n_in * n_out].reshape(n_in, n_out), buffer[b : b + n_out]
+    """The ``(W, b)`` views of one layer in a flat ``buffer`` laid out by ``layout``: ``W`` of
+    shape (n_in, n_out) whichever way it is stored (a transposed view of ``W^T``). NumPy only:
+    compiled code works on :func:`stored_views` and says which way round it reads."""
+    W, b = stored_views(buffer, layout, layer)
+    return (W.T if layout[layer, TRANSPOSED] else W), b
 
 
 def unit_offsets(layout):

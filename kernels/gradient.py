@@ -20,7 +20,7 @@ from .batch import (
     _views,
     _widest,
     compiled_data,
-    layer_views,
+    stored_views,
     unit_offsets,
 )
 from .codes import ACT, N_IN, N_OUT
@@ -56,8 +56,8 @@ def _full_batch_gradient(params, layout, data, loss, chunk, grads):
     weighted = data.weights.shape[0] > 0
     weights = np.empty(chunk if weighted else 0, dtype)
     part = np.zeros_like(params)  # one chunk's gradient; padding stays zero
-    W0, _ = layer_views(params, layout, 0)
-    dW0, db0 = layer_views(part, layout, 0)
+    W0, _ = stored_views(params, layout, 0)
+    dW0, db0 = stored_views(part, layout, 0)
     order = np.arange(n)
     longest = _longest_row(data) if sparse else 0
     nonzero = np.empty((chunk, longest), data.indices.dtype)

@@ -1,4 +1,4 @@
-"""Losses fused with their gradients: one pass gives the mean loss and dL/d(output).
+"""Losses fused with their gradients: one call gives the mean loss and dL/d(output).
 
 Each loss returns the mean over the batch (as a float64), weighted by ``weights`` when that array
 is not empty, and fills ``grad`` with the gradient of that mean, so the 1/m of the batch average
@@ -6,6 +6,12 @@ is not empty, and fills ``grad`` with the gradient of that mean, so the 1/m of t
 computed exactly before it joins the sum: the subtraction of two logits goes through a function
 without fastmath, so LLVM cannot reassociate ``total + (a - b)`` into ``(total + a) - b``, which
 loses the whole term when the logits are huge.
+
+No loop here both writes an array and adds into a sum. LLVM compiles such a loop twice, a
+vector version and a scalar one, picked at run time by whether the arrays' addresses overlap;
+with reassociation allowed the two versions add in different orders, so the sum (and every
+number after it) would depend on where the buffers happen to sit in memory. A loop that only
+reads and sums is compiled once, and sums in the same order every time.
 """
 
 import math
@@ -39,9 +45,10 @@ def _softmax_row(z, out):
     top = z[0]
     for j in range(z.shape[0]):
         top = max(top, z[j])
-    s = z.dtype.type(0)
     for j in range(z.shape[0]):
         out[j] = math.exp(z[j] - top)
+    s = z.dtype.type(0)
+    for j in range(z.shape[0]):  # reads only: see the module's docstring
         s += out[j]
     inverse = z.dtype.type(1) / s
     for j in range(z.shape[0]):
@@ -115,10 +122,9 @@ def binary_cross_entropy(logits, targets, weights, grad):
         c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
-            z = logits[r, j]
-            y = targets[r, j]
-            total += c * _binary_term(z, y, zero)
-            grad[r, j] = (_sigmoid(z, one) - y) * scale
+            grad[r, j] = (_sigmoid(logits[r, j], one) - targets[r, j]) * scale
+        for j in range(k):  # reads only: see the module's docstring
+            total += c * _binary_term(logits[r, j], targets[r, j], zero)
     return total
 
 
@@ -133,9 +139,10 @@ def mean_squared_error(outputs, targets, weights, grad):
         c = _share(r, m, weights, weight) / k
         scale = outputs.dtype.type(2 * c)
         for j in range(k):
+            grad[r, j] = (outputs[r, j] - targets[r, j]) * scale
+        for j in range(k):  # reads only: see the module's docstring
             d = outputs[r, j] - targets[r, j]
             total += c * (d * d)
-            grad[r, j] = d * scale
     return total
 
 
@@ -158,9 +165,47 @@ def poisson(logits, targets, weights, grad):
         c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
-            z, y = logits[r, j], targets[r, j]
-            total += c * _poisson_term(z, y)
-            grad[r, j] = (math.exp(z) - y) * scale
+            grad[r, j] = (math.exp(logits[r, j]) - targets[r, j]) * scale
+        for j in range(k):  # reads only: see the module's docstring
+            total += c * _poisson_term(logits[r, j], targets[r, j])
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _log_sum_exp_row(z):
+    """``log(sum(exp(z)))`` of one row, shifted by its maximum (no exp overflows)."""
+    top = z[0]
+    for j in range(z.shape[0]):
+        top = max(top, z[j])
+    s = z.dtype.type(0)
+    for j in range(z.shape[0]):
+        s += math.exp(z[j] - top)
+    return top + math.log(s)
+
+
+@njit(**JIT_OPTIONS)
+def loss_value(loss, outputs, labels, targets, weights):
+    """The weighted mean (over rows, and over outputs) of the loss of code ``loss``, without its
+    gradient: what evaluating needs."""
+    m, k = outputs.shape
+    weight = _total_weight(m, weights)
+    zero = outputs.dtype.type(0)
+    total = 0.0
+    for r in range(m):
+        share = _share(r, m, weights, weight)
+        z = outputs[r]
+        if loss == SOFTMAX_CROSS_ENTROPY:
+            total += share * _exact_difference(_log_sum_exp_row(z), z[labels[r]])
+            continue
+        c = share / k
+        for j in range(k):
+            if loss == BINARY_CROSS_ENTROPY:
+                total += c * _binary_term(z[j], targets[r, j], zero)
+            elif loss == POISSON:
+                total += c * _poisson_term(z[j], targets[r, j])
+            else:
+                d = z[j] - targets[r, j]
+                total += c * (d * d)
     return total
 
 

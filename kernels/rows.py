@@ -3,7 +3,7 @@
 One sample at a time, a layer's ``W`` is visited row by row (row ``i`` multiplies input ``i``),
 so the rows of zero inputs can be skipped: their contribution to ``z`` and their gradient are
 exactly zero. A sample's input is given as a sparse row: ``count`` pairs of an input index
-``indices[c]`` and its value ``values[c]``, as :func:`find_nonzero` writes them for a dense row
+``indices[c]`` and its value ``values[c]``, as :func:`_find_nonzero` writes them for a dense row
 and as a CSR matrix stores them. Every kernel reads ``W`` and ``b`` of one layer at ``w_offset``
 and ``b_offset`` in ``params`` and writes into preallocated outputs.
 
@@ -31,7 +31,7 @@ def _copy_into(dst, src, first, count):
 
 
 @njit(**JIT_OPTIONS)
-def find_nonzero(x, indices, values):
+def _find_nonzero(x, indices, values):
     """Write the indices of the nonzero ``x`` into ``indices`` and their values into
     ``values``; return their count.
 
@@ -54,7 +54,7 @@ def _row(params, w_offset, n_out, i):
 
 
 @njit(**JIT_OPTIONS)
-def forward_rows(indices, values, count, params, w_offset, b_offset, z):
+def _forward_rows(indices, values, count, params, w_offset, b_offset, z):
     """z = b + sum of values[c] W[indices[c], :] over the ``count`` pairs of a sparse row.
 
     Four rows at a time, so that z is loaded and stored once per four rows of W.
@@ -79,7 +79,7 @@ def forward_rows(indices, values, count, params, w_offset, b_offset, z):
 
 
 @njit(**JIT_OPTIONS)
-def update_rows(indices, values, count, params, w_offset, b_offset, delta, rate):
+def _update_rows(indices, values, count, params, w_offset, b_offset, delta, rate):
     """Plain SGD step W[indices[c], :] -= rate values[c] delta over a sparse row's pairs, and
     b -= rate delta.
 
@@ -113,7 +113,7 @@ def update_rows(indices, values, count, params, w_offset, b_offset, delta, rate)
 
 
 @njit(**JIT_OPTIONS)
-def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
+def _backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
     """delta_prev = (W delta) * act'(z_prev), row by row, reading each row before it moves.
 
     ``x`` is the layer's input and ``dact`` the derivative of the activation that made it.
@@ -140,7 +140,7 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
 
 
 @njit(**JIT_OPTIONS)
-def forward_cols(x, params, w_offset, b_offset, z):
+def _forward_cols(x, params, w_offset, b_offset, z):
     """z = b + x W for a layer stored transposed: ``W^T`` (n_out, n_in) from ``w_offset``.
 
     One dot product of ``x`` with each row of ``W^T`` (a column of W), over every input.
@@ -156,8 +156,8 @@ def forward_cols(x, params, w_offset, b_offset, z):
 
 
 @njit(**JIT_OPTIONS)
-def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
-    """:func:`backward_rows` for a layer stored transposed: ``W^T`` (n_out, n_in).
+def _backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, update):
+    """:func:`_backward_rows` for a layer stored transposed: ``W^T`` (n_out, n_in).
 
     delta_prev = (W delta) * act'(z_prev) is summed one row of ``W^T`` at a time, and with
     ``update`` that row's plain SGD step, ``W^T[j] -= rate delta[j] x``, is fused into the same
@@ -178,7 +178,7 @@ def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
         else:
             for i in range(n_in):
                 delta_prev[i] += column[i] * dj
-    for i in range(n_in):  # as backward_rows: a zero derivative gives 0, even for inf * 0
+    for i in range(n_in):  # as _backward_rows: a zero derivative gives 0, even for inf * 0
         delta_prev[i] = delta_prev[i] * dact[i] if dact[i] != 0 else zero
     if update:
         bias = params[b_offset : b_offset + delta.shape[0]]

@@ -1,6 +1,6 @@
 """The SGD update with momentum, Nesterov, and L1/L2 penalties.
 
-``g += penalty (l1 sign(p) + 2 l2 p)``; ``v = momentum v - rate g``; ``p += v``
+``g += penalty_scale (l1 sign(p) + 2 l2 p)``; ``v = momentum v - rate g``; ``p += v``
 (Nesterov: ``p += momentum v - rate g``). With ``momentum == 0`` the velocity is neither read nor
 written: ``p -= rate g``.
 
@@ -13,8 +13,11 @@ The arithmetic of a step is written in helpers compiled without fastmath flags (
 loops): the update must give the textbook formula's inf and NaN where it overflows, as the numpy
 backend and scikit-learn do. With ``reassoc`` LLVM may regroup a step (``b m + (1 - b) g``
 becomes ``g + b (m - g)``, inf - inf = NaN once ``g`` is inf where the formula gives inf), and
-with ``contract`` a fused multiply-add moves the point where a product overflows. Only the sum
-of squares keeps the kernel's fastmath flags, so that it still vectorises.
+with ``contract`` a fused multiply-add moves the point where a product overflows. The sum of
+squares (what the reported loss's L2 term needs) keeps the fastmath flags, so that it vectorises,
+in a pass of its own that only reads: a loop that both writes arrays and adds into a sum is
+compiled twice by LLVM (a vector and a scalar version, picked at run time by whether the
+arrays' addresses overlap), and with reassociation the two add in different orders.
 """
 
 import numpy as np
@@ -62,25 +65,34 @@ def _momentum_step(p, v, g, lr, mu, nesterov, tiny):
 
 
 @njit(**JIT_OPTIONS)
-def sgd_update(params, velocity, grad, opt, rate, penalty):
+def _squares(params):
+    """The sum of the squared ``params``, in float64."""
+    total = 0.0
+    for i in range(params.shape[0]):
+        p = params[i]
+        total += p * p
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def sgd_update(params, velocity, grad, opt, rate, penalty_scale):
     """Update the 1-D ``params`` (and ``velocity``) in place from ``grad`` at ``rate``.
 
-    ``opt`` is the optimizer's record; its L1/L2 terms are multiplied by ``penalty`` (0 for
+    ``opt`` is the optimizer's record; its L1/L2 terms are multiplied by ``penalty_scale`` (0 for
     biases, 1 for weights, ``1 / sum(w)`` for a batch with sample weights ``w``). Returns the
     sum of the squared ``params`` before the step when an L2 term applies (else 0), which the
-    reported loss's L2 term needs and which costs nothing in the same pass.
+    reported loss's L2 term needs.
     """
     typ = params.dtype.type  # constants in the params' dtype: float32 stays float32
     lr, mu = typ(rate), typ(opt.momentum)
-    c1, c2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
-    squares = 0.0
+    c1, c2 = typ(opt.l1 * penalty_scale), typ(2 * opt.l2 * penalty_scale)
+    squares = _squares(params) if opt.l2 * penalty_scale > 0 else 0.0
     if c1 == 0 and c2 == 0 and opt.momentum == 0:
         for i in range(params.shape[0]):
             params[i] = _plain_step(params[i], grad[i], lr)
     elif opt.momentum == 0:
         for i in range(params.shape[0]):
             p = params[i]
-            squares += p * p
             params[i] = _plain_step(p, _penalised(p, grad[i], c1, c2), lr)
     else:
         tiny = smallest_normal(params)
@@ -89,9 +101,8 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
         for i in range(params.shape[0]):
             p = params[i]
             if penalised:  # the same for every i: LLVM takes the branch out of the loop
-                squares += p * p
                 g = _penalised(p, grad[i], c1, c2)
             else:
                 g = grad[i]
             params[i], velocity[i] = _momentum_step(p, velocity[i], g, lr, mu, nesterov, tiny)
-    return squares if opt.l2 * penalty > 0 else 0.0
+    return squares

@@ -18,19 +18,19 @@ ADAM_KIND = codes.ADAM_KIND
 
 
 @njit(**JIT_OPTIONS)
-def optimizer_update(params, state, first, grad, opt, rate, penalty):
-    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``; ``penalty``
+def _optimizer_update(params, state, first, grad, opt, rate, penalty_scale):
+    """Step ``params[first : first + len(grad)]`` (and its state) along ``grad``; ``penalty_scale``
     scales the L1/L2 terms (0 for biases). Returns the stretch's sum of squares before the step
     when penalised (else 0)."""
     last = first + grad.shape[0]
     if opt.kind == ADAM_KIND:
         return adam_update(params[first:last], state[0, first:last], state[1, first:last], grad,
-                           opt, rate, penalty)  # fmt: skip
-    return sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty)
+                           opt, rate, penalty_scale)  # fmt: skip
+    return sgd_update(params[first:last], state[0, first:last], grad, opt, rate, penalty_scale)
 
 
 @njit(**JIT_OPTIONS)
-def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty, grad):
+def _outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty_scale, grad):
     """The optimizer step of one sample's layer gradient: dW = outer(x, delta), db = delta.
 
     The gradient is written out whole into ``grad`` (a work buffer of at least n_in * n_out
@@ -39,7 +39,9 @@ def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty
     when penalised (else 0).
     """
     size = _outer(x, delta, grad)
-    return _step_layer(params, state, w_offset, b_offset, grad[:size], delta, opt, rate, penalty)
+    return _step_layer(
+        params, state, w_offset, b_offset, grad[:size], delta, opt, rate, penalty_scale
+    )
 
 
 @njit(**JIT_OPTIONS)
@@ -56,20 +58,20 @@ def _outer(x, delta, out):
 
 
 @njit(**JIT_OPTIONS)
-def _step_layer(params, state, w_offset, b_offset, grad_w, grad_b, opt, rate, penalty):
+def _step_layer(params, state, w_offset, b_offset, grad_w, grad_b, opt, rate, penalty_scale):
     """The optimizer step of one layer along its gradient (``grad_w`` laid out as its ``W`` is
     stored): returns the sum of the squared weights before the step when penalised (else 0)."""
-    squares = optimizer_update(params, state, w_offset, grad_w, opt, rate, penalty)
-    optimizer_update(params, state, b_offset, grad_b, opt, rate, 0.0)
+    squares = _optimizer_update(params, state, w_offset, grad_w, opt, rate, penalty_scale)
+    _optimizer_update(params, state, b_offset, grad_b, opt, rate, 0.0)
     return squares
 
 
 @njit(**JIT_OPTIONS)
-def lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
+def _lazy_update(indices, count, grad, params, state, w_offset, opt, rate):
     """The lazy optimizer step of a layer: only the rows ``indices[:count]`` of its ``W``
     (stored from ``w_offset``) and their state move, each along its row of ``grad``
     (n_in, n_out); the other rows and their momentum or moments stay as they are."""
     n_out = grad.shape[1]
     for c in range(count):
         i = indices[c]
-        optimizer_update(params, state, w_offset + i * n_out, grad[i], opt, rate, 0.0)
+        _optimizer_update(params, state, w_offset + i * n_out, grad[i], opt, rate, 0.0)

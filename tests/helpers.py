@@ -1,5 +1,9 @@
-"""Helpers that several test modules share: building epochs to compare, and running the
-command line in-process."""
+"""Helpers that several test modules share: building epochs to compare, running the command
+line in-process, and editing model files."""
+
+import io
+import json
+import zipfile
 
 import numpy as np
 
@@ -79,8 +83,8 @@ def assert_weights_close(a, b, rtol, atol=1e-12):
 
 
 def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
-    """One call of ``module.train_epoch`` (or of ``train_epoch_hogwild`` when ``workers`` is
-    given) on copies of the model's parameters and fresh optimizer state, starting at t = 3.
+    """One ``train`` call of ``module.start_training`` (with ``workers`` threads when given) on
+    copies of the model's parameters and fresh optimizer state, starting at t = 3.
 
     Returns (params, state, stats, t).
     """
@@ -89,10 +93,9 @@ def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
     t = np.array([3], np.int64)
     stats = new_stats()
     args = (params, state, model._layout, data, order, LOSSES[model.loss])
-    if workers is None:
-        module.train_epoch(*args, batch_size, optimizer.config(), t, stats)
-    else:
-        module.train_epoch_hogwild(*args, optimizer.config(), t, stats, workers)
+    with module.start_training(*args[:4], args[5], batch_size, optimizer.config(),
+                               workers or 1) as training:  # fmt: skip
+        training.train(order, optimizer.config(), t, stats)
     return params, state, stats, int(t[0])
 
 
@@ -115,3 +118,29 @@ def refused(capsys, *args, message):
     assert captured.err.count("\n") == 1 and message in captured.err, captured.err
     assert "Traceback" not in captured.err and "epoch" not in captured.out
     return captured.err
+
+
+# -- model files ---------------------------------------------------------------------------
+
+
+def npy_bytes(arr):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asanyarray(arr), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def rewrite(src, dst, edit=None, entries=None, drop=()):
+    """Copy a model file, editing its config (``edit(config)``) and replacing, adding or
+    dropping entries (raw ``.npy`` bytes by array name)."""
+    with zipfile.ZipFile(src) as zf:
+        raw = {info.filename[:-4]: zf.read(info) for info in zf.infolist()}
+    if edit is not None:
+        config = json.loads(str(np.lib.format.read_array(io.BytesIO(raw["config"]))))
+        text = edit(config)  # a function that edits the record, or returns its new text
+        raw["config"] = npy_bytes(np.array(json.dumps(config) if text is None else text))
+    raw.update(entries or {})
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in raw.items():
+            if name not in drop:
+                zf.writestr(f"{name}.npy", data)
+    return dst

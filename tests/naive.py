@@ -148,6 +148,11 @@ def loss_and_grad(loss, outputs, labels, targets, weights, grad):
     return mean_squared_error(outputs, targets, weights, grad)
 
 
+def loss_value(loss, outputs, labels, targets, weights):
+    """The oracle's loss alone: its loss_and_grad, the gradient dropped."""
+    return loss_and_grad(loss, outputs, labels, targets, weights, np.empty(outputs.shape))
+
+
 def n_correct(loss, outputs, labels, targets, weights):
     correct = 0.0
     for r in range(outputs.shape[0]):
@@ -196,7 +201,7 @@ def backward_rows(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
     n_out = delta.shape[0]
     for i in range(x.shape[0]):
         s = sum(float(params[w_offset + i * n_out + j]) * float(delta[j]) for j in range(n_out))
-        delta_prev[i] = s * float(dact[i])
+        delta_prev[i] = s * float(dact[i]) if dact[i] != 0 else 0.0  # an off unit passes nothing
     if update:
         nonzero = np.flatnonzero(x)
         update_rows(nonzero, x[nonzero], len(nonzero), params, w_offset, b_offset, delta, rate)
@@ -215,7 +220,7 @@ def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
     n_in, n_out = x.shape[0], delta.shape[0]
     for i in range(n_in):
         s = sum(float(params[w_offset + j * n_in + i]) * float(delta[j]) for j in range(n_out))
-        delta_prev[i] = s * float(dact[i])
+        delta_prev[i] = s * float(dact[i]) if dact[i] != 0 else 0.0
     if update:
         for j in range(n_out):
             for i in range(n_in):
@@ -227,9 +232,9 @@ def backward_cols(x, dact, params, w_offset, b_offset, delta, delta_prev, rate, 
 # that a product overflows where the backends' does: in float32, g**2 is inf from |g| ~ 1.8e19.
 
 
-def _penalised(p, g, opt, penalty, typ):
+def _penalised(p, g, opt, penalty_scale, typ):
     """g + l1 sign(p) + 2 l2 p, left to right; a term with a zero factor is not there."""
-    l1, two_l2 = typ(opt.l1 * penalty), typ(2 * opt.l2 * penalty)
+    l1, two_l2 = typ(opt.l1 * penalty_scale), typ(2 * opt.l2 * penalty_scale)
     if l1 != 0:
         g = g + l1 * typ(np.sign(p))
     if two_l2 != 0:
@@ -241,19 +246,19 @@ def _flushed(value, dtype):
     return dtype.type(0) if abs(value) < np.finfo(dtype).tiny else value
 
 
-def _squares(params, opt, penalty):
+def _squares(params, opt, penalty_scale):
     """Each square in the dtype, the sum in Python's float."""
-    return sum(float(p * p) for p in params) if opt.l2 * penalty > 0 else 0.0
+    return sum(float(p * p) for p in params) if opt.l2 * penalty_scale > 0 else 0.0
 
 
-def sgd_update(params, velocity, grad, opt, rate, penalty):
+def sgd_update(params, velocity, grad, opt, rate, penalty_scale):
     typ = params.dtype.type
     lr, mu = typ(rate), typ(opt.momentum)
     with np.errstate(all="ignore"):
-        squares = _squares(params, opt, penalty)
+        squares = _squares(params, opt, penalty_scale)
         for i in range(params.shape[0]):
             p = params[i]
-            g = _penalised(p, typ(grad[i]), opt, penalty, typ)
+            g = _penalised(p, typ(grad[i]), opt, penalty_scale, typ)
             if opt.momentum == 0:
                 params[i] = p - lr * g
                 continue
@@ -263,32 +268,34 @@ def sgd_update(params, velocity, grad, opt, rate, penalty):
     return squares
 
 
-def adam_update(params, m, v, grad, opt, rate, penalty):
+def adam_update(params, m, v, grad, opt, rate, penalty_scale):
     typ = params.dtype.type
     lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
     one_b1, one_b2 = typ(1 - opt.beta1), typ(1 - opt.beta2)
     with np.errstate(all="ignore"):
-        squares = _squares(params, opt, penalty)
+        squares = _squares(params, opt, penalty_scale)
         for i in range(params.shape[0]):
             p = params[i]
-            g = _penalised(p, typ(grad[i]), opt, penalty, typ)
+            g = _penalised(p, typ(grad[i]), opt, penalty_scale, typ)
             m[i] = _flushed(b1 * m[i] + one_b1 * g, params.dtype)
             v[i] = _flushed(b2 * v[i] + one_b2 * (g * g), params.dtype)
             params[i] = p - lr * m[i] / (np.sqrt(v[i]) + eps)
     return squares
 
 
-def optimizer_update(params, state, first, grad, opt, rate, penalty):
+def optimizer_update(params, state, first, grad, opt, rate, penalty_scale):
     part = slice(first, first + grad.shape[0])
     if opt.kind == ADAM_KIND:
-        return adam_update(params[part], state[0, part], state[1, part], grad, opt, rate, penalty)
-    return sgd_update(params[part], state[0, part], grad, opt, rate, penalty)
+        return adam_update(
+            params[part], state[0, part], state[1, part], grad, opt, rate, penalty_scale
+        )
+    return sgd_update(params[part], state[0, part], grad, opt, rate, penalty_scale)
 
 
-def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty, grad):
+def outer_update(x, delta, params, state, w_offset, b_offset, opt, rate, penalty_scale, grad):
     dW = np.array([float(x[i]) * float(delta[j]) for i in range(x.shape[0])
                      for j in range(delta.shape[0])])  # fmt: skip
-    squares = optimizer_update(params, state, w_offset, dW, opt, rate, penalty)
+    squares = optimizer_update(params, state, w_offset, dW, opt, rate, penalty_scale)
     optimizer_update(params, state, b_offset, delta, opt, rate, 0.0)
     return squares
 
@@ -324,9 +331,7 @@ def _batch_gradients(params, layout, X, labels, targets, weights, loss):
     out = inputs[-1]
     grad = np.empty_like(out)
     value = loss_and_grad(loss, out, labels, targets, weights, grad)
-    d = np.empty_like(out)
-    activation_derivative(zs[-1], out, layout[n_layers - 1, ACT], d)
-    delta = grad * d
+    delta = _times_derivative(grad, zs[-1], out, layout[n_layers - 1, ACT])
     grads = []
     for layer in reversed(range(n_layers)):
         W, b = _layer(params, layout, layer)
@@ -335,10 +340,20 @@ def _batch_gradients(params, layout, X, labels, targets, weights, loss):
         dense_backward(inputs[layer], W, delta, dW, db, dx)
         grads.insert(0, (dW, db))
         if layer:
-            d = np.empty_like(dx)
-            activation_derivative(zs[layer - 1], inputs[layer], layout[layer - 1, ACT], d)
-            delta = dx * d
+            delta = _times_derivative(dx, zs[layer - 1], inputs[layer], layout[layer - 1, ACT])
     return value, out, grads
+
+
+def _times_derivative(delta, z, a, act):
+    """delta * act'(z) entry by entry, zero where the derivative is zero."""
+    d = np.empty_like(z)
+    activation_derivative(z, a, act, d)
+    out = np.zeros_like(delta)
+    for r in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            if d[r, j] != 0:
+                out[r, j] = delta[r, j] * d[r, j]
+    return out
 
 
 def _plain(opt):
@@ -358,7 +373,51 @@ def full_batch_gradient(params, layout, data, loss, chunk, grads):
     return value
 
 
-def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, stats):
+def forward(params, layout, X, out):
+    """The oracle's forward pass: dense_forward layer after layer, in float64."""
+    a = (X if isinstance(X, np.ndarray) else X.toarray()).astype(np.float64)
+    for layer in range(layout.shape[0]):
+        W, b = _layer(params, layout, layer)
+        z = np.empty((a.shape[0], W.shape[1]))
+        nxt = np.empty_like(z)
+        dense_forward(a, W, b, layout[layer, ACT], z, nxt)
+        a = nxt
+    out[...] = a
+
+
+class _Training:
+    def __init__(self, params, state, layout, data, loss, batch_size, workers):
+        self.args = (params, state, layout, data)
+        self.loss, self.batch_size, self.workers = loss, batch_size, workers
+
+    def train(self, order, opt, t, stats):
+        """The workers' shares one after another, each counting from t // workers with the
+        decay multiplied by workers."""
+        if self.workers == 1:
+            _train(*self.args, order, self.loss, self.batch_size, opt, t, stats)
+            return
+        share = -(-len(order) // self.workers)
+        for w in range(self.workers):
+            own_t = np.array([int(t[0]) // self.workers])
+            _train(*self.args, order[w * share : (w + 1) * share], self.loss, 1,
+                   opt._replace(decay=opt.decay * self.workers), own_t, stats)  # fmt: skip
+        t[0] += len(order)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def start_training(params, state, layout, data, loss, batch_size, opt, workers=1):
+    return _Training(params, state, layout, data, loss, batch_size, workers)
+
+
+def _train(params, state, layout, data, order, loss, batch_size, opt, t, stats):
     n_layers = layout.shape[0]
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
@@ -378,27 +437,19 @@ def train_epoch(params, state, layout, data, order, loss, batch_size, opt, t, st
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)
         stats["weight_sum"] += total
         rate = step_size(opt, int(t[0]))
-        penalty = 1.0 / total if len(weights) else 1.0
+        penalty_scale = 1.0 / total if len(weights) else 1.0
         squares = 0.0
         for layer in range(n_layers):
             dW, db = grads[layer]
+            stored = np.zeros(params.shape)  # the gradient laid out as the layer is stored
+            _layer(stored, layout, layer)[0][...] = dW
+            w, size = layout[layer, W_OFFSET], dW.size
             if layer == 0 and opt.lazy and not _plain(opt):  # the rows of nonzero inputs only
                 rows = [i for i in range(X.shape[1]) if any(X[:, i] != 0)]
-                lazy_update(rows, len(rows), dW, params, state, layout[0, W_OFFSET], opt, rate)
+                lazy_update(rows, len(rows), dW, params, state, w, opt, rate)
             else:
-                squares += optimizer_update(params, state, layout[layer, W_OFFSET],
-                                            dW.reshape(-1), opt, rate, penalty)  # fmt: skip
+                squares += optimizer_update(params, state, w, stored[w : w + size], opt, rate,
+                                            penalty_scale)  # fmt: skip
             optimizer_update(params, state, layout[layer, B_OFFSET], db, opt, rate, 0.0)
-        stats["penalty_sum"] += m * penalty * squares
+        stats["penalty_sum"] += m * penalty_scale * squares
         t[0] += 1
-
-
-def train_epoch_hogwild(params, state, layout, data, order, loss, opt, t, stats, workers):
-    """The workers' shares one after another, each counting from t // workers with the decay
-    multiplied by workers."""
-    share = -(-len(order) // workers)
-    for w in range(workers):
-        own_t = np.array([int(t[0]) // workers])
-        train_epoch(params, state, layout, data, order[w * share : (w + 1) * share], loss, 1,
-                    opt._replace(decay=opt.decay * workers), own_t, stats)  # fmt: skip
-    t[0] += len(order)

@@ -1,4 +1,5 @@
-"""``fastnn bench``: the timing logic on tiny settings, through the API and the command line.
+"""``fastnn bench``: the timing logic on tiny settings, through the API and the command line,
+on MNIST's dense rows and on bag-of-words CSR rows.
 
 PyTorch and JAX are optional: their tests are skipped when the package is missing.
 """
@@ -14,6 +15,7 @@ import pytest
 import fastnn as fn
 from fastnn import bench, cli
 from fastnn.bench import jobs, peers, runner
+from fastnn.bench.data import BagOfWords, Mnist, padded_rows
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +125,7 @@ def test_a_peer_that_fails_is_dropped_with_a_note(mnist, monkeypatch):
             def __init__(self, **params):
                 pass
 
-            def fit(self, X, y):
+            def partial_fit(self, X, y, classes):
                 raise RuntimeError("no luck")
 
     monkeypatch.setattr(
@@ -140,7 +142,7 @@ def test_much_worse_accuracy_is_flagged():
         j.times, j.accuracies = [0.5], [accuracy]
         return j
 
-    rows = runner._results([job("fastnn numba", 0.90), job("A", 0.89), job("B", 0.70)])
+    rows = runner.results([job("fastnn numba", 0.90), job("A", 0.89), job("B", 0.70)])
     assert [r["accuracy_flag"] is None for r in rows] == [True, True, False]
     result = {
         "settings": {"regimes": ["batch"], "batch_sizes": {"batch": 128}, "lrs": {"batch": 0.1},
@@ -279,11 +281,11 @@ def test_jax_peer(mnist, monkeypatch):
 # -- Adam and other networks -----------------------------------------------------------------
 
 
-def job_settings(mnist, **kwargs):
+def job_settings(data, kind=None, **kwargs):
     """The checked settings of a run, with the initial weights, and the data as jobs take it."""
-    settings = runner._settings(**kwargs)
-    settings["weights"] = bench.initial_weights(settings["seed"], settings["hidden"])
-    return settings, runner._training_data(mnist, settings["samples"])
+    kind = kind or Mnist()
+    settings = runner.check_settings(kind, **kwargs)
+    return settings, runner.load_data(kind, data, settings)
 
 
 def trained(job):
@@ -460,3 +462,148 @@ def test_sklearn_adam_peer(mnist, monkeypatch):
         ("batch", 300, 0.001),
     ]
     assert all(r["network"] == "784-32-16-10" and 0 < r["test_accuracy"] <= 1 for r in rows)
+
+
+# -- sparse rows: bag-of-words, and MNIST as CSR ---------------------------------------------
+
+TINY_BAG = BagOfWords(documents=600, features=500, classes=4, words=30)
+
+
+@pytest.fixture(scope="module")
+def bag():
+    """The tiny bag-of-words data, generated once: its training rows, as the kind returns
+    them, in the form ``run`` and ``load_data`` take."""
+    data = TINY_BAG.load(0)
+    return (data["X"], data["y"]), (data["X_test"], data["y_test"])
+
+
+def test_padded_rows_hold_the_csr_rows():
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(np.array([[0, 2, 0, 3], [0, 0, 0, 0], [1, 0, 0, 0]], np.float32))
+    values, columns = padded_rows(X)
+    assert values.shape == columns.shape == (3, 2)
+    dense = np.zeros((3, 4), np.float32)
+    np.add.at(dense, (np.repeat(np.arange(3), 2), columns.ravel()), values.ravel())
+    np.testing.assert_array_equal(dense, X.toarray())
+
+
+def test_bag_of_words_data():
+    data = TINY_BAG.load(0)
+    assert data["X"].shape == (480, 500) and data["X_test"].shape == (120, 500)
+    assert data["X"].format == "csr" and data["X"].dtype == np.float32
+    assert TINY_BAG.train_rows == 480 and data["y"].dtype == np.int64
+    assert "480 training rows, 120 test rows" in data["description"]
+    again = TINY_BAG.load(0)  # the same seed: the same rows in the same order
+    assert (again["X"] != data["X"]).nnz == 0 and (again["y"] == data["y"]).all()
+
+
+def installed_peers(*names):
+    """The modules of those of ``names`` that are installed."""
+    modules = {}
+    for name in names:
+        try:
+            modules[name] = peers.import_peer(name)
+        except ImportError:
+            pass
+    return modules
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_bag_of_words_peers_give_fastnns_weights(bag, optimizer):
+    """From the same weights, in the same order, every peer on the CSR rows (PyTorch's
+    EmbeddingBag, JAX's BCOO rows, both JAX styles, scikit-learn on the matrix) reaches fastnn
+    numba's weights within float32 rounding. With Adam, lazy Adam: PyTorch's SparseAdam
+    and JAX by hand (PyTorch's torch.optim.Adam on the other layers adds eps after the bias
+    correction, hence its looser bound); scikit-learn, which has no lazy Adam, is left out."""
+    settings, data = job_settings(bag, TINY_BAG, batch_size=32, optimizer=optimizer,
+                                  torch_threads=(1,), hidden=(32, 16))  # fmt: skip
+    assert settings["lazy"] == (optimizer == "adam") and not settings["shuffle"]
+    modules = installed_peers("torch", "jax", *(["sklearn"] if optimizer == "sgd" else []))
+    tolerance = {"torch": 1e-6 if optimizer == "sgd" else 2e-4, "jax": 2e-5, "sklearn": 1e-6}
+    for regime, n in (("per-sample", 200), ("batch", 480)):
+        fastnn = trained(jobs.fastnn_job("numba", data, regime, n, settings))
+        assert largest_difference(fastnn, settings["weights"]).max() > 1e-3  # it trained
+        numpy = trained(jobs.fastnn_job("numpy", data, regime, n, settings))
+        assert largest_difference(numpy, fastnn).max() < 1e-5
+        for name, module in modules.items():
+            for job in peers.peer_jobs(name, module, data, regime, n, settings, {}, {}):
+                difference = largest_difference(trained(job), fastnn).max()
+                assert difference < tolerance[name], (job.implementation, regime, difference)
+
+
+def test_bag_of_words_run(bag, monkeypatch):
+    monkeypatch.setattr(peers, "import_peer", missing("torch", "jax"))
+    result = bench.run(dataset=TINY_BAG, data=bag, peers=True, repeat=1, peer_samples=100)
+    rows = result["results"]
+    assert all(set(row) == ROW_FIELDS for row in rows)
+    assert [(r["implementation"], r["regime"], r["samples"]) for r in rows] == [
+        ("fastnn numba", "per-sample", 480),
+        ("fastnn numba", "per-sample", 100),  # the reference of the slow slice
+        ("fastnn numpy", "per-sample", 100),
+        ("scikit-learn MLPClassifier", "per-sample", 100),
+        ("fastnn numba", "batch", 480),
+        ("fastnn numpy", "batch", 480),
+        ("scikit-learn MLPClassifier", "batch", 480),
+    ]
+    assert {r["network"] for r in rows} == {"500-256-4"}
+    by_key = {(r["implementation"], r["regime"], r["samples"]): r for r in rows}
+    for regime, n in (("per-sample", 100), ("batch", 480)):
+        numba = by_key["fastnn numba", regime, n]["test_accuracy"]
+        for name in ("fastnn numpy", "scikit-learn MLPClassifier"):
+            assert by_key[name, regime, n]["test_accuracy"] == pytest.approx(numba, abs=1e-9)
+    assert all(r["accuracy_flag"] is None and r["warmup_s"] > 0 for r in rows)
+    settings = result["settings"]
+    assert settings["data"]["name"] == "bag-of-words" and settings["lrs"]["per-sample"] == 0.05
+    assert settings["warmup_samples"] == 64 and settings["samples"] == 480
+    text = bench.format_report(result)
+    assert text.startswith("fastnn bench: one epoch of bag-of-words, 500-256-4, ReLU")
+    assert "data: bag-of-words, fastnn.datasets.make_bag_of_words(documents=600" in text
+    assert "warm-up on each job's first 64 rows" in text
+
+
+def test_mnist_as_csr_rows(mnist):
+    result = bench.run(data=mnist, csr=True, regime="batch", samples=300, repeat=1)
+    rows = {r["implementation"]: r for r in result["results"]}
+    csr, dense = rows["fastnn numba, CSR rows"], rows["fastnn numba"]
+    assert csr["samples"] == dense["samples"] == 300
+    assert csr["test_accuracy"] == dense["test_accuracy"]
+    assert csr["speedup"] == pytest.approx(csr["median_s"] / dense["median_s"])
+    with pytest.raises(ValueError, match="csr applies to dense data"):
+        bench.run(dataset="bag-of-words", csr=True)
+
+
+def test_command_line_bag_of_words(tmp_path, capsys):
+    out = tmp_path / "bag.json"
+    args = ["--data", "bag-of-words", "--documents", 300, "--features", 200, "--classes", 4,
+            "--words", 20, "--regime", "batch", "--repeat", 1, "--peers", "sklearn", "--quiet",
+            "--json", out]  # fmt: skip
+    assert cli.main(["bench", *map(str, args)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("fastnn bench: one epoch of bag-of-words, 200-256-4")
+    assert "scikit-learn MLPClassifier" in printed and "batch 128 lr 0.1" in printed
+    saved = json.loads(out.read_text())
+    assert saved["settings"]["data"]["features"] == 200 and saved["settings"]["peers"] == [
+        "sklearn"
+    ]
+    assert {r["implementation"] for r in saved["results"]} == {
+        "fastnn numba", "fastnn numpy", "scikit-learn MLPClassifier"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--features", "100"], "--features applies to --data bag-of-words only"),
+        (["--data", "bag-of-words", "--csr"], "--csr applies to --data mnist"),
+        (["--data", "bag-of-words", "--classes", "1"], "--classes must be an integer >= 2"),
+        (["--data", "bag-of-words", "--features", "7", "--classes", "4"], "--features must be"),
+        (["--data", "bag-of-words", "--words", "0"], "--words must be a finite number > 0"),
+        (["--data", "bag-of-words", "--samples", "40001"], "--samples must be at most 40000"),
+        (["--peers", "torch,keras"], "--peers must name peers among torch, jax, sklearn"),
+    ],
+)
+def test_bad_bag_of_words_options_give_one_line(args, message, capsys):
+    assert cli.main(["bench", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn bench: error: ") and message in err and err.count("\n") == 1

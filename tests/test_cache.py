@@ -43,7 +43,7 @@ def test_a_second_process_loads_the_kernels_from_a_moved_cache(tmp_path):
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
 
 
-# A probe of two kernels: step_size (compiled from kernels/codes.py) and optimizer_update
+# A probe of two kernels: step_size (compiled from kernels/codes.py) and _optimizer_update
 # (update.py, which inlines sgd_update from sgd.py). ``sys.argv[1]`` says where the package
 # sits: "installed" (kernels/ inside fastnn/, on PYTHONPATH) or "editable" (kernels/ beside
 # fastnn/, mapped to fastnn.kernels as setuptools' editable finder maps it).
@@ -62,12 +62,12 @@ if sys.argv[1] == "editable":
                 name, os.path.join(where, "__init__.py"), submodule_search_locations=[where])
     sys.meta_path.insert(0, Finder)
 import numpy as np, fastnn as fn, fastnn.kernels
-from fastnn.kernels.update import optimizer_update, step_size
+from fastnn.kernels.update import _optimizer_update, step_size
 opt = fn.SGD(lr=0.5).config()
 p, state, g = np.zeros(4), np.zeros((2, 4)), np.ones(4)
-optimizer_update(p, state, 0, g, opt, 0.1, 1.0)
+_optimizer_update(p, state, 0, g, opt, 0.1, 1.0)
 rate = step_size(opt, 0)
-stats = [f.stats for f in (optimizer_update, step_size)]
+stats = [f.stats for f in (_optimizer_update, step_size)]
 print(json.dumps({"files": [fn.__file__, fastnn.kernels.__file__], "rate": rate,
                   "hits": [sum(s.cache_hits.values()) for s in stats],
                   "misses": [sum(s.cache_misses.values()) for s in stats]}))
@@ -104,7 +104,7 @@ def test_edits_recompile_exactly_what_they_change(tmp_path, layout):
     kernel sources, and compiles nothing outside kernels/. So, in an install and in a checkout
     installed in editable mode alike: editing fastnn/optimizers.py (a docstring, a function
     the kernels do not compile) recompiles nothing; editing step_size in kernels/codes.py takes
-    effect at the next run; editing sgd.py recompiles optimizer_update (update.py), which
+    effect at the next run; editing sgd.py recompiles _optimizer_update (update.py), which
     inlines it, instead of loading machine code with the old sgd_update inside."""
     tree, kernels = _source_tree(tmp_path, layout)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))

@@ -11,14 +11,13 @@ import stat
 
 import numpy as np
 import pytest
-from test_model_files import rewrite
 
 import fastnn as fn
 from fastnn import datasets
 from fastnn._files import Lines, NotRegularFileError, as_path, open_regular
 from fastnn.errors import InputError, InputTypeError
 
-from helpers import main, refused
+from helpers import main, refused, rewrite
 
 FAST = ["--backend", "numpy", "--quiet"]
 DIGITS_META = {"dataset": "digits", "image_shape": [8, 8], "pixel_max": 16,
@@ -638,3 +637,20 @@ def test_the_other_writers_take_bytes_and_refuse_other_types(tmp_path):
                  lambda p: bench.write_json({}, p)):  # fmt: skip
         with pytest.raises(InputTypeError, match="must be a str, bytes or os.PathLike path"):
             call(3.5)
+
+
+def test_a_poisson_model_is_evaluated_and_predicted_as_regression(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = rng.poisson(np.exp(0.3 * X[:, 0]) + 1)
+    table = tmp_path / "counts.csv"
+    table.write_text("a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y)))
+    model = fn.Sequential(fn.dense_stack([3, 8, 1]), loss="poisson", backend="numpy")
+    model.fit(X, y, epochs=2, verbose=0)
+    model.metadata = {"dataset": f"csv:{table}", "target": "y", "features": ["a", "b", "c"]}
+    path = model.save(tmp_path / "counts.npz")
+    assert main("evaluate", path, "--split", "all", *FAST[:2]) == 0
+    assert "R^2" in capsys.readouterr().out
+    assert main("predict", path, table, *FAST[:2]) == 0
+    values = [float(v) for v in capsys.readouterr().out.split()[1:]]
+    np.testing.assert_allclose(values, model.predict(X), rtol=1e-5)  # the predicted means

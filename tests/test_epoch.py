@@ -257,28 +257,27 @@ def test_hogwild_twin_matches_the_oracle(workers):
 @pytest.mark.parametrize("opts", ["plain", "adam"])
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.95])
 def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
-    """``per_sample_epoch`` and ``minibatch_epoch``, called directly (``train_epoch`` picks
-    one of them by the batch size), against the numpy backend's epoch."""
+    """``per_sample_epoch`` and ``minibatch_epoch``, called directly (a Training picks one of
+    them by the batch size), against the numpy backend's epoch."""
     from fastnn.kernels.batch import compiled_data
-    from fastnn.kernels.epoch import minibatch_epoch, per_sample_epoch, transposed_layers
+    from fastnn.kernels.epoch import batch_work, minibatch_epoch, per_sample_epoch, sample_work
 
     X, y, n_out = make_problem("softmax_cross_entropy", seed=11, zeros=zeros)
     model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
     data = model._epoch_data(X, y)
     order = np.random.default_rng(6).permutation(len(X))
     opt = make_optimizer(opts)
+    arrays = compiled_data(data)
     for batch_size in (1, 7):
         expected = run_epoch(numpy_backend, model, data, order, batch_size, opt)
         params = model._params.copy()
         state = np.zeros((2, params.size))
         t, stats = np.array([3], np.int64), new_stats()
-        args = (params, state, model._layout, compiled_data(data), order, 0)
+        args = (params, state, model._layout, arrays, order, 0, opt.config(), t, stats)
         if batch_size == 1:
-            # no layer transposed: the loop on the common layout takes the row kernels
-            per_sample_epoch(*args, opt.config(), t, stats, np.zeros(len(model.layers), bool))
-            assert transposed_layers(model._layout).any()  # which train_epoch would use
+            per_sample_epoch(*args, sample_work(model._layout, arrays, opt.config(), params.dtype))
         else:
-            minibatch_epoch(*args, batch_size, opt.config(), t, stats)
+            minibatch_epoch(*args, batch_work(model._layout, arrays, opt.config(), 7, params))
         np.testing.assert_allclose(params, expected[0], rtol=EPOCH_RTOL, atol=1e-12)
         assert_stats_close(stats, expected[2])
         assert t[0] == expected[3]
@@ -338,22 +337,74 @@ def test_batches_over_the_inputs_they_use_match_the_naive_oracle(opts, weighted)
         np.testing.assert_array_equal(W0[unused], W0_before[unused])
 
 
-def test_transposing_the_small_layers_and_back_restores_every_number():
-    from fastnn.kernels.epoch import transpose_layers, transposed_layers
+def test_small_layers_after_the_first_are_stored_transposed_behind_the_same_views():
+    """The layout stores a layer after the first with fewer than 16 outputs as W^T; every
+    view of it (layer.W, get_weights, the estimators' coefs_) is still (n_in, n_out)."""
+    from fastnn.params import TRANSPOSED, stored_views
 
     model = make_model("softmax_cross_entropy", 12, 4, "numba")  # 12-9-17-5-4
     model._build()
-    flipped = transposed_layers(model._layout)
-    assert flipped.tolist() == [False, False, True, True]
-    params = model._params.copy()
-    state = np.random.default_rng(0).normal(size=(2, params.size))
-    before = params.copy(), state.copy()
-    transpose_layers(params, state, model._layout, flipped)
-    for buffer, original in zip((params, *state), (before[0], *before[1]), strict=True):
-        for layer in range(4):
-            W = layer_views(original, model._layout, layer)[0]
-            stored = layer_views(buffer, model._layout, layer)[0].ravel()
-            np.testing.assert_array_equal(stored, (W.T if flipped[layer] else W).ravel())
-    transpose_layers(params, state, model._layout, flipped, back=True)
-    np.testing.assert_array_equal(params, before[0])
-    np.testing.assert_array_equal(state, before[1])
+    assert model._layout[:, TRANSPOSED].tolist() == [0, 0, 1, 1]
+    for index, layer in enumerate(model.layers):
+        W, b = layer_views(model._params, model._layout, index)
+        stored, _ = stored_views(model._params, model._layout, index)
+        assert W.shape == layer.W.shape == (layer.n_in, layer.n_out)
+        np.testing.assert_array_equal(stored, W.T if index >= 2 else W)
+        assert np.shares_memory(layer.W, model._params)
+    weights = [(np.arange(W.size, dtype=float).reshape(W.shape), b) for W, b in model.get_weights()]
+    model.set_weights(weights)
+    for (W, _), (W_set, _) in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(W, W_set)
+
+
+@pytest.mark.parametrize("opts", ["plain", "everything", "adam"])
+@pytest.mark.parametrize("batch_size", [4, 1])
+def test_the_same_fit_again_gives_the_same_bits(batch_size, opts):
+    """Each fit's buffers sit elsewhere in memory; the weights must not change with them. (A
+    loop that writes arrays and sums into a scalar is compiled by LLVM as a vector and a scalar
+    version, picked by whether the addresses overlap, which sum in different orders: the first
+    fit of a process came out different about one time in two.)"""
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=6, n=90)
+    results = []
+    for _ in range(4):
+        model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
+        model.fit(X, y, epochs=2, batch_size=batch_size, optimizer=make_optimizer(opts),
+                  verbose=0)  # fmt: skip
+        results.append(model._params.copy())
+    for params in results[1:]:
+        np.testing.assert_array_equal(params, results[0])
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_what_the_epochs_need_is_prepared_once_per_fit_not_per_slice(monkeypatch, batch_size,
+                                                                       sparse):  # fmt: skip
+    """The data's arrays and the work buffers are made once per fit, however many slices
+    (backend calls) the epochs take; no layer is transposed or copied between them."""
+    import scipy.sparse as sp
+
+    from fastnn import training
+    from fastnn.kernels import epoch
+
+    counts = {"data": 0, "buffers": 0, "slices": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(epoch, "compiled_data", counting("data", epoch.compiled_data))
+    monkeypatch.setattr(epoch, "batch_work", counting("buffers", epoch.batch_work))
+    monkeypatch.setattr(epoch, "sample_work", counting("buffers", epoch.sample_work))
+    monkeypatch.setattr(epoch.Training, "train", counting("slices", epoch.Training.train))
+    monkeypatch.setattr(training, "_FIRST_SLICE_WORK", 1.0)  # one batch a slice
+    monkeypatch.setattr(training, "SLICE_SECONDS", 0.0)  # and no growing
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=3, n=64)
+    model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numba")
+    layout = model._build() or model._layout.copy()
+    model.fit(sp.csr_matrix(X) if sparse else X, y, epochs=3, batch_size=batch_size, verbose=0)
+    assert counts["data"] == 1 and counts["buffers"] == 1
+    assert counts["slices"] > 3 * 64 // batch_size  # every batch a slice, and the warm-up's
+    np.testing.assert_array_equal(model._layout, layout)

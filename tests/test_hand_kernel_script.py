@@ -1,5 +1,5 @@
 """benchmarks/hand_kernel.py compares like with like: the hand-written kernel, fastnn's
-``train_epoch`` and ``fit`` train the same network from the same weights to the same weights
+``train`` and ``fit`` train the same network from the same weights to the same weights
 (float32 rounding), and the command line prints its table."""
 
 import numpy as np
@@ -33,5 +33,5 @@ def test_the_three_jobs_reach_the_same_weights(script):
 def test_the_command_line_prints_its_table(script, capsys):
     script.main(["--rows", "200", "--rounds", "1", "--hidden", "16"])
     out = capsys.readouterr().out
-    for name in ("hand kernel", "fastnn train_epoch", "fastnn fit"):
+    for name in ("hand kernel", "fastnn train", "fastnn fit"):
         assert f"| {name} |" in out

@@ -227,31 +227,6 @@ def test_a_batch_larger_than_the_data_is_one_batch_of_all_rows():
         np.testing.assert_array_equal(ba, bb)
 
 
-def test_old_files_keep_their_target_scaling(tmp_path):
-    """fastnn 0.1's command line kept a regression target's mean and scale in the metadata."""
-    import json
-    import zipfile
-
-    from fastnn.scaling import Scaling
-
-    model = fn.Sequential(fn.dense_stack([2, 1]), loss="mse", dtype="float64")
-    model.scaling = Scaling([1.0, 2.0], [3.0, 4.0])
-    path = model.save(tmp_path / "m.npz")
-    with zipfile.ZipFile(path) as z:
-        entries = {name: z.read(name) for name in z.namelist()}
-    config = json.loads(np.load(path)["config"].item())
-    config["metadata"]["target_scaling"] = [10.0, 5.0]
-    old = tmp_path / "old.npz"
-    arrays = dict(np.load(path))
-    arrays["config"] = np.array(json.dumps(config))
-    np.savez(old, **arrays)
-    assert set(entries) == {f"{k}.npy" for k in arrays}
-    loaded = fn.load(old)
-    assert loaded.scaling.target_mean.tolist() == [10.0] and "target_scaling" not in loaded.metadata
-    X = np.array([[1.0, 2.0], [4.0, 6.0]])
-    np.testing.assert_allclose(loaded.predict(X), model.predict(X) * 5.0 + 10.0)
-
-
 def test_a_slow_first_load_says_it_is_compiling(monkeypatch, capsys):
     import io
     import sys
@@ -276,7 +251,7 @@ def test_a_slow_first_load_says_it_is_compiling(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stderr", Stderr())
     training.with_compile_notice(lambda: noticed.wait(600), "float32, batch training")
     err = sys.stderr.getvalue()
-    assert "compiling kernels for float32, batch training (first run only" in err
+    assert "compiling kernels for float32, batch training (once: they are then cached" in err
     assert "compiled in" in err
 
     def broken():

@@ -18,6 +18,8 @@ import fastnn as fn
 from fastnn.errors import InputError
 from fastnn.scaling import Scaling
 
+from helpers import npy_bytes, rewrite
+
 CLASSES = ["ant", "bee", "cat"]
 
 
@@ -30,29 +32,6 @@ def saved_model(folder, backend="numpy", name="m.npz"):
     model.metadata = {"classes": CLASSES}
     model.fit(X, y, verbose=0)
     return model, X, model.save(folder / name)
-
-
-def npy_bytes(arr):
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.asanyarray(arr), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def rewrite(src, dst, edit=None, entries=None, drop=()):
-    """Copy a model file, editing its config (``edit(config)``) and replacing, adding or
-    dropping entries (raw ``.npy`` bytes by array name)."""
-    with zipfile.ZipFile(src) as zf:
-        raw = {info.filename[:-4]: zf.read(info) for info in zf.infolist()}
-    if edit is not None:
-        config = json.loads(str(np.lib.format.read_array(io.BytesIO(raw["config"]))))
-        text = edit(config)  # a function that edits the record, or returns its new text
-        raw["config"] = npy_bytes(np.array(json.dumps(config) if text is None else text))
-    raw.update(entries or {})
-    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in raw.items():
-            if name not in drop:
-                zf.writestr(f"{name}.npy", data)
-    return dst
 
 
 def refused(path, match, **kwargs):

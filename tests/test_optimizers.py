@@ -11,7 +11,7 @@ import fastnn.kernels as numba_backend
 import fastnn.numpy_backend as numpy_backend
 
 import naive
-from conftest import DTYPES, SEEDS, TOLERANCE, assert_agree, call_all
+from conftest import DTYPES, SEEDS, TOLERANCE, assert_agree, call_all, call_private
 
 OPTIMIZERS = {
     "sgd": fn.SGD(lr=0.05),
@@ -58,7 +58,7 @@ def test_optimizer_update_steps_only_its_stretch(dtype, name):
     params = rng.normal(size=40).astype(dtype)
     state = np.abs(rng.normal(size=(2, 40))).astype(dtype)
     grad = rng.normal(size=10).astype(dtype)
-    results = call_all("optimizer_update", params, state, 16, grad, OPTIMIZERS[name].config(),
+    results = call_private("optimizer_update", params, state, 16, grad, OPTIMIZERS[name].config(),
                        0.01, 1.0)  # fmt: skip
     assert_agree(results, dtype, positions=[0, 1], compare_value=True)
     after = results["numba"][1][0]
@@ -75,8 +75,8 @@ def test_outer_update_parity(dtype, name):
     x[[1, 4]] = 0
     params = rng.normal(size=64).astype(dtype)
     state = np.abs(rng.normal(size=(2, 64))).astype(dtype)
-    results = call_all("outer_update", x, delta, params, state, 0, 48, OPTIMIZERS[name].config(),
-                       0.01, 0.5, np.empty(35, dtype))  # fmt: skip
+    results = call_private("outer_update", x, delta, params, state, 0, 48,
+                           OPTIMIZERS[name].config(), 0.01, 0.5, np.empty(35, dtype))  # fmt: skip
     assert_agree(results, dtype, positions=[2, 3], compare_value=True)
 
 
@@ -176,7 +176,7 @@ def test_invscaling_sets_the_rate_from_the_samples_seen_at_each_epoch_end():
 @pytest.mark.parametrize("make", [fn.SGD, fn.Adam])
 def test_adaptive_divides_by_five_on_a_plateau_and_stops_at_1e_6(make):
     opt = make(lr=1e-4, schedule="adaptive", n_iter_no_change=2, tol=10.0)
-    plateau = fn.optimizers.Plateau(opt.tol)
+    plateau = fn.callbacks.Plateau(opt.tol)
     rates, stopped = [], False
     for loss in [1.0] * 30:  # never improves by tol = 10
         plateau.update(loss)
@@ -202,13 +202,13 @@ def test_adaptive_schedule_stops_fit_early():
 
 
 def test_plateau_counts_like_scikit_learn():
-    losses = fn.optimizers.Plateau(tol=0.1)
+    losses = fn.callbacks.Plateau(tol=0.1)
     counts = []
     for value in [1.0, 0.95, 0.5, 0.45, 0.44, 0.2]:
         losses.update(value)
         counts.append(losses.count)
     assert counts == [0, 1, 0, 1, 2, 0]
-    scores = fn.optimizers.Plateau(tol=0.1, mode="max")
+    scores = fn.callbacks.Plateau(tol=0.1, mode="max")
     assert [scores.update(v) or scores.count for v in [0.5, 0.55, 0.7]] == [True, True, True]
     assert scores.count == 0 and scores.best == -0.7
 
@@ -222,7 +222,7 @@ def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal(dtype, name
     state = np.array([[tiny * 0.5, tiny * 20, -tiny * 0.9, np.nan, 0.3]] * 2, dtype)
     params = np.ones(5, dtype)
     grad = np.zeros(5, dtype)
-    results = call_all("optimizer_update", params, state, 0, grad, OPTIMIZERS[name].config(),
+    results = call_private("optimizer_update", params, state, 0, grad, OPTIMIZERS[name].config(),
                        0.01, 0.0)  # fmt: skip
     for label, (_, args) in results.items():
         after = args[1][0]

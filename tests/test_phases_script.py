@@ -1,5 +1,5 @@
 """benchmarks/phases.py times the epoch's own work: its drivers (per sample and in batches), run
-through every phase, train to the weights of the backend's ``train_epoch`` (the same kernels in
+through every phase, train to the weights of the backend's ``train`` (the same kernels in
 the same order), and the command line prints its tables."""
 
 import numpy as np
@@ -47,4 +47,4 @@ def test_the_command_line_prints_its_table(script, capsys):
     out += capsys.readouterr().out
     for name in (*script.PHASES, *script.BATCH_PHASES):
         assert f". {name} |" in out
-    assert out.count("| whole epoch, `train_epoch` |") == 2
+    assert out.count("| whole epoch, `train` |") == 2

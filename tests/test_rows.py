@@ -5,7 +5,8 @@ layer stored transposed against the row kernels on the same layer."""
 import numpy as np
 import pytest
 
-from conftest import DTYPES, SEEDS, assert_agree, call_all, numba_backend, numpy_backend
+import naive
+from conftest import DTYPES, SEEDS, assert_agree, call_private, private_kernel
 
 N_IN, N_OUT, W_AT, B_AT = 9, 6, 4, 4 + 9 * 6 + 2
 
@@ -28,7 +29,7 @@ def _layer(dtype, seed, zeros):
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 1.0])
 def test_find_nonzero_parity(dtype, seed, zeros):
     _, _, x, _, _, count = _layer(dtype, seed, zeros)
-    results = call_all("find_nonzero", x, np.full(N_IN, -1, np.int32), np.full(N_IN, 7, dtype))
+    results = call_private("find_nonzero", x, np.full(N_IN, -1, np.int32), np.full(N_IN, 7, dtype))
     for label, (value, args) in results.items():
         assert value == count, label
         np.testing.assert_array_equal(args[1][:count], np.flatnonzero(x), err_msg=label)
@@ -40,7 +41,7 @@ def test_find_nonzero_parity(dtype, seed, zeros):
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
 def test_forward_rows_parity(dtype, seed, zeros):
     _, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
-    results = call_all("forward_rows", nonzero, values, count, params, W_AT, B_AT,
+    results = call_private("forward_rows", nonzero, values, count, params, W_AT, B_AT,
                        np.empty(N_OUT, dtype))  # fmt: skip
     assert_agree(results, dtype, positions=[6])
     W = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
@@ -54,7 +55,7 @@ def test_forward_rows_parity(dtype, seed, zeros):
 def test_update_rows_parity(dtype, seed, zeros):
     rng, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
     delta = rng.normal(size=N_OUT).astype(dtype)
-    results = call_all("update_rows", nonzero, values, count, params, W_AT, B_AT, delta, 0.1)
+    results = call_private("update_rows", nonzero, values, count, params, W_AT, B_AT, delta, 0.1)
     assert_agree(results, dtype, positions=[3])
     moved = results["numba"][1][3]
     np.testing.assert_array_equal(moved[:W_AT], params[:W_AT])  # nothing outside the layer
@@ -76,17 +77,16 @@ def _backward_inputs(dtype, seed):
 @pytest.mark.parametrize("update", [False, True])
 def test_backward_rows_parity(dtype, seed, update):
     params, x, dact, delta = _backward_inputs(dtype, seed)
-    results = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
+    results = call_private("backward_rows", x, dact, params, W_AT, B_AT, delta,
                        np.empty(N_IN + 2, dtype), 0.1, update)  # fmt: skip
     assert_agree(results, dtype, positions=[2])
-    for label, (_, args) in results.items():
-        np.testing.assert_allclose(args[6][:N_IN], results["numpy"][1][6][:N_IN],
-                                   err_msg=label, rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(results["numba"][1][6][:N_IN], results["naive"][1][6][:N_IN],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def _transposed(params):
-    """``params`` with the layer's W stored as W^T (N_OUT, N_IN), as the per-sample epoch keeps
-    a layer with few outputs."""
+    """``params`` with the layer's W stored as W^T (N_OUT, N_IN), as the layout stores a layer
+    with few outputs after the first."""
     flipped = params.copy()
     W = params[W_AT : W_AT + N_IN * N_OUT].reshape(N_IN, N_OUT)
     flipped[W_AT : W_AT + N_IN * N_OUT] = W.T.ravel()
@@ -98,9 +98,11 @@ def _transposed(params):
 @pytest.mark.parametrize("zeros", [0.0, 0.5])
 def test_forward_cols_parity(dtype, seed, zeros):
     _, params, x, nonzero, values, count = _layer(dtype, seed, zeros)
-    results = call_all("forward_cols", x, _transposed(params), W_AT, B_AT, np.empty(N_OUT, dtype))
+    results = call_private(
+        "forward_cols", x, _transposed(params), W_AT, B_AT, np.empty(N_OUT, dtype)
+    )
     assert_agree(results, dtype, positions=[4])
-    rows = call_all("forward_rows", nonzero, values, count, params, W_AT, B_AT,
+    rows = call_private("forward_rows", nonzero, values, count, params, W_AT, B_AT,
                     np.empty(N_OUT, dtype))  # fmt: skip
     np.testing.assert_allclose(results["numba"][1][4], rows["numba"][1][6], rtol=1e-5,
                                atol=1e-5)  # fmt: skip
@@ -112,10 +114,10 @@ def test_forward_cols_parity(dtype, seed, zeros):
 def test_backward_cols_parity(dtype, seed, update):
     """backward_cols on W^T gives what backward_rows gives on W, the step included."""
     params, x, dact, delta = _backward_inputs(dtype, seed)
-    results = call_all("backward_cols", x, dact, _transposed(params), W_AT, B_AT, delta,
+    results = call_private("backward_cols", x, dact, _transposed(params), W_AT, B_AT, delta,
                        np.zeros(N_IN + 2, dtype), 0.1, update)  # fmt: skip
     assert_agree(results, dtype, positions=[2, 6])
-    rows = call_all("backward_rows", x, dact, params, W_AT, B_AT, delta,
+    rows = call_private("backward_rows", x, dact, params, W_AT, B_AT, delta,
                     np.zeros(N_IN + 2, dtype), 0.1, update)  # fmt: skip
     tol = dict(rtol=1e-5, atol=1e-6)
     for label, (_, args) in results.items():
@@ -132,8 +134,11 @@ def test_backward_cols_gives_zero_where_the_derivative_is_zero():
     params[W_AT : W_AT + N_IN * N_OUT] = np.inf
     dact = np.zeros(N_IN)
     dact[0] = 1.0
-    for module in (numba_backend, numpy_backend):
+    for label, kernel in (
+        ("numba", private_kernel("backward_cols")),
+        ("naive", naive.backward_cols),
+    ):
         delta_prev = np.empty(N_IN)
-        module.backward_cols(x, dact, params, W_AT, B_AT, np.ones(N_OUT), delta_prev, 0.1, False)
-        np.testing.assert_array_equal(delta_prev[1:], 0.0, err_msg=module.__name__)
-        assert delta_prev[0] == np.inf, module.__name__
+        kernel(x, dact, params, W_AT, B_AT, np.ones(N_OUT), delta_prev, 0.1, False)
+        np.testing.assert_array_equal(delta_prev[1:], 0.0, err_msg=label)
+        assert delta_prev[0] == np.inf, label

@@ -16,7 +16,7 @@ import fastnn.numpy_backend as numpy_backend
 from fastnn.params import N_IN, N_OUT, W_OFFSET
 
 import naive
-from conftest import DTYPES, SEEDS, assert_agree, call_all
+from conftest import DTYPES, SEEDS, assert_agree, call_private
 from helpers import (
     EPOCH_RTOL,
     LOSS_NAMES,
@@ -94,8 +94,10 @@ def test_a_lazy_step_moves_only_the_rows_of_nonzero_inputs(opts, batch_size):
         eager_params, eager_state = params.copy(), state.copy()
         for p, s, opt in ((lazy_params, lazy_state, make_optimizer(opts)),
                           (eager_params, eager_state, eager)):  # fmt: skip
-            module.train_epoch(p, s, model._layout, data, batch, 0, batch_size, opt.config(),
-                               np.array([7], np.int64), fn._codes.new_stats())  # fmt: skip
+            with module.start_training(p, s, model._layout, data, 0, batch_size,
+                                       opt.config()) as training:  # fmt: skip
+                training.train(batch, opt.config(), np.array([7], np.int64),
+                               fn._codes.new_stats())  # fmt: skip
         rows = _first_layer_rows(model._layout)
         np.testing.assert_array_equal(rows(lazy_params)[untouched], rows(params)[untouched])
         np.testing.assert_array_equal(rows(lazy_state)[:, untouched], rows(state)[:, untouched])
@@ -130,7 +132,7 @@ def test_lazy_update_kernel_parity(dtype, seed, opts):
     grad = rng.normal(size=(n_in, n_out)).astype(dtype)
     rows = np.array([7, 0, 4], np.int32)
     opt = make_optimizer(opts).config()
-    results = call_all("lazy_update", rows, 3, grad, params, state, w_offset, opt, 0.01)
+    results = call_private("lazy_update", rows, 3, grad, params, state, w_offset, opt, 0.01)
     assert_agree(results, dtype, positions=[3, 4])
     moved = results["numba"][1][3][w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)
     before = params[w_offset : w_offset + n_in * n_out].reshape(n_in, n_out)

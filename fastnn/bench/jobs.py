@@ -1,12 +1,14 @@
 """The job every implementation runs, and fastnn's own implementation of it.
 
-One job: one epoch of MNIST on a dense ReLU network (784-128-10 unless ``hidden`` says
-otherwise; softmax cross-entropy, float32) with plain SGD or Adam, from fastnn's initial weights
-for a seed, visiting the samples in fastnn's order.
+One job: one epoch of a data kind (:mod:`.data`) on a dense ReLU network ``n_in-*hidden-n_out``
+(softmax cross-entropy, float32) with plain SGD or Adam, from fastnn's initial weights for a
+seed, visiting the samples in fastnn's order.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..layers import dense_stack
 from ..model import Sequential
@@ -14,14 +16,8 @@ from ..optimizers import SGD, Adam
 from ..params import first_epoch_order
 from .machine import blas_threads
 
-N_IN, N_OUT = 784, 10
 DEFAULT_HIDDEN = (128,)
 OPTIMIZERS = ("sgd", "adam")
-# the learning rates each optimizer is timed with unless told otherwise, per regime
-DEFAULT_LRS = {
-    "sgd": {"per-sample": 0.01, "batch": 0.1},
-    "adam": {"per-sample": 0.0005, "batch": 0.001},
-}
 # Adam's other hyperparameters, the same for every implementation (scikit-learn's defaults)
 ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 NUMBA = "fastnn numba"  # the reference every row's speed-up and accuracy are measured against
@@ -33,8 +29,11 @@ class Job:
 
     ``prepare`` builds a fresh model from the shared initial weights, ``epoch`` is the timed
     region, ``accuracy`` returns the test accuracy afterwards; only ``epoch`` is timed.
-    ``weights``, when given, returns the trained ``[(W, b), ...]`` as float32 arrays with W of
-    shape (n_in, n_out), so that tests can hold an implementation to fastnn's numbers.
+    ``warm_up``, when given, compiles and initialises what the first epoch would (on a few
+    rows, say), untimed; without it the warm-up is a whole untimed run. ``release`` drops the
+    model after a run, so that jobs do not hold their models all at once. ``weights``, when
+    given, returns the trained ``[(W, b), ...]`` as float32 arrays with W of shape
+    (n_in, n_out), so that tests can hold an implementation to fastnn's numbers.
     """
 
     implementation: str
@@ -48,6 +47,8 @@ class Job:
     accuracy: Callable[[], float]
     peer: str | None = None
     weights: Callable[[], list] | None = None
+    warm_up: Callable[[], None] | None = None
+    release: Callable[[], None] | None = None
     network: str = ""
     optimizer: str = ""
     times: list = field(default_factory=list)
@@ -56,14 +57,14 @@ class Job:
     error: str | None = None
 
 
-def layer_widths(hidden=DEFAULT_HIDDEN):
-    """``[784, *hidden, 10]``: the widths of the benchmark's network."""
-    return [N_IN, *hidden, N_OUT]
+def layer_widths(hidden=DEFAULT_HIDDEN, n_in=784, n_out=10):
+    """``[n_in, *hidden, n_out]``: the widths of the benchmark's network."""
+    return [n_in, *hidden, n_out]
 
 
-def network_name(hidden=DEFAULT_HIDDEN):
+def network_name(widths):
     """The network as its rows name it, such as ``784-128-10`` or ``784-256-256-10``."""
-    return "-".join(str(width) for width in layer_widths(hidden))
+    return "-".join(str(width) for width in widths)
 
 
 def epoch_order(seed, n):
@@ -84,10 +85,19 @@ def epoch_order(seed, n):
     return first_epoch_order(seed, n)
 
 
-def fastnn_model(backend, seed, hidden=DEFAULT_HIDDEN):
-    """The benchmark's network on ``backend``, built (its initial weights drawn) now."""
+def visit_order(settings, n):
+    """The order in which every implementation visits the first ``n`` samples: fastnn's
+    first-epoch order where fastnn shuffles, else the rows' own order."""
+    if settings["shuffle"]:
+        return epoch_order(settings["seed"], n)
+    return np.arange(n)
+
+
+def fastnn_model(backend, seed, widths):
+    """The benchmark's network of ``widths`` on ``backend``, built (its initial weights drawn)
+    now."""
     model = Sequential(
-        dense_stack(layer_widths(hidden), activation="relu"),
+        dense_stack(widths, activation="relu"),
         loss="softmax_cross_entropy",
         backend=backend,
         dtype="float32",
@@ -97,42 +107,44 @@ def fastnn_model(backend, seed, hidden=DEFAULT_HIDDEN):
     return model
 
 
-def initial_weights(seed, hidden=DEFAULT_HIDDEN):
-    """The initial ``[(W, b), ...]`` of fastnn's network ``784-*hidden-10`` for ``seed``
+def initial_weights(seed, hidden=DEFAULT_HIDDEN, n_in=784, n_out=10):
+    """The initial ``[(W, b), ...]`` of fastnn's network ``n_in-*hidden-n_out`` for ``seed``
     (float32).
 
     W has shape (n_in, n_out): He normal for the ReLU layers, Glorot uniform for the output
     layer; biases are zero.
     """
-    return fastnn_model("numpy", seed, hidden).get_weights()
+    return fastnn_model("numpy", seed, layer_widths(hidden, n_in, n_out)).get_weights()
 
 
 def make_optimizer(settings, lr):
     """A fresh fastnn optimizer of the settings' kind with learning rate ``lr``."""
     if settings["optimizer"] == "adam":
-        return Adam(lr=lr, **settings["adam"])
+        return Adam(lr=lr, lazy=settings["lazy"], **settings["adam"])
     return SGD(lr=lr)
 
 
-def fastnn_job(backend, data, regime, n, settings):
+def fastnn_job(backend, data, regime, n, settings, implementation=None):
     """fastnn on ``backend``: the whole ``fit`` call a user makes is the timed region."""
     batch_size, lr = settings["batch_sizes"][regime], settings["lrs"][regime]
     X, y = data["X"][:n], data["y"][:n]
     state = {}
 
-    def prepare():
-        state["model"] = fastnn_model(backend, settings["seed"], settings["hidden"])
+    def new_model():
+        return fastnn_model(backend, settings["seed"], settings["widths"])
 
-    def epoch():
-        state["model"].fit(
-            X,
-            y,
-            epochs=1,
-            batch_size=batch_size,
-            optimizer=make_optimizer(settings, lr),
-            shuffle=True,
-            verbose=0,
-        )
+    def fit(model, X, y):
+        model.fit(X, y, epochs=1, batch_size=batch_size, optimizer=make_optimizer(settings, lr),
+                  shuffle=settings["shuffle"], verbose=0)  # fmt: skip
+
+    def prepare():
+        state["model"] = new_model()
+
+    def warm_up():  # the kernels of this regime's epoch and of a prediction
+        rows = settings["warmup_samples"]
+        model = new_model()
+        fit(model, X[:rows], y[:rows])
+        model.evaluate(data["X_test"][:rows], data["y_test"][:rows])
 
     def accuracy():
         return state["model"].evaluate(data["X_test"], data["y_test"])["accuracy"]
@@ -141,14 +153,16 @@ def fastnn_job(backend, data, regime, n, settings):
         return state["model"].get_weights()
 
     threads = "1" if backend == "numba" else blas_threads()
-    return Job(f"fastnn {backend}", regime, batch_size, lr, n, threads, prepare, epoch, accuracy,
-               weights=weights)  # fmt: skip
+    return Job(implementation or f"fastnn {backend}", regime, batch_size, lr, n, threads,
+               prepare, lambda: fit(state["model"], X, y), accuracy, weights=weights,
+               warm_up=warm_up if settings["warmup_samples"] else None,
+               release=state.clear)  # fmt: skip
 
 
 __all__ = [
     "ADAM",
     "DEFAULT_HIDDEN",
-    "DEFAULT_LRS",
+    "NUMBA",
     "OPTIMIZERS",
     "Job",
     "epoch_order",
@@ -158,4 +172,5 @@ __all__ = [
     "layer_widths",
     "make_optimizer",
     "network_name",
+    "visit_order",
 ]

@@ -27,9 +27,16 @@ def format_report(result):
     """
     s, m = result["settings"], result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    data = s.get("data", {"title": "MNIST"})
+    warm_up = (
+        "1 warm-up round"
+        if not s.get("warmup_samples")
+        else f"a warm-up on each job's first {s['warmup_samples']} rows"
+    )
     lines = [
-        f"fastnn bench: one epoch of MNIST, {s['network']}, "
+        f"fastnn bench: one epoch of {data['title']}, {s['network']}, "
         f"{s.get('optimizer_description', s['optimizer'])}",
+        *([f"data: {data['description']}"] if "description" in data else []),
         "regimes: "
         + "; ".join(
             f"{_regime_label({'batch_size': s['batch_sizes'][r]})} lr {s['lrs'][r]}"
@@ -38,8 +45,8 @@ def format_report(result):
         + f"; seed {s['seed']}",
         f"machine: {m['cpu']}, {m['usable_cores']} usable core(s)" + _load_text(m),
         f"versions: Python {m['python']}, {versions}",
-        f"timing: median (and min) of {s['repeat']} interleaved round(s) after 1 warm-up round "
-        f"(excluded); test accuracy on the {s['test_samples']:,} test images after the epoch, "
+        f"timing: median (and min) of {s['repeat']} interleaved round(s) after {warm_up} "
+        f"(excluded); test accuracy on the {s['test_samples']:,} test rows after the epoch, "
         "outside the timing",
         "",
     ]
@@ -98,17 +105,27 @@ def _load_text(machine):
     )
 
 
+def _library(name):
+    """The library a row's implementation belongs to: ``PyTorch`` for ``PyTorch, 2 threads``,
+    ``JAX`` for ``JAX BCOO (jit, lax.scan)``; fastnn's rows by their own names."""
+    if name.startswith("fastnn"):
+        return name
+    return name.split(",")[0].split(" (")[0].removesuffix(" EmbeddingBag").removesuffix(" BCOO")
+
+
 def _summary(result):
-    """One line per regime: fastnn numba's speed-up over each other implementation."""
+    """One line per regime: fastnn numba's speed-up over each other implementation (the
+    fastest of a library's variants: thread counts, jitted epoch or step)."""
     lines = []
     for regime in result["settings"]["regimes"]:
         rows = [r for r in result["results"] if r["regime"] == regime]
-        best = {}
+        best, variants = {}, {}
         for row in rows:
             name = row["implementation"]
             if name == NUMBA or row["speedup"] is None:
                 continue
-            key = "PyTorch" if name.startswith("PyTorch") else name
+            key = _library(name)
+            variants.setdefault(key, set()).add(name)
             if key not in best or row["samples_per_s"] > best[key]["samples_per_s"]:
                 best[key] = row
         if not best:
@@ -116,10 +133,8 @@ def _summary(result):
         parts = []
         for key, row in best.items():
             detail = f"{row['samples']:,} samples"
-            counts = result["settings"]["torch_threads"]
-            if key == "PyTorch" and len(counts) > 1:
-                tried = ", ".join(str(count) for count in counts)
-                detail += f"; the fastest of {tried} threads: {row['threads']}"
+            if len(variants[key]) > 1:
+                detail += f"; the fastest of {len(variants[key])}: {row['implementation']}"
             parts.append(f"{row['speedup']:.2f}x vs {key} ({detail})")
         lines.append(f"fastnn numba, {_regime_label(rows[0])}: " + "; ".join(parts))
     return lines

@@ -17,47 +17,42 @@ import time
 from .._validation import check_choice, check_int, check_memory, check_number
 from ..errors import InputError
 from . import peers as _peers
-from .jobs import (
-    ADAM,
-    DEFAULT_HIDDEN,
-    DEFAULT_LRS,
-    NUMBA,
-    OPTIMIZERS,
-    fastnn_job,
-    initial_weights,
-    layer_widths,
-    network_name,
-)
+from .data import Mnist, data_kind
+from .jobs import ADAM, NUMBA, OPTIMIZERS, fastnn_job, initial_weights, layer_widths, network_name
 from .machine import load_average, machine_info
 
 REGIMES = ("per-sample", "batch")
-MNIST_TRAIN = 60000
+MNIST_TRAIN = Mnist.train_rows
 MAX_THREADS = 1024  # more threads than a machine has cores only oversubscribes it
 ACCURACY_MARGIN = 0.02  # a row this much below fastnn numba's accuracy on its samples is flagged
-# the float32 copies of the network that may be held at once: each job's model (fastnn's two
-# backends on every slice, PyTorch, JAX, scikit-learn) with its gradient and optimizer state
-NETWORK_COPIES = 40
-TEST_ROWS = 10000  # the MNIST test set, evaluated at once
+# the float32 copies of the network that may be held at once: the shared initial weights, and
+# the running job's model with its gradient, optimizer state and a copy or two (each job drops
+# its model after its run)
+NETWORK_COPIES = 8
+TEST_ROWS = 10000  # the test rows, evaluated at once
+CSR = f"{NUMBA}, CSR rows"
 
 
 def run(
     regime="both",
     repeat=3,
-    samples=MNIST_TRAIN,
+    samples=None,
     numpy_samples=None,
     peers=False,
-    peer_samples=6000,
+    peer_samples=None,
     batch_size=128,
     lr_per_sample=None,
     lr_batch=None,
-    torch_threads=(1, 2),
+    torch_threads=None,
     seed=0,
     data=None,
     progress=None,
     optimizer="sgd",
-    hidden=DEFAULT_HIDDEN,
+    hidden=None,
+    dataset="mnist",
+    csr=False,
 ):
-    """Time one MNIST epoch per implementation and regime.
+    """Time one epoch per implementation and regime.
 
     Parameters
     ----------
@@ -65,38 +60,45 @@ def run(
         Per-sample SGD (batch size 1), mini-batch SGD (``batch_size``), or both.
     repeat : int, default 3
         Timed rounds, after one warm-up round that is not timed.
-    samples : int, default 60000
-        Train on the first ``samples`` images of the training set.
+    samples : int, optional
+        Train on the first ``samples`` training rows (default: all of them).
     numpy_samples : int, optional
         Samples for fastnn's ``numpy`` backend in the per-sample regime (default:
         ``peer_samples``); capped at ``samples``.
-    peers : bool, default False
-        Also time PyTorch, JAX and scikit-learn, each when it is installed; a missing one is
-        skipped with a note.
-    peer_samples : int, default 6000
-        Samples for the slow per-sample peers (scikit-learn and PyTorch per sample); capped at
-        ``samples``.
+    peers : bool or sequence of str, default False
+        Also time PyTorch, JAX and scikit-learn (True), or those named (``"torch"``, ``"jax"``,
+        ``"sklearn"``), each when it is installed; a missing one is skipped with a note.
+    peer_samples : int, optional
+        Samples for the slow per-sample peers (MNIST: scikit-learn and PyTorch, default 6000;
+        bag-of-words: scikit-learn and JAX, default 1000); capped at ``samples``.
     batch_size : int, default 128
         The mini-batch regime's batch size, at most ``samples``.
     lr_per_sample, lr_batch : float, optional
-        Learning rates of the two regimes (default: 0.01 and 0.1 with SGD, 0.0005 and 0.001
-        with Adam).
-    torch_threads : sequence of int, default (1, 2)
-        ``torch.set_num_threads`` values, at most :data:`MAX_THREADS`; each is a row.
+        Learning rates of the two regimes (default: the data kind's; MNIST 0.01 and 0.1 with
+        SGD, 0.0005 and 0.001 with Adam; bag-of-words 0.05 and 0.1 with SGD, 0.001 with Adam).
+    torch_threads : sequence of int, optional
+        ``torch.set_num_threads`` values, at most :data:`MAX_THREADS`; each is a row (default:
+        1 and 2 on MNIST, 2 on bag-of-words).
     seed : int, default 0
-        Initial weights and shuffles.
+        Initial weights and shuffles (and bag-of-words' documents and split).
     data : tuple, optional
-        ``((X_train, y_train), (X_test, y_test))`` as :func:`fastnn.datasets.load_mnist`
-        returns it; loaded when not given.
+        ``((X_train, y_train), (X_test, y_test))`` to train on instead of the kind's own data
+        (as :func:`fastnn.datasets.load_mnist` returns it; CSR rows for bag-of-words).
     progress : callable, optional
         Called with a line of text as the rounds go by.
     optimizer : {"sgd", "adam"}, default "sgd"
         Plain SGD (no momentum, decay or penalty), or Adam (beta1 0.9, beta2 0.999, eps 1e-8,
         in scikit-learn's and Keras's form; PyTorch uses its own ``torch.optim.Adam``, and a
-        note says how it differs).
-    hidden : int or sequence of int, default (128,)
+        note says how it differs). On sparse rows Adam is lazy (see :mod:`.peers`).
+    hidden : int or sequence of int, optional
         Widths of the hidden ReLU layers, for every implementation: ``(1024,)`` or
-        ``(256, 256, 256)``; empty for none.
+        ``(256, 256, 256)``; empty for none (default: MNIST 128, bag-of-words 256).
+    dataset : {"mnist", "bag-of-words"} or a kind of :mod:`fastnn.bench.data`, default "mnist"
+        What to train on: MNIST's dense images, or bag-of-words documents as CSR rows
+        (``fastnn.bench.data.BagOfWords(documents, features, classes, words)``).
+    csr : bool, default False
+        Dense data only: also time fastnn numba on the same rows (all ``samples``) held as a
+        ``scipy.sparse.csr_matrix``, a row ``fastnn numba, CSR rows`` per regime.
 
     Returns
     -------
@@ -111,17 +113,16 @@ def run(
     ValueError, TypeError
         On a bad setting, naming it.
     """
-    settings = _settings(regime, repeat, samples, numpy_samples, peers, peer_samples, batch_size,
-                         lr_per_sample, lr_batch, torch_threads, seed, optimizer,
-                         hidden)  # fmt: skip
-    data = _training_data(data, samples)
-    settings["test_samples"] = int(len(data["y_test"]))
+    kind = data_kind(dataset)
+    settings = check_settings(kind, regime, repeat, samples, numpy_samples, peers, peer_samples,
+                         batch_size, lr_per_sample, lr_batch, torch_threads, seed, optimizer,
+                         hidden, csr)  # fmt: skip
+    data = load_data(kind, data, settings)
     notes = {}
-    modules = _import_peers(notes) if peers else {}
+    modules = _import_peers(settings["peers"], notes)
     machine = machine_info()
-    settings["weights"] = initial_weights(settings["seed"], settings["hidden"])
     jobs = _jobs(data, settings, modules, notes)
-    _rounds(jobs, repeat, modules.get("torch"), progress or (lambda line: None))
+    time_jobs(jobs, repeat, modules.get("torch"), progress)
     for job in jobs:
         if job.error is not None:
             notes[f"{job.implementation}-{job.regime}-{job.samples}"] = (
@@ -133,74 +134,113 @@ def run(
         "settings": settings,
         "machine": machine,
         "notes": list(notes.values()),
-        "results": _results(jobs),
+        "results": results(jobs),
     }
 
 
-def _training_data(data, samples):
-    """The data as a dict of the four arrays, loading MNIST when none is given."""
-    if data is None:
-        from ..datasets import load_mnist
-
-        data = load_mnist()
-    (X, y), (X_test, y_test) = data
-    if samples > len(X):
+def load_data(kind, data, settings):
+    """The data as a dict of the four arrays and a description, loaded (or generated) when
+    none is given; fits the settings' slices to it and draws the initial weights."""
+    data = kind.load(settings["seed"], data)
+    n = len(data["y"])
+    if settings["samples"] is None:
+        settings["samples"] = n
+    elif settings["samples"] > n:
         raise InputError(
-            f"samples must be at most {len(X)}, the size of the training set; got {samples}"
+            f"samples must be at most {n}, the size of the training set; got {settings['samples']}"
         )
-    return {"X": X, "y": y, "X_test": X_test, "y_test": y_test}
+    samples = settings["samples"]
+    for name in ("numpy_samples", "peer_samples"):
+        settings[name] = min(settings[name], samples)
+    if "batch" in settings["regimes"] and settings["batch_sizes"]["batch"] > samples:
+        batch_size = settings["batch_sizes"]["batch"]
+        raise InputError(f"batch_size must be at most samples ({samples}); got {batch_size}")
+    settings["test_samples"] = int(len(data["y_test"]))
+    settings["data"]["description"] = data["description"]
+    widths = settings["widths"]
+    settings["weights"] = initial_weights(settings["seed"], settings["hidden"], widths[0],
+                                          widths[-1])  # fmt: skip
+    return data
 
 
-def _settings(regime="both", repeat=3, samples=MNIST_TRAIN, numpy_samples=None,
-              use_peers=False, peer_samples=6000, batch_size=128, lr_per_sample=None,
-              lr_batch=None, torch_threads=(1, 2), seed=0, optimizer="sgd",
-              hidden=DEFAULT_HIDDEN):  # fmt: skip
-    """The checked settings: the record the jobs read and the result reports."""
+def check_settings(kind, regime="both", repeat=3, samples=None, numpy_samples=None,
+                   use_peers=False, peer_samples=None, batch_size=128, lr_per_sample=None,
+                   lr_batch=None, torch_threads=None, seed=0, optimizer="sgd", hidden=None,
+                   csr=False):  # fmt: skip
+    """The checked settings of a run on data ``kind`` (see :func:`run` for the others): the
+    record the jobs read and the result reports. :func:`load_data` completes it."""
     check_choice(regime, "regime", (*REGIMES, "both"))
     check_int(repeat, "repeat", low=1)
-    check_int(samples, "samples", low=1)
-    if samples > MNIST_TRAIN:
-        raise InputError(
-            f"samples must be at most {MNIST_TRAIN} (the MNIST training set); got {samples}"
-        )
+    if samples is not None:
+        check_int(samples, "samples", low=1)
+        if samples > kind.train_rows:
+            raise InputError(f"samples must be at most {kind.train_rows} (the {kind.title} "
+                             f"training rows); got {samples}")  # fmt: skip
     if numpy_samples is not None:
         check_int(numpy_samples, "numpy_samples", low=1)
+    peer_samples = kind.peer_samples if peer_samples is None else peer_samples
     check_int(peer_samples, "peer_samples", low=1)
     check_int(batch_size, "batch_size", low=2)
-    if regime != "per-sample" and batch_size > samples:
-        raise InputError(f"batch_size must be at most samples ({samples}); got {batch_size}")
+    if regime != "per-sample" and batch_size > (samples or kind.train_rows):
+        raise InputError(f"batch_size must be at most samples ({samples or kind.train_rows}); "
+                         f"got {batch_size}")  # fmt: skip
     check_choice(optimizer, "optimizer", OPTIMIZERS)
-    lrs = dict(DEFAULT_LRS[optimizer])
+    lazy = optimizer == "adam" and kind.sparse  # as sparse input is trained with Adam
+    if csr and kind.sparse:
+        raise InputError(f"csr applies to dense data; {kind.title} rows are CSR already")
+    lrs = dict(kind.lrs[optimizer])
     for name, regime_name, lr in (("lr_per_sample", "per-sample", lr_per_sample),
                                   ("lr_batch", "batch", lr_batch)):  # fmt: skip
         if lr is not None:
             lrs[regime_name] = check_number(lr, name, low=0, low_open=True)
-    hidden = _hidden(hidden)
-    _check_network(hidden, batch_size)
-    threads = list(torch_threads)
+    hidden = _hidden(kind.hidden if hidden is None else hidden)
+    widths = layer_widths(hidden, kind.n_in, kind.n_out)
+    check_network(widths, batch_size, kind.sparse, f"hidden={hidden}")
+    threads = list(kind.torch_threads if torch_threads is None else torch_threads)
     if not threads:
         raise InputError("torch_threads must name at least one thread count; got none")
     for count in threads:
         if check_int(count, "torch_threads", low=1) > MAX_THREADS:
             raise InputError(f"torch_threads must be at most {MAX_THREADS}; got {count}")
     return {
+        "data": kind.settings(),
         "regimes": list(REGIMES if regime == "both" else (regime,)),
         "repeat": repeat,
         "samples": samples,
-        "numpy_samples": min(peer_samples if numpy_samples is None else numpy_samples, samples),
-        "peer_samples": min(peer_samples, samples),
+        "numpy_samples": peer_samples if numpy_samples is None else numpy_samples,
+        "peer_samples": peer_samples,
+        "slow_peers": list(kind.slow_peers),
         "batch_sizes": {"per-sample": 1, "batch": batch_size},
         "lrs": lrs,
         "torch_threads": threads,
         "seed": check_int(seed, "seed", low=0),
-        "peers": bool(use_peers),
+        "peers": _peer_names(use_peers),
         "hidden": hidden,
-        "layers": network_name(hidden),
-        "network": f"{network_name(hidden)}, ReLU, softmax cross-entropy, float32",
+        "widths": widths,
+        "layers": network_name(widths),
+        "network": f"{network_name(widths)}, ReLU, softmax cross-entropy, float32",
+        "sparse": kind.sparse,
+        "csr": bool(csr),
+        "shuffle": kind.shuffle,
+        "warmup_samples": kind.warmup_samples,
+        "jax_loop": kind.jax_loop,
         "optimizer": optimizer,
+        "lazy": lazy,
         "adam": dict(ADAM),
-        "optimizer_description": _describe_optimizer(optimizer),
+        "optimizer_description": _describe_optimizer(optimizer, lazy),
     }
+
+
+def _peer_names(peers):
+    """The peers asked for: all for True, none for False, else the names given, checked."""
+    if peers is True:
+        return list(_peers.PEERS)
+    if not peers:
+        return []
+    names = [peers] if isinstance(peers, str) else list(peers)
+    for name in names:
+        check_choice(name, "peers", _peers.PEERS)
+    return [name for name in _peers.PEERS if name in names]
 
 
 def _hidden(hidden):
@@ -210,28 +250,33 @@ def _hidden(hidden):
     return [check_int(width, "hidden", low=1) for width in hidden]
 
 
-def _check_network(hidden, batch_size):
-    """Refuse, before loading anything, a network that the implementations cannot hold."""
-    widths = layer_widths(hidden)
+def check_network(widths, batch_size, sparse, what):
+    """Refuse, before loading anything, a network that the implementations cannot hold.
+
+    ``what`` names the setting in the error (such as ``hidden=[128]`` or ``--hidden``).
+    """
     n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:]))
     rows = max(batch_size, TEST_ROWS)  # a batch's activations, or the test set's
-    check_memory(4 * (NETWORK_COPIES * n_params + 3 * rows * sum(widths)),
-                 f"timing a network of {n_params:,} parameters (hidden={hidden})")  # fmt: skip
+    # sparse rows are not held dense: only the layers' outputs count
+    activations = sum(widths[1:] if sparse else widths)
+    check_memory(4 * (NETWORK_COPIES * n_params + 3 * rows * activations),
+                 f"timing a network of {n_params:,} parameters ({what})")  # fmt: skip
 
 
-def _describe_optimizer(optimizer):
+def _describe_optimizer(optimizer, lazy):
     if optimizer == "adam":
         return (
-            f"Adam (beta1 {ADAM['beta1']}, beta2 {ADAM['beta2']}, eps {ADAM['eps']:g}; eps added "
-            "to sqrt(v), as scikit-learn and Keras add it)"
+            f"{'lazy ' if lazy else ''}Adam (beta1 {ADAM['beta1']}, beta2 {ADAM['beta2']}, eps "
+            f"{ADAM['eps']:g}; eps added to sqrt(v), as scikit-learn and Keras add it"
+            + ("; only the first layer's rows of a batch's nonzero inputs step)" if lazy else ")")
         )
     return "plain SGD (no momentum, no decay, no penalty)"
 
 
-def _import_peers(notes):
-    """The modules of the installed peers; a missing one gets a note."""
+def _import_peers(names, notes):
+    """The modules of the installed peers among ``names``; a missing one gets a note."""
     modules = {}
-    for name in _peers.PEERS:
+    for name in names:
         try:
             modules[name] = _peers.import_peer(name)
         except ImportError as exc:
@@ -252,7 +297,7 @@ def _jobs(data, settings, modules, notes):
         n_numpy = settings["numpy_samples"] if slow else samples
         others = [fastnn_job("numpy", data, regime, n_numpy, settings)]
         for peer, module in modules.items():
-            n = settings["peer_samples"] if slow and peer in ("torch", "sklearn") else samples
+            n = settings["peer_samples"] if slow and peer in settings["slow_peers"] else samples
             try:
                 others += _peers.peer_jobs(
                     peer, module, data, regime, n, settings, notes, jax_cache
@@ -264,14 +309,32 @@ def _jobs(data, settings, modules, notes):
         # fastnn numba on the full slice, and on every smaller slice another row trains on: the
         # reference for that row's speed-up and accuracy
         slices = sorted({samples} | {job.samples for job in others}, reverse=True)
-        jobs += [fastnn_job("numba", data, regime, n, settings) for n in slices] + others
+        jobs += [fastnn_job("numba", data, regime, n, settings) for n in slices]
+        if settings["csr"]:
+            jobs.append(fastnn_job("numba", _as_csr(data), regime, samples, settings, CSR))
+        jobs += others
     for job in jobs:
         job.network, job.optimizer = settings["layers"], settings["optimizer"]
     return jobs
 
 
-def _rounds(jobs, repeat, torch, say):
-    """The warm-up round, then ``repeat`` timed rounds, each running every job once in turn."""
+def _as_csr(data):
+    """The data with its training and test rows as CSR matrices."""
+    import scipy.sparse as sp
+
+    return dict(data, X=sp.csr_matrix(data["X"]), X_test=sp.csr_matrix(data["X_test"]))
+
+
+def time_jobs(jobs, repeat, torch=None, progress=None):
+    """The warm-up round, then ``repeat`` timed rounds, each running every job once in turn.
+
+    Each job warms up untimed (its ``warm_up``, or a whole run), then each round runs every
+    job once, starting one job further along the list each round, so that neither a change of
+    load nor a job's place after another favours one; its times and accuracies go into the
+    job. A peer's failure is recorded in its ``error`` and it runs no more; fastnn's is raised.
+    ``torch``, when given, gets its thread count back at the end.
+    """
+    say = progress or (lambda line: None)
     torch_threads_before = torch.get_num_threads() if torch is not None else None
     gc.collect()
     gc.freeze()  # out of the collector's sight until the end, so each run's gc.collect() is quick
@@ -279,7 +342,8 @@ def _rounds(jobs, repeat, torch, say):
         for round_ in range(repeat + 1):
             label = "warm-up round" if round_ == 0 else f"round {round_}/{repeat}"
             say(f"{label}: {len(jobs)} runs")
-            for job in jobs:
+            shift = max(round_ - 1, 0) % len(jobs) if jobs else 0
+            for job in jobs[shift:] + jobs[:shift]:
                 if job.error is None:
                     _run_once(job, warmup=round_ == 0)
     finally:
@@ -289,8 +353,14 @@ def _rounds(jobs, repeat, torch, say):
 
 
 def _run_once(job, warmup):
-    """Prepare, time the epoch, then measure the accuracy; a peer's failure is recorded."""
+    """Prepare, time the epoch, then measure the accuracy (a warm-up with its own ``warm_up``
+    only times that); a peer's failure is recorded."""
     try:
+        if warmup and job.warm_up is not None:
+            started = time.perf_counter()
+            job.warm_up()
+            job.warmup_s = time.perf_counter() - started
+            return
         job.prepare()
         gc.collect()  # the previous run's garbage is not collected inside this run's timing
         started = time.perf_counter()
@@ -302,6 +372,9 @@ def _run_once(job, warmup):
             raise
         job.error = f"{type(exc).__name__}: {exc}"
         return
+    finally:
+        if job.release is not None:
+            job.release()
     if warmup:
         job.warmup_s = elapsed
     else:
@@ -309,7 +382,7 @@ def _run_once(job, warmup):
         job.accuracies.append(accuracy)
 
 
-def _results(jobs):
+def results(jobs):
     """One row per job that ran, with its speed-up and accuracy against fastnn numba's."""
     rows = []
     reference = {}
@@ -350,4 +423,14 @@ def _results(jobs):
     return rows
 
 
-__all__ = ["MAX_THREADS", "MNIST_TRAIN", "REGIMES", "run"]
+__all__ = [
+    "MAX_THREADS",
+    "MNIST_TRAIN",
+    "REGIMES",
+    "check_network",
+    "check_settings",
+    "load_data",
+    "results",
+    "run",
+    "time_jobs",
+]

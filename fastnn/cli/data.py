@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import datasets
 from ..datasets.svmlight import read_labelled
-from ..datasets.tabular import read_rows
+from ..datasets.tabular import read_labelled_csv
 from ..scaling import Scaling
 from .options import UsageError, file_kind
 
@@ -108,7 +108,9 @@ def _csv(request):
     meta = {"target": request.target, "task": task, "val_size": request.val_split, "path": path}
     title = f"{os.path.basename(path)} (target {request.target!r}, {task})"
     if request.split == "all":
-        X, y, features, classes = read_rows(path, request.target, task, request.features, classes)
+        X, y, features, classes = read_labelled_csv(
+            path, request.target, task, request.features, classes
+        )
         meta["features"] = list(features)
         return Data(title, task, X[:0], y[:0], X, y, classes=classes or None, meta=meta)
     table = datasets.load_csv(

@@ -1,6 +1,7 @@
 """``fastnn evaluate``: a saved model's metrics on the test rows of a data set (by default the
 one it was trained on, split the same way), or on every row of a CSV file."""
 
+from .._codes import CLASSIFICATION_LOSSES
 from ..serialization import TASK_LOSSES
 from .data import Request, load
 from .options import (
@@ -10,7 +11,7 @@ from .options import (
     UsageError,
     add_data_options,
     column_names,
-    input_file,
+    load_model,
     plots_folder,
 )
 
@@ -38,18 +39,12 @@ def add_options(parser):
     PLOTS.add(parser, help="write the plots that fit the task into DIR (created if needed)")
 
 
-def load_model(path, backend):
-    """The model in ``path`` on ``backend`` (None: ``fastnn.load`` decides)."""
-    from ..serialization import load as load_file
-
-    return load_file(input_file(path, "model file"), backend=backend)
-
-
 # The task a file is read for when neither --task nor the model says: the one its loss implies.
 _TASK_OF_LOSS = {
     "softmax_cross_entropy": "classification",
     "binary_cross_entropy": "binary",
     "mse": "regression",
+    "poisson": "regression",
 }
 
 
@@ -79,7 +74,7 @@ def _request(args, model):
         features or meta.get("features"),
         meta.get("val_size") or 0.0,  # the same split as training
         args.split,
-        classes=meta.get("classes") if model.loss != "mse" else None,
+        classes=meta.get("classes") if model.loss in CLASSIFICATION_LOSSES else None,
         n_features=model.layers[0].n_in,
         zero_based="auto" if meta.get("zero_based") is None else meta["zero_based"],
     )

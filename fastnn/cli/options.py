@@ -240,6 +240,14 @@ def input_file(path, what):
     return path
 
 
+def load_model(path, backend):
+    """The model in ``path`` (checked with :func:`input_file`) on ``backend`` (None:
+    ``fastnn.load`` decides)."""
+    from ..serialization import load
+
+    return load(input_file(path, "model file"), backend=backend)
+
+
 def same_file(a, b):
     """Whether paths ``a`` and ``b`` name one file (through a link, hard or symbolic, too)."""
     try:
@@ -329,6 +337,7 @@ __all__ = [
     "column_names",
     "file_kind",
     "input_file",
+    "load_model",
     "not_an_input",
     "output_file",
     "output_folder",

@@ -11,9 +11,8 @@ import math
 import os
 import time
 
-import numpy as np
-
-from .._validation import check_memory
+from .._codes import CLASSIFICATION_LOSSES
+from .._memory import check_training
 from ..errors import TrainingInterrupted
 from ..layers import dense_stack
 from ..lbfgs import LBFGS
@@ -57,10 +56,6 @@ LOSS_FOR_TASK = {
     "regression": "mse",
 }
 LOSSES_FOR_TASK = TASK_LOSSES
-_PREDICT_ROWS = 8192  # rows the model's predict and evaluate take at a time
-# L-BFGS: SciPy's L-BFGS-B keeps about 2 * 10 + 5 float64 vectors of the parameters' size, and
-# the objective a few more (the point, its gradient, the weights)
-_LBFGS_BYTES_PER_PARAM = 8 * 30
 
 
 def add_options(parser):
@@ -185,28 +180,21 @@ def _stored_width(X):
 
 
 def _check_memory(model, layer_widths, batch_size, optimizer, input_width=None):
-    """Refuse, before allocating, a network and batch size that the memory cannot hold.
+    """Refuse, before allocating, a network and batch size that the memory cannot hold: the
+    library's one estimate (:func:`fastnn._memory.training_bytes`), before the data's arrays
+    are made.
 
     ``input_width`` is the values a row of the input stores (``layer_widths[0]`` for dense
     rows, fewer for sparse ones).
     """
-    itemsize = np.dtype(model.dtype).itemsize
     n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(layer_widths, layer_widths[1:]))
-    units, widest = sum(layer_widths[1:]), max(layer_widths[1:])
-    stored = layer_widths[0] if input_width is None else input_width
-    # the parameters, their gradient, the optimizer's state (SGD: one copy, Adam: two) and the
-    # copy taken at each epoch's start; per row of a batch (or of a block of predictions): its
-    # inputs, each layer's pre-activations and activations, three rows of deltas and the
-    # input's nonzero indices
-    per_row = (stored + 2 * units + 3 * widest) * itemsize + 8 * stored
-    rows = max(batch_size or 1, _PREDICT_ROWS)
-    params = {"sgd": 4 * itemsize, "adam": 5 * itemsize}.get(optimizer, _LBFGS_BYTES_PER_PARAM)
     network = f"a network of {layer_widths[0]:,} inputs and {n_params:,} parameters"
-    if optimizer == "lbfgs":
-        what = f"training {network} with L-BFGS"
-    else:
-        what = f"training {network} in batches of {batch_size:,}"
-    check_memory(n_params * params + rows * per_row, what)
+    lbfgs = optimizer == "lbfgs"
+    what = f"training {network} " + ("with L-BFGS" if lbfgs else f"in batches of {batch_size:,}")
+    sparse = input_width is not None and input_width != layer_widths[0]
+    check_training(layer_widths, model.dtype, what, batch_size=batch_size or 1,
+                   row_values=input_width if sparse else None,
+                   slots={"sgd": 1, "adam": 2}.get(optimizer, 0), lbfgs=lbfgs)  # fmt: skip
 
 
 def run(args):
@@ -299,11 +287,12 @@ def _report(model, data, plots, history):
     """The test metrics (in the target's units for regression), and the plots on request."""
     scores = model.evaluate(data.X_test, data.y_test)
     report = None
-    if model.loss == "mse" or plots:
+    regression = model.loss not in CLASSIFICATION_LOSSES
+    if regression or plots:
         from .. import metrics  # imports scikit-learn, a second's work: only when needed
 
         report = metrics.report(model, data.X_test, data.y_test, class_names=data.classes)
-    if model.loss == "mse":
+    if regression:
         scaled = " (standardised target)" if report.get("target_standardised") else ""
         print(
             f"test loss: {scores['loss']:.4f}{scaled}  test MSE: {report['mse']:.4f}  "

@@ -35,7 +35,6 @@ from .mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from .split import _split as _split  # its name before it was public
 from .split import split, split_indices
 from .svmlight import SparseData, load_svmlight, read_svmlight
 from .tabular import TASKS as TASKS

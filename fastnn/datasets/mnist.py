@@ -6,6 +6,7 @@ at all is accepted when its content is right. Downloads are also checked against
 checksums of the ``.gz`` files as they arrive.
 """
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from .._files import as_path, atomic_write, open_regular
 from ..errors import InputError
+from ..io import read_npy_header
 from .download import data_home, fetch
 from .idx import IDX_FILES, MNIST_FILES, _magic_for, content_name, find_idx, load_idx, read_idx
 from .idx import scale_pixels as _scale_pixels
@@ -110,10 +112,9 @@ def _read_mnist_cache(folder):
     raw = {}
     for key, shape in _MNIST_SHAPES.items():
         with open_regular(Path(folder) / f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            if version != (1, 0):  # what np.save writes for these arrays
-                raise InputError(f"cached {key} has .npy format version {version}")
-            found, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            found, dtype, fortran = read_npy_header(
+                f, os.fstat(f.fileno()).st_size, f"cached {key}"
+            )
             if found != shape or dtype != np.uint8 or fortran:
                 raise InputError(f"cached {key} has shape {found} and dtype {dtype}")
             f.seek(0)

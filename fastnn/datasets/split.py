@@ -68,6 +68,3 @@ def _rows_indexable(X):
         check_sparse_structure(X, "X")
         return X.tocsr()
     return np.asarray(X)
-
-
-_split = split  # the name this helper had before it was public

@@ -206,7 +206,7 @@ def _check_classes(classes, task):
     return classes
 
 
-def read_rows(path, target, task="regression", features=None, classes=None):
+def read_labelled_csv(path, target, task="regression", features=None, classes=None):
     """Every row of a CSV table, unsplit and raw: ``(X, y, features, classes)``.
 
     What :func:`load_csv` reads (see its parameters), without splitting or standardising it:

@@ -1,6 +1,7 @@
 """What :class:`FastMLPClassifier` and :class:`FastMLPRegressor` share: arguments, checks and
-the training loop, split the way scikit-learn's MLP splits it (``_initialize``,
-``_fit_stochastic``, ``_fit_lbfgs``, ``_update_no_improvement_count``).
+the translation of scikit-learn's MLP onto the engine: ``_initialize``, ``_fit_stochastic`` (on
+the engine's one training loop, :class:`fastnn.training.EpochRunner`, with scikit-learn's
+stopping rule as a callback) and ``_fit_lbfgs``, split as scikit-learn's MLP splits them.
 
 ``X`` may be a SciPy sparse matrix or array wherever scikit-learn's MLP takes one (``fit``,
 ``partial_fit``, ``predict``, ``predict_proba``, ``predict_log_proba``, ``score``): it is
@@ -47,11 +48,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import inference
 from .._validation import check_sparse_structure
 from ..backend import BACKENDS, resolve_backend
+from ..callbacks import OnPlateau, Plateau
 from ..errors import InputError, InputTypeError, TrainingInterrupted
 from ..layers import check_parameter, dense_stack
 from ..lbfgs import LBFGS
 from ..model import DTYPES, Sequential
-from ..optimizers import SGD, Adam, Plateau
+from ..optimizers import SGD, Adam
 from ..training import EpochRunner
 
 # scikit-learn's activation names -> fastnn's
@@ -359,8 +361,7 @@ class _BaseFastMLP(BaseEstimator):
 
     def _start_stopping_rule(self, early_stopping):
         """What the no-improvement rule watches: the validation score, or the training loss."""
-        self._no_improvement = Plateau(self.tol, mode="max" if early_stopping else "min")
-        self._no_improvement_count = 0
+        self._stopping_rule = _StoppingRule(self, early_stopping)
         if early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -407,6 +408,8 @@ class _BaseFastMLP(BaseEstimator):
         return X_train, y_train, w_train, X_val, self._decode(y_val), w_val if weighted else None
 
     def _fit_stochastic(self, X, y, weights, weighted, incremental):
+        """scikit-learn's ``_fit_stochastic`` on the engine's loop: its shuffles, its loss and
+        validation score as each epoch's logs, and its stopping rule as a callback."""
         if not incremental or "_optimizer" not in self.__dict__:
             self._optimizer = self._new_optimizer()
         early_stopping = self.early_stopping
@@ -418,41 +421,44 @@ class _BaseFastMLP(BaseEstimator):
         if early_stopping:
             X, y, weights, X_val, y_val, w_val = self._validation_split(X, y, weights, weighted)
         n_samples = X.shape[0]
-        # as scikit-learn, train on through a non-finite loss; fit checks the weights at its end
-        runner = EpochRunner(self.model_, self.model_._epoch_data(X, self._engine_targets(y),
-                                                                  weights),
-                             self._batch_size(n_samples), self._optimizer, 1, 0, rollback=False,
-                             stop_on_divergence=False)  # fmt: skip
-        runner.warm_up()
-        sample_idx = np.arange(n_samples)
+        self._optimizer.samples_seen = self.t_  # scikit-learn's schedules count every fit's
+        shuffled = [np.arange(n_samples)]
+
+        def orders(epoch):
+            if self.shuffle:  # sklearn.utils.shuffle's draw, without its argument checks
+                permutation = np.arange(n_samples)
+                self._random_state.shuffle(permutation)
+                shuffled[0] = shuffled[0][permutation]
+            return shuffled[0]
+
+        def logs(record, seconds):
+            return self._epoch_logs(record, n_samples, X_val, y_val, w_val)
+
         self.n_iter_ = 0
-        try:
-            for _ in range(self.max_iter):
-                if self.shuffle:  # sklearn.utils.shuffle's draw, without its argument checks
-                    permutation = np.arange(n_samples)
-                    self._random_state.shuffle(permutation)
-                    sample_idx = sample_idx[permutation]
-                record, _ = runner.epoch(sample_idx, self.n_iter_ + 1, self.max_iter)
-                self._epoch_ends(record, n_samples, X_val, y_val, w_val)
-                if self._no_improvement_count > self.n_iter_no_change and self._stop():
-                    break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                        "the optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                        stacklevel=4,
-                    )
-        except TrainingInterrupted:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
+        data = self.model_._epoch_data(X, self._engine_targets(y), weights)
+        # as scikit-learn, train on through a non-finite loss; fit checks the weights at its end
+        runner = EpochRunner(self.model_, data, self._batch_size(n_samples), self._optimizer,
+                             verbose=0, rollback=False, stop_on_divergence=False)  # fmt: skip
+        with runner:
+            runner.warm_up()
+            try:
+                runner.run(1 if incremental else self.max_iter, orders, [self._stopping_rule],
+                           logs=logs)  # fmt: skip
+            except TrainingInterrupted:
+                warnings.warn("Training interrupted by user.", stacklevel=4)
+        if not incremental and not self.model_.stop_training and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
         if early_stopping:
             self.model_.set_weights(self._best_weights)
 
-    def _epoch_ends(self, record, n_samples, X_val, y_val, w_val):
-        """scikit-learn's bookkeeping after an epoch: the loss with its L2 term (each batch's,
-        before its update), the stopping rule, and the schedule."""
+    def _epoch_logs(self, record, n_samples, X_val, y_val, w_val):
+        """scikit-learn's bookkeeping after an epoch, as the epoch's logs: the loss with its L2
+        term (each batch's, before its update) and the validation score."""
         self.n_iter_ += 1
         data_loss = float(record["batch_loss_sum"]) / self._loss_scale()
         # penalty_sum holds each batch's size times sum(W**2) / (its weight sum)
@@ -462,8 +468,13 @@ class _BaseFastMLP(BaseEstimator):
         self.loss_curve_.append(self.loss_)
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-        self._update_no_improvement_count(X_val, y_val, w_val)
-        self._optimizer.iteration_ends(self.t_)
+        logs = {"loss": self.loss_}
+        if X_val is not None:
+            logs["val_score"] = score = self._score(X_val, y_val, w_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+        return logs
 
     def _score(self, X, y, sample_weight=None):
         """The validation score of a checked ``X``; NaN when a prediction is not finite (a
@@ -475,34 +486,9 @@ class _BaseFastMLP(BaseEstimator):
             return np.nan
         return self._score_function(y, predicted, sample_weight=sample_weight)
 
-    def _update_no_improvement_count(self, X_val, y_val, w_val):
-        if X_val is not None:
-            score = self._score(X_val, y_val, w_val)
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print(f"Validation score: {score:f}")
-            if self._no_improvement.update(score):
-                self.best_validation_score_ = score
-                self._best_weights = self.model_.get_weights()
-        else:
-            self._no_improvement.update(self.loss_curve_[-1])
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-        self._no_improvement_count = self._no_improvement.count
-
-    def _stop(self):
-        """No improvement for ``n_iter_no_change`` epochs: stop, or (adaptive) slow down."""
-        what = "Validation score" if self.early_stopping else "Training loss"
-        msg = (f"{what} did not improve more than tol={self.tol:f} for "
-               f"{self.n_iter_no_change} consecutive epochs.")  # fmt: skip
-        if self._optimizer.trigger_stopping():
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.verbose:
-            rate = self._optimizer.current_lr * self._gradient_scale()
-            print(msg + f" Setting learning rate to {rate:f}")
-        self._no_improvement.count = self._no_improvement_count = 0
-        return False
+    @property
+    def _no_improvement_count(self):
+        return self._stopping_rule.plateau.count
 
     def _fit_lbfgs(self, X, y, weights, sample_weight):
         """scikit-learn's objective: its loss of the outputs (clipped log-loss included), plus
@@ -546,3 +532,50 @@ class _BaseFastMLP(BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
         return tags
+
+
+class _StoppingRule(OnPlateau):
+    """scikit-learn's MLP stopping rule (``_update_no_improvement_count`` and the check after
+    it): the validation score (with ``early_stopping``) or the training loss fails to improve
+    by ``tol`` for more than ``n_iter_no_change`` epochs; the adaptive schedule then divides its
+    rate by 5, any other stops. It keeps the best validation score's weights and the best
+    loss, and says what it does as scikit-learn does with ``verbose``. It lasts as long as the
+    estimator's training does (``partial_fit`` and warm starts carry its count on)."""
+
+    def __init__(self, estimator, early_stopping):
+        self.estimator = estimator
+        self.early_stopping = early_stopping
+        self.optimizer = None
+        self.monitor = "val_score" if early_stopping else "loss"
+        self.patience = estimator.n_iter_no_change
+        self.plateau = Plateau(estimator.tol, mode="max" if early_stopping else "min")
+        self.improved = self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self.optimizer = self.estimator._optimizer  # a new fit may bring a new optimizer
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        est = self.estimator
+        super().on_epoch_end(epoch, logs)
+        if self.early_stopping and self.improved:
+            est.best_validation_score_ = logs["val_score"]
+            est._best_weights = est.model_.get_weights()
+        elif not self.early_stopping:
+            est.best_loss_ = min(est.best_loss_, logs["loss"])
+
+    def _message(self):
+        est = self.estimator
+        what = "Validation score" if self.early_stopping else "Training loss"
+        return (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
+                "consecutive epochs.")  # fmt: skip
+
+    def stopping(self):
+        if self.estimator.verbose:
+            print(self._message() + " Stopping.")
+
+    def slowing(self):
+        est = self.estimator
+        if est.verbose:
+            rate = self.optimizer.current_lr * est._gradient_scale()
+            print(self._message() + f" Setting learning rate to {rate:f}")
