@@ -31,6 +31,8 @@ Every path fastnn takes may be a ``str``, ``bytes`` or an :class:`os.PathLike`
 (:func:`as_path`).
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import os
@@ -42,6 +44,7 @@ import time
 import zipfile
 import zlib
 
+from ._typing import PathLike
 from ._validation import check_memory
 from .errors import InputError, InputTypeError
 
@@ -64,7 +67,7 @@ ARCHIVE_ERRORS = (
 )
 
 
-def as_path(path, name="path"):
+def as_path(path: PathLike, name: str = "path") -> str:
     """``path`` as a ``str``: a ``str``, ``bytes`` (decoded as the file system does) or an
     :class:`os.PathLike`; anything else is an :class:`~fastnn.errors.InputTypeError` naming
     ``name``. An empty path or one holding a NUL character is an

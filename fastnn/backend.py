@@ -5,8 +5,11 @@ signature per name: :mod:`fastnn.numpy_backend` (the reference) and :mod:`fastnn
 (compiled with Numba).
 """
 
+from __future__ import annotations
+
 import importlib
 import os
+from types import ModuleType
 
 from .errors import InputError, InputTypeError
 
@@ -39,7 +42,7 @@ KERNELS = (
 )
 
 
-def resolve_backend(name=None):
+def resolve_backend(name: str | None = None) -> str:
     """Return the backend's name: ``name``, else ``$FASTNN_BACKEND``, else ``"numba"``."""
     source = "backend"
     if name is None:
@@ -53,6 +56,6 @@ def resolve_backend(name=None):
     return key
 
 
-def get_backend(name=None):
+def get_backend(name: str | None = None) -> ModuleType:
     """Return the backend module for ``name`` (resolved as in :func:`resolve_backend`)."""
     return importlib.import_module(BACKENDS[resolve_backend(name)])

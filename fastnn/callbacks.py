@@ -10,7 +10,16 @@ The ``"adaptive"`` learning-rate schedule and the scikit-learn estimators' stopp
 callbacks too (:class:`OnPlateau`), run by the same loop (:class:`fastnn.training.EpochRunner`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .lbfgs import LBFGS
+    from .model import Sequential
+    from .optimizers import Optimizer
 
 
 class Callback:
@@ -22,22 +31,23 @@ class Callback:
         The model being trained, set before training begins.
     """
 
-    model = None
+    model: Sequential | None = None
 
-    def set_model(self, model):
+    def set_model(self, model: Sequential) -> None:
+        """Set :attr:`model`; the training loop calls it before training begins."""
         self.model = model
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         """Training starts."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         """Epoch ``epoch`` (from 0) starts."""
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         """Epoch ``epoch`` has ended; ``logs`` holds its metrics (loss, accuracy, epoch_time
         and the validation metrics)."""
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         """Training has ended (all its epochs, or a callback stopped it)."""
 
 
@@ -48,13 +58,13 @@ class Plateau:
     when it is not better than the best so far by more than ``tol``.
     """
 
-    def __init__(self, tol, mode="min"):
+    def __init__(self, tol: float, mode: str = "min") -> None:
         self.tol = tol
         self.sign = 1.0 if mode == "min" else -1.0
         self.best = np.inf
         self.count = 0
 
-    def update(self, value):
+    def update(self, value: float) -> bool:
         """Record one epoch's value; return True when it is the best so far."""
         value = self.sign * value
         self.count = self.count + 1 if value > self.best - self.tol else 0
@@ -84,14 +94,21 @@ class OnPlateau(Callback):
         Whether this callback stopped training.
     """
 
-    def __init__(self, optimizer, monitor="loss", mode="min", tol=None, patience=None):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        monitor: str = "loss",
+        mode: str = "min",
+        tol: float | None = None,
+        patience: int | None = None,
+    ) -> None:
         self.optimizer = optimizer
         self.monitor = monitor
         self.patience = optimizer.n_iter_no_change if patience is None else patience
         self.plateau = Plateau(optimizer.tol if tol is None else tol, mode)
         self.improved = self.stopped = False
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.improved = self.plateau.update(logs[self.monitor])
         if self.plateau.count <= self.patience:
             return
@@ -102,10 +119,10 @@ class OnPlateau(Callback):
             self.plateau.count = 0
             self.slowing()
 
-    def stopping(self):
+    def stopping(self) -> None:
         """Training stops for want of improvement (a hook for messages)."""
 
-    def slowing(self):
+    def slowing(self) -> None:
         """The rate has been divided by 5 (a hook for messages)."""
 
 
@@ -124,7 +141,9 @@ class _Announce(OnPlateau):
                   f"{opt.min_lr:g}: stopping", flush=True)  # fmt: skip
 
 
-def adaptive_schedule(optimizer, validation, verbose):
+def adaptive_schedule(
+    optimizer: Optimizer | LBFGS, validation: bool, verbose: int
+) -> OnPlateau | None:
     """The callback of the ``"adaptive"`` schedule for ``fit``, or None for other schedules."""
     if getattr(optimizer, "schedule", None) != "adaptive":
         return None

@@ -7,6 +7,14 @@ exception a Python user expects, so ``except ValueError`` keeps working. The com
 traceback.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .training import History
+
 
 class FastnnError(Exception):
     """Base class of the errors fastnn raises for a user's input."""
@@ -33,12 +41,12 @@ class TrainingInterrupted(KeyboardInterrupt):
         The epochs that were completed.
     """
 
-    def __init__(self, rollback, history=None):
+    def __init__(self, rollback: Callable[[], None], history: History | None = None) -> None:
         super().__init__("training interrupted")
         self._rollback = rollback
         self.history = history
 
-    def rollback(self):
+    def rollback(self) -> None:
         """Put the parameters and the optimizer back to the end of the last completed epoch."""
         self._rollback()
 

@@ -85,7 +85,7 @@ def evaluate(model, data):
     targets = data.targets.astype(np.float64)
     if model.scaling is not None:  # in the target's units
         targets = model.scaling.outputs(targets)
-    from sklearn.metrics import r2_score  # imported here: scikit-learn takes a second to import
+    from sklearn.metrics import r2_score  # imported here: scikit-learn is slow to import
 
     squares = np.mean((targets - predicted) ** 2, axis=1)
     mse = float(np.average(squares, weights=weights))

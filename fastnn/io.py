@@ -25,6 +25,8 @@ light strokes on a transparent canvas become white on black at once. Dropping th
 channel instead would leave such a canvas all black.
 """
 
+from __future__ import annotations
+
 import contextlib
 import csv
 import math
@@ -32,13 +34,20 @@ import os
 import struct
 import zipfile
 import zlib
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
 from ._files import ARCHIVE_ERRORS, Lines, as_path, check_size, open_regular
 from ._validation import check_memory, check_sparse_structure
 from .errors import FastnnError, InputError
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+    from ._typing import CSRMatrix, PathLike
+    from .model import Sequential
 
 FORMATS = ("npy", "npz", "csv", "svmlight", "png")
 SUFFIXES = {
@@ -63,12 +72,14 @@ _INVERT = ("auto", "yes", "no")
 class NpyHeader(NamedTuple):
     """What an ``.npy`` header declares (see :func:`read_npy_header`)."""
 
-    shape: tuple
+    shape: tuple[int, ...]
     dtype: np.dtype
     fortran_order: bool
 
 
-def read_npy_header(fp, size, name="the array", where="the file"):
+def read_npy_header(
+    fp: IO[bytes], size: int, name: str = "the array", where: str = "the file"
+) -> NpyHeader:
     """The shape, dtype and order an ``.npy`` stream declares, from its header alone, checked
     against the bytes the stream holds before any of its data is read.
 
@@ -117,7 +128,7 @@ def read_npy_header(fp, size, name="the array", where="the file"):
     return NpyHeader(shape, dtype, fortran)
 
 
-def read_npy_entry_header(zf, info, name):
+def read_npy_entry_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> NpyHeader:
     """:func:`read_npy_header` of the entry ``info`` (a :class:`zipfile.ZipInfo`) of the open
     archive ``zf``, checked against the size the zip directory declares for it."""
     with zf.open(info) as fp:
@@ -131,7 +142,7 @@ def _read_array(fp):
 # -- dense arrays ------------------------------------------------------------------------------
 
 
-def read_npy(path):
+def read_npy(path: PathLike) -> np.ndarray:
     """The numbers in an ``.npy`` file, as float64.
 
     Parameters
@@ -192,7 +203,7 @@ def _unreadable(path):
         ) from None
 
 
-def read_sparse_npz(path, n_features=None, n_outputs=0):
+def read_sparse_npz(path: PathLike, n_features: int | None = None, n_outputs: int = 0) -> CSRMatrix:
     """The rows of a file written by ``scipy.sparse.save_npz``, as a CSR matrix.
 
     Every size the file declares (its shape, and each array's ``.npy`` header against the zip
@@ -210,8 +221,9 @@ def read_sparse_npz(path, n_features=None, n_outputs=0):
 
     Returns
     -------
-    scipy.sparse.csr_matrix
-        Canonical CSR, its values as stored (finite numbers).
+    scipy.sparse.csr_matrix or scipy.sparse.csr_array
+        Canonical CSR (a matrix or an array, as the file was saved), its values as stored
+        (finite numbers).
 
     Raises
     ------
@@ -373,7 +385,7 @@ def _load_sparse(f, shape):
 # -- text: CSV and svmlight --------------------------------------------------------------------
 
 
-def read_csv_rows(path, features=None):
+def read_csv_rows(path: PathLike, features: Sequence[str] | None = None) -> np.ndarray:
     """The numeric rows of a CSV file, as float64.
 
     A first row that is not all numbers is a header. With ``features`` (say, a trained model's
@@ -448,7 +460,9 @@ def _csv_rows(reader, path, features):
     return np.vstack(rows)
 
 
-def read_svmlight_rows(path, n_features=None, zero_based="auto"):
+def read_svmlight_rows(
+    path: PathLike, n_features: int | None = None, zero_based: bool | Literal["auto"] = "auto"
+) -> csr_matrix:
     """The rows of an svmlight / libsvm file as a CSR float32 matrix; the labels are ignored.
 
     The file is read as :func:`fastnn.datasets.read_svmlight` reads it, which also returns the
@@ -485,7 +499,7 @@ def _png_size(path):
     return height, width
 
 
-def read_png(path, shape=None):
+def read_png(path: PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
     """A PNG image as grey levels in [0, 1], its transparency flattened onto the background its
     drawing stands out on (see the module's docstring).
 
@@ -585,13 +599,18 @@ def _image_rows(images, pixel_max, invert):
 # -- any of them, for a model ------------------------------------------------------------------
 
 
-def format_of(path):
+def format_of(path: PathLike) -> str | None:
     """The format :func:`read_rows` reads ``path`` as, by its suffix: one of :data:`FORMATS`,
     or None for a suffix it does not know."""
     return SUFFIXES.get(os.path.splitext(as_path(path))[1].lower())
 
 
-def read_rows(path, model=None, invert="auto", format=None):
+def read_rows(
+    path: PathLike,
+    model: Sequential | None = None,
+    invert: str = "auto",
+    format: str | None = None,
+) -> np.ndarray | CSRMatrix:
     """The rows in a file, raw, ready for ``model.predict``.
 
     The format comes from the suffix (:func:`format_of`): ``.npy`` (:func:`read_npy`),
@@ -618,8 +637,9 @@ def read_rows(path, model=None, invert="auto", format=None):
 
     Returns
     -------
-    ndarray of float64, shape (n_rows, n_features), or scipy.sparse.csr_matrix
-        A CSR matrix for a sparse ``.npz`` or an svmlight file.
+    ndarray of float64, shape (n_rows, n_features), or scipy.sparse.csr_matrix or csr_array
+        A CSR matrix for a sparse ``.npz`` (an array where the file holds one) or an svmlight
+        file.
 
     Raises
     ------

@@ -1,5 +1,13 @@
 """Layers. fastnn has one: the fully connected :class:`Dense`."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
 from ._codes import ACTIVATIONS
 from ._validation import as_array, check_cast, check_choice, check_int, check_number
 from .errors import InputError
@@ -61,7 +69,9 @@ class Dense:
     n_out = _fixed("n_out", "int: the output width.")
     activation = _fixed("activation", 'str or None: "relu", "sigmoid", "tanh" or None.')
 
-    def __init__(self, n_in, n_out, activation=None, bias_init=0.0):
+    def __init__(
+        self, n_in: int, n_out: int, activation: str | None = None, bias_init: float = 0.0
+    ) -> None:
         self._n_in = check_int(n_in, "n_in", low=1)
         self._n_out = check_int(n_out, "n_out", low=1)
         activation = check_choice(activation, "activation", ACTIVATIONS)
@@ -72,7 +82,7 @@ class Dense:
         self._in_model = False  # set by the Sequential the layer joins
 
     @property
-    def W(self):
+    def W(self) -> np.ndarray | None:
         """ndarray of shape (n_in, n_out), or None before the model is built.
 
         A view into the model's parameters: writing into it (``layer.W[...] = x``) changes the
@@ -82,16 +92,16 @@ class Dense:
         return None if self._W is None else self._W.view()
 
     @W.setter
-    def W(self, value):
+    def W(self, value: ArrayLike) -> None:
         self._copy_in(self._W, value, "W")
 
     @property
-    def b(self):
+    def b(self) -> np.ndarray | None:
         """ndarray of shape (n_out,), or None before the model is built; see :attr:`W`."""
         return None if self._b is None else self._b.view()
 
     @b.setter
-    def b(self, value):
+    def b(self, value: ArrayLike) -> None:
         self._copy_in(self._b, value, "b")
 
     def _copy_in(self, view, value, name):
@@ -114,7 +124,7 @@ class Dense:
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r})"
 
-    def to_config(self):
+    def to_config(self) -> dict[str, Any]:
         """The layer as a JSON-ready dict (what :meth:`Sequential.save` stores)."""
         return {
             "n_in": self.n_in,
@@ -124,7 +134,7 @@ class Dense:
         }
 
 
-def dense_stack(widths, activation="relu"):
+def dense_stack(widths: Iterable[int], activation: str | None = "relu") -> list[Dense]:
     """The layers of a multilayer perceptron of the given widths.
 
     Parameters

@@ -4,7 +4,11 @@ Each evaluation runs the backend's ``full_batch_gradient`` (compiled on the ``nu
 the numpy twin on the other) over the whole data set; the L2 term is added here.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +17,10 @@ from ._validation import check_int, check_number
 from .errors import InputError
 from .params import layer_views
 from .training import History
+
+if TYPE_CHECKING:
+    from ._codes import EpochData
+    from .model import Sequential
 
 CHUNK_ROWS = 4096  # rows per pass through the network: bounded work buffers
 
@@ -51,7 +59,14 @@ class LBFGS:
         What SciPy returned, with ``.fun`` the final loss and ``.message`` why it stopped.
     """
 
-    def __init__(self, max_iter=200, tol=1e-4, max_fun=15000, l2=0.0, l1=0.0):
+    def __init__(
+        self,
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        max_fun: int = 15000,
+        l2: float = 0.0,
+        l1: float = 0.0,
+    ) -> None:
         self.max_iter = check_int(max_iter, "max_iter", low=1)
         self.tol = check_number(tol, "tol", low=0)
         self.max_fun = check_int(max_fun, "max_fun", low=1)
@@ -70,7 +85,14 @@ class LBFGS:
             f"LBFGS(max_iter={self.max_iter}, tol={self.tol}, max_fun={self.max_fun}, l2={self.l2})"
         )
 
-    def minimize(self, model, data, verbose=0, value=None, grad_scale=1.0):
+    def minimize(
+        self,
+        model: Sequential,
+        data: EpochData,
+        verbose: int = 0,
+        value: Callable[[np.ndarray], float] | None = None,
+        grad_scale: float = 1.0,
+    ) -> History:
         """Train ``model`` (built) on ``data`` (an EpochData record); return a History with one
         entry per iteration.
 
@@ -90,7 +112,7 @@ class LBFGS:
             if verbose:
                 print(f"iteration {len(history.epoch)} - loss {logs['loss']:.6f}", flush=True)
 
-        import scipy.optimize  # imported here: it takes half a second, and few fits need it
+        import scipy.optimize  # imported here: it is slow to import, and few fits need it
 
         result = scipy.optimize.minimize(
             objective, model._params.astype(np.float64), method="L-BFGS-B", jac=True,

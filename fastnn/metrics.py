@@ -4,12 +4,22 @@ Thin, checked wrappers around scikit-learn's implementations, plus the expected 
 error (ours) and :func:`report`, which gathers the metrics that fit a model's task.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn import metrics as sk
 
 from ._codes import CLASSIFICATION_LOSSES
 from ._validation import as_array, check_int
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from ._typing import SparseMatrix
+    from .model import Sequential
 
 
 def _labels_1d(y, name):
@@ -52,12 +62,14 @@ def _proba(y_true, proba):
     return y_true, proba
 
 
-def accuracy(y_true, y_pred):
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """The fraction of predictions equal to the truth."""
     return float(sk.accuracy_score(*_pair(y_true, y_pred)))
 
 
-def precision_recall_f1(y_true, y_pred, labels=None):
+def precision_recall_f1(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: ArrayLike | None = None
+) -> dict[str, Any]:
     """Precision, recall, F1 and support per class, and their macro averages.
 
     Parameters
@@ -90,7 +102,9 @@ def precision_recall_f1(y_true, y_pred, labels=None):
     }
 
 
-def confusion_matrix(y_true, y_pred, n_classes=None):
+def confusion_matrix(
+    y_true: ArrayLike, y_pred: ArrayLike, n_classes: int | None = None
+) -> np.ndarray:
     """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j``.
 
     ``n_classes`` fixes the size (labels ``0..n_classes-1``); by default the labels seen.
@@ -100,7 +114,12 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
     return sk.confusion_matrix(y_true, y_pred, labels=labels)
 
 
-def classification_report(y_true, y_pred, target_names=None, digits=4):
+def classification_report(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    target_names: Sequence[str] | None = None,
+    digits: int = 4,
+) -> str:
     """scikit-learn's text table of per-class precision, recall, F1 and support."""
     y_true, y_pred = _pair(y_true, y_pred)
     labels = None if target_names is None else np.arange(len(target_names))
@@ -124,7 +143,7 @@ def _binary_scores(y_true, scores):
     return y_true, scores.astype(np.float64)
 
 
-def roc_curve(y_true, scores):
+def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ROC curve of a binary classifier.
 
     Parameters
@@ -140,12 +159,12 @@ def roc_curve(y_true, scores):
     return sk.roc_curve(*_binary_scores(y_true, scores))
 
 
-def roc_auc(y_true, scores):
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     """The area under the ROC curve (binary)."""
     return float(sk.roc_auc_score(*_binary_scores(y_true, scores)))
 
 
-def expected_calibration_error(y_true, proba, n_bins=15):
+def expected_calibration_error(y_true: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> float:
     """The expected calibration error of the top-class confidence.
 
     Samples are grouped into ``n_bins`` equal-width bins of confidence ``max(proba)``, and
@@ -178,7 +197,7 @@ def expected_calibration_error(y_true, proba, n_bins=15):
     return float(ece)
 
 
-def top_k_accuracy(y_true, proba, k=2):
+def top_k_accuracy(y_true: ArrayLike, proba: ArrayLike, k: int = 2) -> float:
     """The fraction of samples whose true class is among the ``k`` most probable."""
     y_true, proba = _proba(y_true, proba)
     k = check_int(k, "k", low=1)
@@ -207,22 +226,27 @@ def _values(y_true, y_pred):
     return y_true, y_pred
 
 
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """``mean((y_pred - y_true) ** 2)``."""
     return float(sk.mean_squared_error(*_values(y_true, y_pred)))
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """``mean(|y_pred - y_true|)``."""
     return float(sk.mean_absolute_error(*_values(y_true, y_pred)))
 
 
-def r2_score(y_true, y_pred):
+def r2_score(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """The coefficient of determination, ``1 - SS_res / SS_tot`` (1 is perfect)."""
     return float(sk.r2_score(*_values(y_true, y_pred)))
 
 
-def report(model, X, y, class_names=None):
+def report(
+    model: Sequential,
+    X: ArrayLike | SparseMatrix,
+    y: ArrayLike,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Every metric that fits the model's loss, on ``(X, y)``.
 
     Parameters
@@ -280,7 +304,7 @@ def report(model, X, y, class_names=None):
     return out
 
 
-def format_report(scores):
+def format_report(scores: Mapping[str, Any]) -> str:
     """The text of a :func:`report`: the scalar metrics, then the tables."""
     order = [
         ("loss", "loss"),

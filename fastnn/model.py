@@ -1,8 +1,13 @@
 """The model: a stack of :class:`~fastnn.Dense` layers and a loss, trained on either backend."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import inference, optimizers
 from ._codes import ACTIVATIONS, CLASSIFICATION_LOSSES, IDENTITY, LOSSES, SGD_KIND, EpochData
@@ -24,7 +29,10 @@ from .layers import Dense, check_architecture
 from .lbfgs import LBFGS
 from .params import ACT, aligned_zeros, build_layout, initialize, layer_views, seed_streams
 from .scaling import Scaling
-from .training import EpochRunner
+from .training import EpochRunner, History
+
+if TYPE_CHECKING:
+    from ._typing import PathLike, SparseMatrix
 
 DTYPES = ("float32", "float64")
 
@@ -47,15 +55,16 @@ class Sequential:
     backend : {"numba", "numpy"} or None
         ``None`` reads ``$FASTNN_BACKEND``, else uses ``"numba"``. Can be changed at any time,
         training continues from the same state.
-    dtype : {"float32", "float64"}
-        The dtype of the parameters and of the arithmetic.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of the parameters and of the arithmetic (``numpy.float32``,
+        ``numpy.float64`` or their dtypes are taken too).
     seed : int or None, default 0
         Seeds the initial weights and the shuffles: the same seed gives the same weights on
         either backend. ``None`` draws fresh entropy.
 
     Attributes
     ----------
-    optimizer : SGD or None
+    optimizer : SGD, Adam, LBFGS or None
         The optimizer of the last :meth:`fit`, reused (with its momentum and update count) when
         ``fit`` is called again without one.
     scaling : fastnn.scaling.Scaling or None
@@ -69,8 +78,13 @@ class Sequential:
     """
 
     def __init__(
-        self, layers=None, loss="softmax_cross_entropy", backend=None, dtype="float32", seed=0
-    ):
+        self,
+        layers: Iterable[Dense] | None = None,
+        loss: str = "softmax_cross_entropy",
+        backend: str | None = None,
+        dtype: DTypeLike = "float32",
+        seed: int | None = 0,
+    ) -> None:
         self._params = None
         self._layout = None
         self._layers = []
@@ -99,12 +113,12 @@ class Sequential:
     # -- structure -------------------------------------------------------------------------
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """The backend's name, ``"numba"`` or ``"numpy"``; assign to switch on a live model."""
         return self._backend
 
     @backend.setter
-    def backend(self, name):
+    def backend(self, name: str | None) -> None:
         self._backend = resolve_backend(name)
 
     @property
@@ -114,12 +128,12 @@ class Sequential:
         return get_backend(self._backend)
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         """The parameters' dtype name, ``"float32"`` or ``"float64"``."""
         return self._dtype
 
     @property
-    def layers(self):
+    def layers(self) -> tuple[Dense, ...]:
         """tuple of Dense: the layers, first to last.
 
         Read-only: pass the layers to the constructor or append them with :meth:`add` before the
@@ -128,19 +142,19 @@ class Sequential:
         return tuple(self._layers)
 
     @layers.setter
-    def layers(self, value):
+    def layers(self, value: object) -> None:
         raise AttributeError(
             f"Sequential.layers cannot be assigned (got {type(value).__name__}): pass the layers "
             "to Sequential(...) or append them with add() before the model is built"
         )
 
     @property
-    def loss(self):
+    def loss(self) -> str:
         """The loss's name; assigning another checks that the last layer can feed it."""
         return self._loss
 
     @loss.setter
-    def loss(self, name):
+    def loss(self, name: str) -> None:
         name = check_choice(name, "loss", LOSSES)
         if self._params is not None:
             check_architecture(self._layers, name)
@@ -150,7 +164,7 @@ class Sequential:
             self._layout[last, ACT] = self._kernel_activation(last)
 
     @property
-    def seed(self):
+    def seed(self) -> int | None:
         """The seed of the initial weights and the shuffles (None: fresh entropy).
 
         Can be assigned until the model is built (its weights are then drawn from it).
@@ -158,7 +172,7 @@ class Sequential:
         return self._seed
 
     @seed.setter
-    def seed(self, seed):
+    def seed(self, seed: int | None) -> None:
         seed = None if seed is None else check_int(seed, "seed", low=0)
         if self._params is not None:
             raise InputError(
@@ -168,7 +182,7 @@ class Sequential:
         self._seed = seed
         self._init_seq, self._shuffle_rng = seed_streams(seed)
 
-    def add(self, layer):
+    def add(self, layer: Dense) -> None:
         """Append a :class:`Dense` layer; its ``n_in`` must equal the previous layer's ``n_out``."""
         if not isinstance(layer, Dense):
             raise InputTypeError(f"layer must be a fastnn.Dense; got {type(layer).__name__}")
@@ -189,7 +203,7 @@ class Sequential:
         self._layers.append(layer)
         layer._in_model = True
 
-    def summary(self):
+    def summary(self) -> str:
         """A one-line description: widths, activations, loss, dtype and backend."""
         if not self.layers:
             return "Sequential(no layers)"
@@ -261,12 +275,12 @@ class Sequential:
     # -- data ------------------------------------------------------------------------------
 
     @property
-    def scaling(self):
+    def scaling(self) -> Scaling | None:
         """The :class:`~fastnn.scaling.Scaling` between raw data and the network, or None."""
         return self._scaling
 
     @scaling.setter
-    def scaling(self, value):
+    def scaling(self, value: Scaling | None) -> None:
         if value is not None and not isinstance(value, Scaling):
             raise InputTypeError(
                 f"scaling must be a fastnn.scaling.Scaling or None; got {type(value).__name__}"
@@ -314,18 +328,18 @@ class Sequential:
 
     def fit(
         self,
-        X,
-        y,
-        epochs=1,
-        batch_size=1,
-        optimizer=None,
-        shuffle=True,
-        validation_data=None,
-        verbose=1,
-        workers=1,
-        sample_weight=None,
-        rollback=True,
-    ):
+        X: ArrayLike | SparseMatrix,
+        y: ArrayLike,
+        epochs: int = 1,
+        batch_size: int = 1,
+        optimizer: optimizers.Optimizer | LBFGS | None = None,
+        shuffle: bool = True,
+        validation_data: tuple[ArrayLike | SparseMatrix, ...] | None = None,
+        verbose: int = 1,
+        workers: int = 1,
+        sample_weight: ArrayLike | None = None,
+        rollback: bool = True,
+    ) -> History:
         """Train the network with ``optimizer`` (SGD, Adam or L-BFGS).
 
         Parameters
@@ -348,7 +362,7 @@ class Sequential:
         shuffle : bool, default True
             Visit the samples in a fresh order each epoch, drawn from the model's seed;
             ``False`` visits them in order.
-        validation_data : tuple (X_val, y_val), optional
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Evaluated after every epoch into the ``val_*`` history keys.
         verbose : int, default 1
             0 silent, 1 a progress bar and a line per epoch, 2 the line only.
@@ -443,7 +457,7 @@ class Sequential:
 
     # -- inference -------------------------------------------------------------------------
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """Class labels (classification losses) or predicted values (regression losses).
 
         Values have shape (n_samples,) for one output, else (n_samples, n_outputs); with
@@ -456,7 +470,7 @@ class Sequential:
         out = inference.values(self, out)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes); rows sum to 1.
 
         With ``binary_cross_entropy`` and one output the columns are P(y=0) and P(y=1); with
@@ -464,7 +478,9 @@ class Sequential:
         """
         return inference.probabilities(self, inference.outputs(self, self._build_and_check_X(X)))
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(
+        self, X: ArrayLike | SparseMatrix, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> dict[str, float]:
         """The mean loss and metrics on (X, y), weighted by ``sample_weight`` when given.
 
         Returns
@@ -479,12 +495,12 @@ class Sequential:
 
     # -- parameters ------------------------------------------------------------------------
 
-    def get_weights(self):
+    def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of the parameters: ``[(W, b), ...]``, W of shape (n_in, n_out), b (n_out,)."""
         self._build()
         return [(layer.W.copy(), layer.b.copy()) for layer in self.layers]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[tuple[ArrayLike, ArrayLike]]) -> None:
         """Replace the parameters with ``[(W, b), ...]`` of the shapes :meth:`get_weights` gives.
 
         Everything is checked before anything changes.
@@ -497,7 +513,7 @@ class Sequential:
 
     # -- files -----------------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: PathLike) -> str:
         """Write the architecture (JSON) and the weights (named arrays) to an ``.npz`` file.
 
         The file is written to a temporary file in the same folder and renamed into place, so a

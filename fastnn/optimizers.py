@@ -10,6 +10,8 @@ Adding an optimizer means: a ``kind`` code in :mod:`fastnn.kernels.codes`, its f
 (with its oracle in the tests).
 """
 
+from __future__ import annotations
+
 import math
 from collections import namedtuple
 
@@ -65,7 +67,14 @@ class Optimizer:
     n_slots = 0
     lazy = False
 
-    def __init__(self, lr, schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
+    def __init__(
+        self,
+        lr: float,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+    ) -> None:
         self.lr = check_number(lr, "lr", low=0, low_open=True)
         self.schedule = check_choice(schedule, "schedule", SCHEDULES)
         self.power_t = check_number(power_t, "power_t", low=0)
@@ -77,7 +86,7 @@ class Optimizer:
         self._t = np.zeros(1, np.int64)
         self.state = None
 
-    def iteration_ends(self, samples_seen):
+    def iteration_ends(self, samples_seen: int) -> None:
         """The end of an epoch: ``"invscaling"`` sets the rate from the samples seen so far."""
         self.samples_seen = samples_seen
         if self.schedule == "invscaling":
@@ -87,7 +96,7 @@ class Optimizer:
                 ln_rate = math.log(self.lr) - self.power_t * math.log1p(samples_seen)
                 self.current_lr = math.exp(ln_rate)  # 0.0, or a subnormal number
 
-    def trigger_stopping(self):
+    def trigger_stopping(self) -> bool:
         """Training has stopped improving: True to stop. ``"adaptive"`` divides the rate by 5
         instead, until it has fallen to ``min_lr`` (1e-6)."""
         if self.schedule != "adaptive" or self.current_lr <= self.min_lr:
@@ -96,25 +105,25 @@ class Optimizer:
         return False
 
     @property
-    def iterations(self):
+    def iterations(self) -> int:
         return int(self._t[0])
 
     @iterations.setter
-    def iterations(self, value):
+    def iterations(self, value: int) -> None:
         self._t[0] = value
 
-    def config(self):
+    def config(self) -> OptimizerConfig:
         """The hyperparameters as the :class:`OptimizerConfig` record the kernels read."""
         fields = dict(_DEFAULTS, kind=self.kind)
         fields.update({name: getattr(self, name) for name in self._fields})
         fields["lr"] = self.current_lr
         return OptimizerConfig(**{k: _plain(v) for k, v in fields.items()})
 
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The learning rate of the next update."""
         return step_size(self.config(), self.iterations)
 
-    def state_for(self, params):
+    def state_for(self, params: np.ndarray) -> np.ndarray:
         """The state buffer for ``params``, (re)started at zero when it does not fit them."""
         state = self.state
         # an optimizer without state (plain SGD) gets one empty row: nothing to read or write
@@ -123,12 +132,12 @@ class Optimizer:
             self.state = state = aligned_zeros(shape, params.dtype)
         return state
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[np.ndarray | None, int, int, float]:
         """A copy of the state, the update count and the schedule's rate, for :meth:`restore`."""
         state = None if self.state is None else self.state.copy()
         return state, self.iterations, self.samples_seen, self.current_lr
 
-    def restore(self, snapshot):
+    def restore(self, snapshot: tuple[np.ndarray | None, int, int, float]) -> None:
         """Put back what :meth:`snapshot` took."""
         state, self.iterations, self.samples_seen, self.current_lr = snapshot
         if state is not None:
@@ -218,9 +227,21 @@ class SGD(Optimizer):
     kind = SGD_KIND
     _fields = ("lr", "momentum", "nesterov", "decay", "l1", "l2", "lazy")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, l1=0.0, l2=0.0, *,
-                 lazy=False, schedule="constant", power_t=0.5, n_iter_no_change=10,
-                 tol=1e-4):  # fmt: skip
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        decay: float = 0.0,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        *,
+        lazy: bool = False,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+    ) -> None:
         super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.momentum = check_number(momentum, "momentum", low=0, high=1)
         self.nesterov = _check_bool(nesterov, "nesterov")
@@ -230,12 +251,12 @@ class SGD(Optimizer):
         self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
     @property
-    def n_slots(self):
+    def n_slots(self) -> int:
         """State rows: the velocity with momentum, none without."""
         return 1 if self.momentum else 0
 
     @property
-    def velocity(self):
+    def velocity(self) -> np.ndarray | None:
         """The momentum buffer (the state's one row; empty without momentum), or None before
         training."""
         return None if self.state is None else self.state[0]
@@ -291,9 +312,21 @@ class Adam(Optimizer):
     n_slots = 2
     _fields = ("lr", "beta1", "beta2", "eps", "l1", "l2", "lazy")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, l1=0.0, l2=0.0, *,
-                 lazy=False, schedule="constant", power_t=0.5, n_iter_no_change=10,
-                 tol=1e-4):  # fmt: skip
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        *,
+        lazy: bool = False,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+    ) -> None:
         super().__init__(lr, schedule, power_t, n_iter_no_change, tol)
         self.beta1 = check_number(beta1, "beta1", low=0, high=1, high_open=True)
         self.beta2 = check_number(beta2, "beta2", low=0, high=1, high_open=True)

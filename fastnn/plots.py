@@ -5,13 +5,24 @@ a PNG (through a temporary file renamed into place). No pyplot state is touched,
 work without a display and inside scripts that use pyplot themselves.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._files import as_path, atomic_write
 from ._validation import as_array
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ._typing import PathLike
+    from .training import History
 
 _INSTALL_HINT = 'fastnn.plots needs matplotlib: pip install "fastnn[plot]" (or matplotlib>=3.5)'
 
@@ -34,14 +45,16 @@ def _save(fig, path):
     return fig
 
 
-def plot_history(history, path=None):
+def plot_history(
+    history: History | Mapping[str, Sequence[float]], path: PathLike | None = None
+) -> Figure:
     """Training and validation loss (and accuracy, for classification) per epoch.
 
     Parameters
     ----------
     history : fastnn.History or dict
         What :meth:`fastnn.Sequential.fit` returns, or its ``.history`` dict.
-    path : str or path-like, optional
+    path : str, bytes or path-like, optional
         Write the figure there as a PNG.
 
     Returns
@@ -70,17 +83,26 @@ def plot_history(history, path=None):
     return _save(fig, path)
 
 
-def plot_confusion_matrix(cm, path=None, class_names=None, normalize=False):
+def plot_confusion_matrix(
+    cm: ArrayLike,
+    path: PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
+) -> Figure:
     """A confusion matrix as a heat map, with the counts written in the cells.
 
     Parameters
     ----------
     cm : array-like of int, shape (n_classes, n_classes)
         Rows are true classes, columns predicted ones (:func:`fastnn.metrics.confusion_matrix`).
-    path : str or path-like, optional
+    path : str, bytes or path-like, optional
     class_names : sequence of str, optional
     normalize : bool, default False
         Colour by the fraction of each true class rather than by the count.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     cm = as_array(cm, "cm")
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
@@ -116,16 +138,22 @@ def plot_confusion_matrix(cm, path=None, class_names=None, normalize=False):
     return _save(fig, path)
 
 
-def plot_roc_curve(fpr, tpr, path=None, auc=None):
+def plot_roc_curve(
+    fpr: ArrayLike, tpr: ArrayLike, path: PathLike | None = None, auc: float | None = None
+) -> Figure:
     """A binary classifier's ROC curve, with the chance diagonal.
 
     Parameters
     ----------
     fpr, tpr : array-like
         From :func:`fastnn.metrics.roc_curve`.
-    path : str or path-like, optional
+    path : str, bytes or path-like, optional
     auc : float, optional
         Shown in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     fpr = as_array(fpr, "fpr").astype(np.float64)
     tpr = as_array(tpr, "tpr").astype(np.float64)
@@ -147,15 +175,21 @@ def plot_roc_curve(fpr, tpr, path=None, auc=None):
     return _save(fig, path)
 
 
-def plot_predictions(y_true, y_pred, path=None, r2=None):
+def plot_predictions(
+    y_true: ArrayLike, y_pred: ArrayLike, path: PathLike | None = None, r2: float | None = None
+) -> Figure:
     """Predicted against actual values of a regression, with the identity line.
 
     Parameters
     ----------
     y_true, y_pred : array-like, shape (n_samples,)
-    path : str or path-like, optional
+    path : str, bytes or path-like, optional
     r2 : float, optional
         Shown in the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     y_true = as_array(y_true, "y_true").astype(np.float64).reshape(-1)
     y_pred = as_array(y_pred, "y_pred").astype(np.float64).reshape(-1)
@@ -176,7 +210,12 @@ def plot_predictions(y_true, y_pred, path=None, r2=None):
     return _save(fig, path)
 
 
-def plot_report(history, scores, folder, class_names=None):
+def plot_report(
+    history: History | Mapping[str, Sequence[float]] | None,
+    scores: Mapping[str, Any],
+    folder: PathLike,
+    class_names: Sequence[str] | None = None,
+) -> list[str]:
     """Write the plots that fit a task into ``folder`` and return their paths.
 
     ``history.png`` (when ``history`` is given), then ``confusion_matrix.png`` and, for two

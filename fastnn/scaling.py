@@ -6,9 +6,13 @@ raw targets everywhere (``fit``, ``predict``, ``evaluate``) and answer in the ta
 :meth:`~fastnn.Sequential.save` keeps it with the weights.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import InputError
 
@@ -36,10 +40,10 @@ class Scaling:
 
     feature_mean: np.ndarray
     feature_scale: np.ndarray
-    target_mean: np.ndarray = None
-    target_scale: np.ndarray = None
+    target_mean: np.ndarray | None = None
+    target_scale: np.ndarray | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         fields = {"feature_mean": self.feature_mean, "feature_scale": self.feature_scale}
         if (self.target_mean is None) != (self.target_scale is None):
             raise InputError("target_mean and target_scale must be given together")
@@ -57,26 +61,27 @@ class Scaling:
                 raise InputError(f"{kind}_scale must be positive")
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
+        """The number of features the statistics describe."""
         return self.feature_mean.shape[0]
 
-    def features(self, X, dtype):
+    def features(self, X: np.ndarray, dtype: DTypeLike) -> np.ndarray:
         """Standardised rows: ``(X - feature_mean) / feature_scale`` in ``dtype``."""
         return ((X - self.feature_mean) / self.feature_scale).astype(dtype)
 
-    def targets(self, y, dtype):
+    def targets(self, y: np.ndarray, dtype: DTypeLike) -> np.ndarray:
         """Standardised targets (unchanged without target statistics)."""
         if self.target_mean is None:
             return y
         return ((y - self.target_mean) / self.target_scale).astype(dtype)
 
-    def outputs(self, values):
+    def outputs(self, values: np.ndarray) -> np.ndarray:
         """Model outputs mapped back to the target's units: ``value * scale + mean``."""
         if self.target_mean is None:
             return values
         return values * self.target_scale + self.target_mean
 
-    def to_arrays(self):
+    def to_arrays(self) -> dict[str, np.ndarray]:
         """The statistics as named float64 arrays (what a saved model file stores)."""
         arrays = {"feature_mean": self.feature_mean, "feature_scale": self.feature_scale}
         if self.target_mean is not None:
@@ -84,7 +89,7 @@ class Scaling:
         return arrays
 
     @classmethod
-    def from_arrays(cls, arrays):
+    def from_arrays(cls, arrays: Mapping[str, ArrayLike]) -> Scaling | None:
         """The inverse of :meth:`to_arrays`; None when ``arrays`` holds no feature statistics."""
         if "feature_mean" not in arrays:
             return None

@@ -14,16 +14,21 @@ A model file is what :func:`numpy.savez` writes: a zip archive of ``.npy`` entri
 - anything malformed raises one :class:`~fastnn.errors.InputError` that names the file.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import numbers
 import os
 import zipfile
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._codes import CLASSIFICATION_LOSSES
 from ._files import ARCHIVE_ERRORS, NotRegularFileError, as_path, atomic_write, open_regular
+from ._typing import PathLike
 from ._validation import check_memory
 from .backend import BACKENDS, resolve_backend
 from .errors import FastnnError, InputError, InputTypeError
@@ -50,7 +55,7 @@ TASK_LOSSES = {
 }
 
 
-def save(model, path):
+def save(model: Sequential, path: PathLike) -> str:
     """Write ``model`` to ``path`` (a str, bytes or path-like; see
     :meth:`fastnn.Sequential.save`); return the path written, as a str.
 
@@ -95,7 +100,7 @@ def save(model, path):
     return path
 
 
-def load(path, backend=None):
+def load(path: PathLike, backend: str | None = None) -> Sequential:
     """Load a model written by :meth:`Sequential.save`.
 
     The file is checked before anything is built: see the module's docstring for what an
@@ -408,7 +413,7 @@ METADATA_FIELDS = {
 }
 
 
-def check_metadata(metadata, layers, loss):
+def check_metadata(metadata: dict[str, Any], layers: Sequence[Dense], loss: str) -> None:
     """Check the fields of ``metadata`` that fastnn reads (:data:`METADATA_FIELDS`) against a
     model of ``layers`` and ``loss``; the first wrong one is an InputError naming it."""
     if not isinstance(metadata, dict):

@@ -161,8 +161,8 @@ def test_processes_compiling_at_once_never_mix_up_saved_kernels(tmp_path):
 def test_a_save_deletes_the_kernels_old_cache_files_that_no_index_names(tmp_path):
     """Entries named by key would pile up, a set per edit of the sources: a save deletes the
     kernel's data files its index does not name, and its files from another line of the source
-    (where an earlier version had it), once they are old enough not to be another process's
-    save in progress; other kernels' files, and young ones, stay."""
+    (where the kernel sat before an edit moved it), once they are old enough not to be another
+    process's save in progress; other kernels' files, and young ones, stay."""
     from numba.core.caching import IndexDataCacheFile
 
     digest = _cache.sources_digest()

@@ -121,7 +121,8 @@ def test_a_table_of_100000_columns_loads(tmp_path):
 
 
 class _NoSearch(list):
-    """A header that refuses the linear searches that made wide tables quadratic to load."""
+    """A header that refuses linear searches: one per column would make loading a wide table
+    quadratic in its width."""
 
     def index(self, *args):
         raise AssertionError("a linear search of the header per column")

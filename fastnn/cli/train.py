@@ -289,7 +289,7 @@ def _report(model, data, plots, history):
     report = None
     regression = model.loss not in CLASSIFICATION_LOSSES
     if regression or plots:
-        from .. import metrics  # imports scikit-learn, a second's work: only when needed
+        from .. import metrics  # imports scikit-learn, which is slow to import: only when needed
 
         report = metrics.report(model, data.X_test, data.y_test, class_names=data.classes)
     if regression:

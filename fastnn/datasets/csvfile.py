@@ -5,12 +5,17 @@ file (and the line, column or value where that helps), never a traceback from :m
 codec.
 """
 
+from __future__ import annotations
+
 import codecs
 import csv
+from collections.abc import Sequence
+from typing import NoReturn
 
 import numpy as np
 
 from .._files import Lines, as_path, check_size, open_regular
+from .._typing import PathLike
 from ..errors import InputError
 from .download import DataFileNotFoundError
 
@@ -19,7 +24,7 @@ _SNIFF_BYTES = 1 << 16
 _SHOWN_COLUMNS = 20
 
 
-def parse_number(cell):
+def parse_number(cell: str) -> float:
     """A stripped cell as a float; ValueError unless it is a plain ASCII decimal number.
 
     Python's ``float`` also takes ``1_000``, non-ASCII digits and surrounding whitespace, none
@@ -74,7 +79,7 @@ def _read_rows(f, path):
     return [name.strip() for name in header], rows
 
 
-def read_table(path):
+def read_table(path: PathLike) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a UTF-8 CSV file (delimiter sniffed among , ; tab)."""
     path = as_path(path)
     try:
@@ -106,7 +111,9 @@ def _shown(header):
     return f"{header[:_SHOWN_COLUMNS]} and {len(header) - _SHOWN_COLUMNS} more"
 
 
-def select_columns(header, target, features, path):
+def select_columns(
+    header: Sequence[str], target: str, features: list[str] | None, path: str
+) -> tuple[list[str], int, list[int]]:
     """The feature names and the positions of the features and of the target in ``header``.
 
     The columns used must have unique, non-empty names.
@@ -153,7 +160,13 @@ def _check_names(used, positions, path):
 # -- the numbers -----------------------------------------------------------------------------
 
 
-def numeric_columns(rows, indices, names, path, missing):
+def numeric_columns(
+    rows: Sequence[Sequence[str]],
+    indices: Sequence[int],
+    names: Sequence[str],
+    path: str,
+    missing: dict[str, list[int]],
+) -> np.ndarray:
     """The columns ``indices`` as a float64 matrix; missing and non-finite cells are noted."""
     table = []
     for i, row in enumerate(rows):
@@ -188,13 +201,13 @@ def _note_non_finite(values, names, missing):
         missing.setdefault(names[j], []).extend((bad_rows[bad_columns == j] + 2).tolist())
 
 
-def note_missing_cells(cells, name, missing):
+def note_missing_cells(cells: Sequence[str], name: str, missing: dict[str, list[int]]) -> None:
     for i, cell in enumerate(cells):
         if cell.strip().lower() in MISSING:
             missing.setdefault(name, []).append(i + 2)
 
 
-def report_missing(missing, path):
+def report_missing(missing: dict[str, list[int]], path: str) -> NoReturn:
     parts = []
     for name, rows in missing.items():
         rows = sorted(rows)
@@ -206,7 +219,13 @@ def report_missing(missing, path):
     )
 
 
-def encode_target(cells, task, target, path, classes=None):
+def encode_target(
+    cells: Sequence[str],
+    task: str,
+    target: str,
+    path: str,
+    classes: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """Labels 0..K-1 and the class names, for a classification target given as text cells.
 
     With ``classes`` (a trained model's), the labels are the cells' positions among them, a

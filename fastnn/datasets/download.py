@@ -5,13 +5,17 @@ file (``.fastnn-downloads``) in its folder. Only a file listed there, and unchan
 ever called safe to delete in an error message: a file the user placed is never called that.
 """
 
+from __future__ import annotations
+
 import hashlib
 import http.client
 import os
 import urllib.request
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .._files import atomic_write
+from .._typing import StrPath
 from ..errors import FastnnError, InputError
 
 MAX_DOWNLOAD_BYTES = 2**31  # a transfer longer than this is refused
@@ -27,7 +31,7 @@ class DataFileNotFoundError(FastnnError, FileNotFoundError):
     """A data file the caller named, or a loader needs, is not there."""
 
 
-def data_home(data_dir=None):
+def data_home(data_dir: StrPath | None = None) -> Path:
     """The folder where downloaded data sets live.
 
     ``data_dir`` when given, else ``$FASTNN_DATA``, else ``~/.cache/fastnn``. Nothing is
@@ -44,7 +48,7 @@ def data_home(data_dir=None):
 # -- checksums -------------------------------------------------------------------------------
 
 
-def split_checksum(checksum, what="checksum"):
+def split_checksum(checksum: str, what: str = "checksum") -> tuple[str, str]:
     """``"sha256:<hex>"`` or a bare hex string (MD5) into (algorithm, hex), checked."""
     if not isinstance(checksum, str):
         raise InputError(f"{what} must be a hex string or '<algorithm>:<hex>'; got {checksum!r}")
@@ -99,7 +103,7 @@ def _record_download(path):
         pass
 
 
-def downloaded_by_fastnn(path):
+def downloaded_by_fastnn(path: StrPath) -> bool:
     """Whether :func:`fetch` downloaded ``path`` and nothing has rewritten it since."""
     path = Path(path)
     try:
@@ -108,7 +112,7 @@ def downloaded_by_fastnn(path):
         return False
 
 
-def bad_file_advice(path):
+def bad_file_advice(path: StrPath) -> str:
     """What to do with a file that fails a check, for the end of an error message."""
     if downloaded_by_fastnn(path):
         return "fastnn downloaded it, so delete it and it will be downloaded again"
@@ -182,7 +186,12 @@ def _download(name, algorithm, expected, folder, mirrors, timeout, all_names):
     )
 
 
-def fetch(files, folder, mirrors, timeout=30.0):
+def fetch(
+    files: Mapping[str, str],
+    folder: StrPath,
+    mirrors: str | Iterable[str],
+    timeout: float = 30.0,
+) -> dict[str, Path]:
     """Make sure every file is in ``folder`` with the right checksum, downloading what is missing.
 
     Each missing file is fetched from the mirrors in turn until one delivers it whole and with
@@ -197,8 +206,8 @@ def fetch(files, folder, mirrors, timeout=30.0):
         any :mod:`hashlib` algorithm (``"sha256:..."``).
     folder : str or path-like
         Created when missing.
-    mirrors : sequence of str
-        Base URLs; a file's URL is the base URL joined with its name.
+    mirrors : str or sequence of str
+        Base URLs (or one); a file's URL is the base URL joined with its name.
     timeout : float, default 30
         Seconds to wait on a silent connection.
 

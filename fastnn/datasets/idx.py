@@ -7,16 +7,20 @@ declared size, and a file with more data after it is refused, so a small gzip fi
 to gigabytes costs no more memory than its header declares.
 """
 
+from __future__ import annotations
+
 import gzip
 import hashlib
 import math
 import os
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .._files import as_path, open_regular
+from .._typing import PathLike, StrPath, TrainTest
 from ..errors import InputError
 from .download import DataFileNotFoundError, bad_file_advice, split_checksum
 
@@ -40,7 +44,7 @@ def _magic_for(key):
     return IMAGES_MAGIC if "images" in key else LABELS_MAGIC
 
 
-def content_name(name):
+def content_name(name: str) -> str:
     """The canonical name of a file's decompressed content: ``...-ubyte.gz`` -> ``...-ubyte``."""
     return name[: -len(".gz")] if name.endswith(".gz") else name
 
@@ -131,7 +135,7 @@ def _read_data(stream, path, magic, file_size, gzipped, digest):
     return data.reshape(dims)
 
 
-def read_idx(path, magic, checksum=None):
+def read_idx(path: PathLike, magic: int, checksum: str | None = None) -> np.ndarray:
     """Read an IDX file (gzipped or not) of unsigned bytes, checking its header and size.
 
     The declared size is checked before anything is allocated: it must not exceed
@@ -184,7 +188,12 @@ def read_idx(path, magic, checksum=None):
     return array
 
 
-def load_idx_dataset(images_path, labels_path, images_checksum=None, labels_checksum=None):
+def load_idx_dataset(
+    images_path: PathLike,
+    labels_path: PathLike,
+    images_checksum: str | None = None,
+    labels_checksum: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images as float32 rows in [0, 1] (n, rows*cols) and int64 labels, from two IDX files.
 
     The checksums, when given, are those of the files' decompressed content (see
@@ -205,7 +214,7 @@ def load_idx_dataset(images_path, labels_path, images_checksum=None, labels_chec
     return scale_pixels(images), labels.astype(np.int64)
 
 
-def scale_pixels(images):
+def scale_pixels(images: np.ndarray) -> np.ndarray:
     """uint8 images (n, rows, cols) as float32 rows (n, rows*cols) in [0, 1]."""
     return np.multiply(images.reshape(images.shape[0], -1), np.float32(1 / 255), dtype=np.float32)
 
@@ -217,7 +226,7 @@ def _idx_candidates(name):
     return [name, plain, dotted + ".gz", dotted]
 
 
-def find_idx(folder, name):
+def find_idx(folder: StrPath, name: str) -> Path | None:
     """The file standing for the canonical ``name`` in ``folder``, or None.
 
     Whatever stands there is taken, a folder or a FIFO too, so that reading it refuses it by
@@ -230,12 +239,12 @@ def find_idx(folder, name):
     return None
 
 
-def load_idx(data_dir, checksums=None):
+def load_idx(data_dir: PathLike, checksums: Mapping[str, str] | None = None) -> TrainTest:
     """Load a folder holding the four canonical IDX files of an MNIST-style data set.
 
     Parameters
     ----------
-    data_dir : str or path-like
+    data_dir : str, bytes or path-like
         A folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
         ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzipped (``.gz``) or
         not (``.idx3-ubyte`` spellings are accepted too).

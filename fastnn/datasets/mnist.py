@@ -6,13 +6,17 @@ at all is accepted when its content is right. Downloads are also checked against
 checksums of the ``.gz`` files as they arrive.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from .._files import as_path, atomic_write, open_regular
+from .._typing import PathLike, TrainTest
 from ..errors import InputError
 from ..io import read_npy_header
 from .download import data_home, fetch
@@ -62,7 +66,7 @@ _MNIST_SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,),
                  "test_images": (10000, 28, 28), "test_labels": (10000,)}  # fmt: skip
 
 
-def load_mnist(data_dir=None):
+def load_mnist(data_dir: PathLike | None = None) -> TrainTest:
     """The MNIST handwritten digits, bundled with fastnn.
 
     The bundled files are gzipped and checked against the MD5 of their decompressed content;
@@ -73,7 +77,7 @@ def load_mnist(data_dir=None):
 
     Parameters
     ----------
-    data_dir : str or path-like, optional
+    data_dir : str, bytes or path-like, optional
         Read the four IDX files from this folder instead of the bundled copy. They may hold
         any MNIST-style data set, so no checksum is imposed on them.
 
@@ -136,7 +140,12 @@ def _write_mnist_cache(folder, raw):
         pass
 
 
-def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRORS, timeout=30.0):
+def load_fashion_mnist(
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    mirrors: str | Iterable[str] = FASHION_MNIST_MIRRORS,
+    timeout: float = 30.0,
+) -> TrainTest:
     """Zalando's Fashion-MNIST: 28x28 grey images of clothing in 10 classes.
 
     The four files are looked for in ``data_dir`` when given, else in ``$FASTNN_DATA/
@@ -148,12 +157,12 @@ def load_fashion_mnist(data_dir=None, download=True, mirrors=FASHION_MNIST_MIRRO
 
     Parameters
     ----------
-    data_dir : str or path-like, optional
+    data_dir : str, bytes or path-like, optional
         A folder holding (or to receive) the four files.
     download : bool, default True
         ``False`` only reads what is on disk.
-    mirrors : sequence of str
-        Base URLs tried in turn, :data:`FASHION_MNIST_MIRRORS` by default.
+    mirrors : str or sequence of str
+        Base URLs tried in turn (or one), :data:`FASHION_MNIST_MIRRORS` by default.
     timeout : float, default 30
         Seconds to wait on a silent connection.
 

@@ -4,13 +4,23 @@ It is scikit-learn's ``train_test_split`` (shuffled, optionally stratified), so 
 the same rows as it always has.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import check_int, check_memory, check_sparse_structure, is_sparse
 from ..errors import InputError
 
+if TYPE_CHECKING:
+    from .._typing import CSRMatrix, SparseMatrix
 
-def split_indices(n_samples, test_size, seed=0, stratify=None):
+
+def split_indices(
+    n_samples: int, test_size: float, seed: int = 0, stratify: ArrayLike | None = None
+) -> list[np.ndarray]:
     """Shuffled row indices for a training part and a test part.
 
     Parameters
@@ -47,7 +57,13 @@ def split_indices(n_samples, test_size, seed=0, stratify=None):
         raise InputError(f"cannot split {what}: {exc}") from exc
 
 
-def split(X, y, test_size, seed=0, stratify=False):
+def split(
+    X: ArrayLike | SparseMatrix,
+    y: ArrayLike,
+    test_size: float,
+    seed: int = 0,
+    stratify: bool = False,
+) -> tuple[np.ndarray | CSRMatrix, np.ndarray | CSRMatrix, np.ndarray, np.ndarray]:
     """``X_train, X_test, y_train, y_test`` from :func:`split_indices`, stratified on request.
 
     A SciPy sparse ``X`` stays sparse: its parts are CSR matrices of the same kind (matrix or

@@ -8,15 +8,22 @@ file is an :class:`~fastnn.errors.InputError` of one line that names the file (a
 where it can be found), never a traceback from the parser.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from .._files import Lines, as_path, check_size, open_regular
+from .._typing import PathLike
 from .._validation import check_choice, check_int
 from ..errors import InputError, InputTypeError
 from .download import DataFileNotFoundError
 from .tabular import TASKS, _split_rows, check_split_options
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MAX_INDEX = 2**31 - 1  # the largest feature index scikit-learn's parser reads
@@ -44,31 +51,32 @@ class SparseData:
         same way.
     """
 
-    X_train: object
+    X_train: csr_matrix
     y_train: np.ndarray
-    X_val: object
+    X_val: csr_matrix
     y_val: np.ndarray
-    X_test: object
+    X_test: csr_matrix
     y_test: np.ndarray
     task: str
-    classes: list = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
     zero_based: bool = True
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
+        """The number of columns of the rows."""
         return self.X_train.shape[1]
 
 
 def load_svmlight(
-    path,
-    task="classification",
-    val_size=0.1,
-    test_size=0.2,
-    seed=0,
-    n_features=None,
-    zero_based="auto",
-    classes=None,
-):
+    path: PathLike,
+    task: str = "classification",
+    val_size: float = 0.1,
+    test_size: float = 0.2,
+    seed: int = 0,
+    n_features: int | None = None,
+    zero_based: bool | Literal["auto"] = "auto",
+    classes: list[str] | None = None,
+) -> SparseData:
     """Read a file in the svmlight / libsvm format as sparse rows, check it and split it.
 
     The file is parsed by scikit-learn's :func:`~sklearn.datasets.load_svmlight_file` (which
@@ -114,7 +122,13 @@ def load_svmlight(
     return SparseData(X_train, y_train, X_val, y_val, X_test, y_test, task, classes, zero_based)
 
 
-def read_labelled(path, task="classification", n_features=None, zero_based="auto", classes=None):
+def read_labelled(
+    path: PathLike,
+    task: str = "classification",
+    n_features: int | None = None,
+    zero_based: bool | Literal["auto"] = "auto",
+    classes: list[str] | None = None,
+) -> tuple[csr_matrix, np.ndarray, list[str], bool]:
     """Every row of an svmlight file, unsplit, with its targets: ``(X, y, classes,
     zero_based)``, as :func:`load_svmlight` reads them (see its parameters).
 
@@ -138,7 +152,9 @@ def read_labelled(path, task="classification", n_features=None, zero_based="auto
     return X, y, classes, zero_based
 
 
-def read_svmlight(path, n_features=None, zero_based="auto"):
+def read_svmlight(
+    path: PathLike, n_features: int | None = None, zero_based: bool | Literal["auto"] = "auto"
+) -> tuple[csr_matrix, np.ndarray]:
     """The rows of an svmlight / libsvm file as a checked CSR float32 matrix, and the labels as
     float64 (see :func:`load_svmlight` for the parameters)."""
     X, y, _ = _read(as_path(path), n_features, zero_based)

@@ -2,12 +2,17 @@
 holds the result, and its :attr:`~TabularData.scaling` (a :class:`fastnn.scaling.Scaling`)
 carries the statistics to a model, or to new rows through :func:`standardize`."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._files import as_path
+from .._typing import PathLike
 from .._validation import check_choice, check_int, check_number
 from ..errors import InputError, InputTypeError
 from ..scaling import Scaling
@@ -59,17 +64,17 @@ class TabularData:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    features: list
+    features: list[str]
     target: str
     task: str
-    classes: list = field(default_factory=list)
-    mean: np.ndarray = None
-    scale: np.ndarray = None
+    classes: list[str] = field(default_factory=list)
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
     target_mean: float = 0.0
     target_scale: float = 1.0
 
     @property
-    def scaling(self):
+    def scaling(self) -> Scaling:
         """The training rows' statistics as a :class:`fastnn.scaling.Scaling`, with the
         target's for regression: assign it to :attr:`fastnn.Sequential.scaling` and the model
         takes raw rows and raw targets, answers in the target's units, and keeps it when saved.
@@ -78,12 +83,12 @@ class TabularData:
             return Scaling(self.mean, self.scale)
         return Scaling(self.mean, self.scale, self.target_mean, self.target_scale)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Standardise raw feature rows with the training statistics."""
         return standardize(X, self.scaling)
 
 
-def standardize(X, scaling):
+def standardize(X: ArrayLike, scaling: Scaling | tuple[ArrayLike, ArrayLike]) -> np.ndarray:
     """Raw rows standardised, ``(X - mean) / scale``, as float32.
 
     ``scaling`` is a :class:`fastnn.scaling.Scaling` (what :attr:`TabularData.scaling` gives
@@ -124,7 +129,7 @@ def _check_fits(Z, X, name, what, zero_from_nonzero=True):
         )
 
 
-def column_statistics(X):
+def column_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each column, without overflow or underflow.
 
     Columns of ordinary magnitude get NumPy's ``mean`` and ``std``. A column whose largest
@@ -146,7 +151,9 @@ def column_statistics(X):
     return mean, std
 
 
-def check_split_options(task, val_size, test_size, seed):
+def check_split_options(
+    task: str, val_size: float, test_size: float, seed: int
+) -> tuple[str, float, float, int]:
     """The task and the split's sizes and seed of a loaded table or file, checked."""
     task = check_choice(task, "task", TASKS)
     val_size = check_number(val_size, "val_size", low=0, high=1, high_open=True)
@@ -206,7 +213,13 @@ def _check_classes(classes, task):
     return classes
 
 
-def read_labelled_csv(path, target, task="regression", features=None, classes=None):
+def read_labelled_csv(
+    path: PathLike,
+    target: str,
+    task: str = "regression",
+    features: Sequence[str] | None = None,
+    classes: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Every row of a CSV table, unsplit and raw: ``(X, y, features, classes)``.
 
     What :func:`load_csv` reads (see its parameters), without splitting or standardising it:
@@ -262,7 +275,7 @@ def _raw_float32(X, path, option):
 
 
 def _standardize_option(standardize, scale):
-    """The value of ``standardize`` and the name the caller gave it (``scale`` is older)."""
+    """The value of ``standardize`` and the name the caller gave it (``scale`` is its alias)."""
     if scale is None:
         return bool(standardize), "standardize"
     if not standardize and scale:
@@ -271,17 +284,17 @@ def _standardize_option(standardize, scale):
 
 
 def load_csv(
-    path,
-    target,
-    task="regression",
-    features=None,
-    val_size=0.1,
-    test_size=0.2,
-    seed=0,
-    standardize=True,
-    scale=None,
-    classes=None,
-):
+    path: PathLike,
+    target: str,
+    task: str = "regression",
+    features: Sequence[str] | None = None,
+    val_size: float = 0.1,
+    test_size: float = 0.2,
+    seed: int = 0,
+    standardize: bool = True,
+    scale: bool | None = None,
+    classes: list[str] | None = None,
+) -> TabularData:
     """Read a numeric table from a CSV file, split it, and (by default) standardise its features.
 
     The file must be UTF-8 text (a byte-order mark is allowed). The first row names the
@@ -314,7 +327,8 @@ def load_csv(
         standardises them itself. A value float32 cannot hold (beyond about 3.4e38, or so
         small that it would become zero) is then refused.
     scale : bool, optional
-        The older name of ``standardize``.
+        An alias of ``standardize``: when given, it decides (``standardize=False`` with
+        ``scale=True`` is refused as a contradiction).
     classes : list of str, optional
         The class names to map the target to, in label order (say, a trained model's
         ``metadata["classes"]``), instead of its own values sorted: every value must be one of

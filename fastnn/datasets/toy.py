@@ -1,11 +1,14 @@
 """Small data sets that need no files: scikit-learn's 8x8 digits and the spiral arms, plus two of
 scikit-learn's tables written as CSV files for :func:`fastnn.datasets.load_csv`."""
 
+from __future__ import annotations
+
 import csv
 
 import numpy as np
 
 from .._files import as_path, atomic_write
+from .._typing import PathLike, TrainTest
 from .._validation import check_choice, check_int, check_memory, check_number
 from ..errors import InputError
 from .split import split
@@ -15,7 +18,7 @@ from .split import split
 _SPIRAL_BYTES_PER_POINT = 5 * 8 + 8 + 2 * 8
 
 
-def load_digits(test_size=0.2, seed=0):
+def load_digits(test_size: float = 0.2, seed: int = 0) -> TrainTest:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split for training.
 
     Parameters
@@ -41,7 +44,9 @@ def load_digits(test_size=0.2, seed=0):
     return (X_train, y_train), (X_test, y_test)
 
 
-def make_spiral(n_samples=300, n_classes=3, noise=0.2, seed=0):
+def make_spiral(
+    n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Points on interleaved spiral arms, one arm per class (the classic CS231n data set).
 
     Arm ``k`` has radius ``r`` from 0 to 1 and angle ``4 k + 4 r`` plus Gaussian noise of
@@ -93,7 +98,7 @@ def make_spiral(n_samples=300, n_classes=3, noise=0.2, seed=0):
     return X, y
 
 
-def write_sklearn_csv(name, path):
+def write_sklearn_csv(name: str, path: PathLike) -> str:
     """Write one of scikit-learn's bundled tables as a CSV file with a header row.
 
     Parameters
@@ -103,7 +108,7 @@ def write_sklearn_csv(name, path):
         target ``progression`` (disease progression after one year), for regression.
         ``"breast_cancer"``: 569 tumours, 30 features and the target ``diagnosis``
         (``malignant`` or ``benign``), for binary classification.
-    path : str or path-like
+    path : str, bytes or path-like
         Written through a temporary file renamed into place.
 
     Returns

@@ -32,10 +32,15 @@ inf (the engine's divergence check is off), a validation score of non-finite pre
 and ``fit`` raises scikit-learn's ValueError at its end when a parameter is not finite.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -55,6 +60,9 @@ from ..lbfgs import LBFGS
 from ..model import DTYPES, Sequential
 from ..optimizers import SGD, Adam
 from ..training import EpochRunner
+
+if TYPE_CHECKING:
+    from .._typing import SparseMatrix
 
 # scikit-learn's activation names -> fastnn's
 ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -135,6 +143,9 @@ def _lbfgs_iterations(result, max_iter):
     return n_iter
 
 
+_Estimator = TypeVar("_Estimator", bound="_BaseFastMLP")
+
+
 def _dtype_name(dtype):
     return None if dtype is None else np.dtype(dtype).name
 
@@ -206,7 +217,7 @@ class _BaseFastMLP(BaseEstimator):
     # -- learned parameters as views into the model ----------------------------------------
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[np.ndarray]:
         """list of ndarray: the weight matrices, ``coefs_[i]`` of shape (n_in, n_out).
 
         Each array is a view into the model's parameters: writing into it
@@ -218,11 +229,11 @@ class _BaseFastMLP(BaseEstimator):
         return [layer.W for layer in self._fitted_model("coefs_").layers]
 
     @coefs_.setter
-    def coefs_(self, value):
+    def coefs_(self, value: Sequence[ArrayLike]) -> None:
         self._assign_parameters("coefs_", value, lambda layer: layer.W)
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[np.ndarray]:
         """list of ndarray: the bias vectors, ``intercepts_[i]`` of shape (n_out,).
 
         Views into the model's parameters, assigned as a whole like :attr:`coefs_`.
@@ -230,7 +241,7 @@ class _BaseFastMLP(BaseEstimator):
         return [layer.b for layer in self._fitted_model("intercepts_").layers]
 
     @intercepts_.setter
-    def intercepts_(self, value):
+    def intercepts_(self, value: Sequence[ArrayLike]) -> None:
         self._assign_parameters("intercepts_", value, lambda layer: layer.b)
 
     def _assign_parameters(self, name, value, view_of):
@@ -264,7 +275,12 @@ class _BaseFastMLP(BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self: _Estimator,
+        X: ArrayLike | SparseMatrix,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> _Estimator:
         """Train on ``(X, y)``, weighting the samples by ``sample_weight`` when given.
 
         Parameters

@@ -1,6 +1,11 @@
 """FastMLPClassifier: scikit-learn's ``MLPClassifier``, trained by fastnn."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
@@ -10,6 +15,9 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..errors import InputError
 from ._base import ACCEPT_SPARSE, _BaseFastMLP
+
+if TYPE_CHECKING:
+    from .._typing import SparseMatrix
 
 
 class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
@@ -102,7 +110,13 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
     """
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self,
+        X: ArrayLike | SparseMatrix,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+    ) -> FastMLPClassifier:
         """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only).
 
         ``X`` may be sparse (see :meth:`fit`). ``classes`` (every class that will ever appear)
@@ -178,7 +192,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
             proba[:, 0] if self.n_outputs_ == 1 else proba
         )
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """Class probabilities: one column per class (two for two classes, summing to 1), or
         one per label for multilabel targets. ``X`` may be sparse (used as CSR, not densified).
 
@@ -189,11 +203,11 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
         X = self._check_X(X)
         return self.model_.predict_proba(X).astype(self._output_dtype, copy=False)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """The logarithm of :meth:`predict_proba`."""
         return np.log(self.predict_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """The most probable class of each sample (the labels above 0.5 for multilabel).
         ``X`` may be sparse.
 

@@ -1,6 +1,11 @@
 """FastMLPRegressor: scikit-learn's ``MLPRegressor``, trained by fastnn."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
@@ -11,6 +16,9 @@ from sklearn.utils.validation import column_or_1d, validate_data
 from ..backend import BACKENDS
 from ..model import DTYPES
 from ._base import ACCEPT_SPARSE, _BaseFastMLP
+
+if TYPE_CHECKING:
+    from .._typing import SparseMatrix
 
 
 class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
@@ -86,7 +94,12 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
         self.loss = loss
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(
+        self,
+        X: ArrayLike | SparseMatrix,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> FastMLPRegressor:
         """One epoch on ``(X, y)``, continuing from the current state (sgd and adam only).
         ``X`` may be sparse (see :meth:`fit`)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
@@ -127,7 +140,7 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     def _predictions(self, values):
         return values[:, 0] if values.shape[1] == 1 else values
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike | SparseMatrix) -> np.ndarray:
         """Predicted values (the predicted means ``exp(output)`` with the Poisson loss).
         ``X`` may be sparse (used as CSR, not densified).
 
