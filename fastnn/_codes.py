@@ -41,6 +41,11 @@ CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
 # unused one is empty. ``weights`` holds one weight per sample, or nothing for equal weights.
 EpochData = namedtuple("EpochData", "X labels targets weights")
 
+# Dropout as a model hands it to a backend's training, once per fit: ``rates`` (float64, one per
+# dense layer) is the rate of each layer's output (0 for the last layer), ``seed`` the model's
+# dropout seed (an integer in [0, 2**64)), which keys the masks with the epoch and the sample.
+DropoutPlan = namedtuple("DropoutPlan", "rates seed")
+
 # What an epoch accumulates, one record, updated in place: the weighted sums of the per-sample
 # training losses and of the correct predictions (both measured before each update), the sum of
 # the weights (the number of samples without weights), the number of samples trained on, and,
@@ -69,6 +74,7 @@ __all__ = [
     "ADAM_KIND",
     "BINARY_CROSS_ENTROPY",
     "CLASSIFICATION_LOSSES",
+    "DropoutPlan",
     "EPOCH_STATS",
     "EpochData",
     "IDENTITY",

@@ -1,4 +1,4 @@
-"""Layers. fastnn has one: the fully connected :class:`Dense`."""
+"""Layers: the fully connected :class:`Dense`, and :class:`Dropout` between two of them."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ def check_parameter(value, name, shape, dtype):
     return check_cast(arr, dtype, name, copy=True)  # a copy: value may view other parameters
 
 
-def _fixed(name, doc):
-    """A read-only property for a setting the parameter layout is built from."""
+def _fixed(name, doc, owner="Dense"):
+    """A read-only property for a setting the model is built from."""
 
     def get(self):
         return getattr(self, f"_{name}")
 
     def refuse(self, value):
         raise AttributeError(
-            f"Dense.{name} is fixed when the layer is created; got {value!r}: create a new "
-            "Dense with the settings you want"
+            f"{owner}.{name} is fixed when the layer is created; got {value!r}: create a new "
+            f"{owner} with the settings you want"
         )
 
     return property(get, refuse, doc=doc)
@@ -134,7 +134,49 @@ class Dense:
         }
 
 
-def dense_stack(widths: Iterable[int], activation: str | None = "relu") -> list[Dense]:
+class Dropout:
+    """Inverted dropout between two :class:`Dense` layers.
+
+    In training, each unit of the previous layer's output is dropped (set to 0) with
+    probability ``rate`` and the units kept are scaled by ``1 / (1 - rate)``, so that the
+    expected output is unchanged; :meth:`~fastnn.Sequential.predict` and
+    :meth:`~fastnn.Sequential.evaluate` pass the output through unchanged.
+
+    The masks come from a counter-based generator keyed by the model's seed, the epoch, the
+    sample's index in the training data, the layer and the unit (see
+    :mod:`fastnn.kernels.dropout`): both backends draw the same masks, whatever the batch size,
+    the order of the samples or the number of threads, so a fixed seed trains alike on either.
+
+    Parameters
+    ----------
+    rate : float
+        The fraction of units dropped, in [0, 1). 0 keeps every unit.
+
+    Notes
+    -----
+    A Dropout sits between two Dense layers of a :class:`~fastnn.Sequential` (not first, not
+    last, not two in a row). It has no weights: :attr:`Sequential.layers
+    <fastnn.Sequential.layers>` lists the Dense layers, :attr:`Sequential.stack
+    <fastnn.Sequential.stack>` every layer. The numba backend applies dropout in per-sample
+    training (``batch_size=1``); in mini-batches it raises NotImplementedError, and the numpy
+    backend trains mini-batches with dropout.
+    """
+
+    rate = _fixed("rate", "float: the fraction of units dropped, in [0, 1).", "Dropout")
+
+    def __init__(self, rate: float) -> None:
+        self._rate = check_number(rate, "Dropout rate", low=0, high=1, high_open=True)
+
+    def __repr__(self):
+        return f"Dropout({self.rate!r})"
+
+    def __reduce__(self):
+        return type(self), (self.rate,)
+
+
+def dense_stack(
+    widths: Iterable[int], activation: str | None = "relu", dropout: float = 0.0
+) -> list[Dense | Dropout]:
     """The layers of a multilayer perceptron of the given widths.
 
     Parameters
@@ -144,16 +186,22 @@ def dense_stack(widths: Iterable[int], activation: str | None = "relu") -> list[
     activation : {"relu", "sigmoid", "tanh", None}, default "relu"
         The hidden layers' activation. The last layer has none: its output feeds the loss
         (softmax cross-entropy and binary cross-entropy work from logits, MSE from values).
+    dropout : float, default 0.0
+        When above 0, a :class:`Dropout` of this rate after every hidden layer.
 
     Returns
     -------
-    list of Dense
+    list of Dense and Dropout
     """
     widths = [check_int(width, "widths", low=1) for width in widths]
     if len(widths) < 2:
         raise InputError(f"widths must hold at least the input and output widths; got {widths}")
-    layers = [Dense(n_in, n_out, activation=activation) for n_in, n_out in
-              zip(widths[:-2], widths[1:-1])]  # fmt: skip
+    rate = check_number(dropout, "dropout", low=0, high=1, high_open=True)
+    layers = []
+    for n_in, n_out in zip(widths[:-2], widths[1:-1]):
+        layers.append(Dense(n_in, n_out, activation=activation))
+        if rate > 0:
+            layers.append(Dropout(rate))
     layers.append(Dense(widths[-2], widths[-1]))
     return layers
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -84,6 +84,11 @@ class LBFGS:
         return (
             f"LBFGS(max_iter={self.max_iter}, tol={self.tol}, max_fun={self.max_fun}, l2={self.l2})"
         )
+
+    def get_config(self) -> dict[str, Any]:
+        """The name and constructor arguments, JSON-ready (as :meth:`fastnn.SGD.get_config`)."""
+        return {"name": "LBFGS", "max_iter": self.max_iter, "tol": self.tol,
+                "max_fun": self.max_fun, "l2": self.l2}  # fmt: skip
 
     def minimize(
         self,

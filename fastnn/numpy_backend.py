@@ -23,8 +23,12 @@ from ._codes import (
 from .kernels.codes import (
     ACT,
     B_OFFSET,
+    MIX_MUL1,
+    MIX_MUL2,
+    MIX_STEP,
     N_IN,
     N_OUT,
+    UNIFORM_BITS,
     W_OFFSET,
     is_plain_sgd,
     layer_views,
@@ -262,12 +266,52 @@ def _lazy_step(rows, grad, params, state, w_offset, opt, rate):
     params[at], state[:, at] = moved, moved_state
 
 
-def _times_derivative(delta, z, a, act):
-    """``delta * act'(z)``, zero where the derivative is zero (even for an infinite delta: a
-    unit that is off passes nothing back, as scikit-learn's ReLU sets it)."""
+def _times_derivative(delta, z, a, act, mask=None):
+    """``delta * act'(z)`` (times the dropout ``mask`` when given), zero where that factor is
+    zero (even for an infinite delta: a unit that is off passes nothing back, as scikit-learn's
+    ReLU sets it)."""
     d = np.empty_like(z)
     activation_derivative(z, a, act, d)
+    if mask is not None:
+        d = np.where(mask != 0, d * mask, 0).astype(d.dtype, copy=False)
     return np.where(d != 0, delta * d, 0).astype(delta.dtype, copy=False)
+
+
+# Dropout: the masks of a counter-based generator, the function kernels/dropout.py compiles,
+# here on arrays of uint64, whose arithmetic wraps modulo 2**64 as the kernels' does.
+_STEP, _MUL1, _MUL2 = np.uint64(MIX_STEP), np.uint64(MIX_MUL1), np.uint64(MIX_MUL2)
+
+
+def _mix(z):
+    """splitmix64's finaliser, element by element."""
+    z = (z ^ (z >> np.uint64(30))) * _MUL1
+    z = (z ^ (z >> np.uint64(27))) * _MUL2
+    return z ^ (z >> np.uint64(31))
+
+
+def _next(h, counters):
+    """``mix(h + (c + 1) * MIX_STEP)`` for each counter ``c``."""
+    return _mix(h + (np.asarray(counters, np.uint64) + np.uint64(1)) * _STEP)
+
+
+def dropout_masks(plan, epoch, samples, layout, dtype):
+    """Each layer's dropout mask for the rows ``samples`` (their indices in the data set) in
+    ``epoch``: an (m, n_out) array of 0 (dropped) and ``1 / (1 - rate)`` (kept), or None for a
+    layer without dropout. Unit ``j`` of layer ``l`` is kept when ``u >= rate``, ``u`` the top
+    53 bits of ``next(next(next(next(seed, epoch), sample), l), j)`` times ``2**-53``."""
+    seed = np.array([plan.seed], np.uint64)
+    by_sample = _next(_next(seed, [epoch]), samples)
+    masks = []
+    for layer, rate in enumerate(plan.rates):
+        if rate <= 0:
+            masks.append(None)
+            continue
+        key = _next(by_sample, [layer])[:, None]
+        hashes = _next(key, np.arange(layout[layer, N_OUT]))
+        u = (hashes >> np.uint64(64 - UNIFORM_BITS)).astype(np.float64) * 2.0**-UNIFORM_BITS
+        scale = np.dtype(dtype).type(1.0 / (1.0 - rate))
+        masks.append(np.where(u >= rate, scale, np.dtype(dtype).type(0)))
+    return masks
 
 
 def _batch(data, rows):
@@ -290,25 +334,32 @@ def _nonzero_columns(X):
     return np.unique(X.indices[X.data != 0])
 
 
-def _forward(params, layout, X):
-    """Every layer's ``z`` and ``a = act(z)``, from ``a_0 = X``: ``z_l = a_{l-1} W_l + b_l``."""
-    zs, activations = [], [X]
+def _forward(params, layout, X, masks=None):
+    """Every layer's ``z``, its input to the next layer ``a`` and ``act(z)``, from ``a_0 = X``:
+    ``z_l = a_{l-1} W_l + b_l``, ``a_l = act(z_l)``, times the dropout mask ``masks[l]`` when
+    there is one (inverted dropout)."""
+    zs, activations, before_dropout = [], [X], []
     for layer in range(layout.shape[0]):
         W, b = layer_views(params, layout, layer)
         z = np.empty((X.shape[0], W.shape[1]), params.dtype)
         a = np.empty_like(z)
         dense_forward(activations[-1], W, b, layout[layer, ACT], z, a)
         zs.append(z)
+        before_dropout.append(a)
+        mask = None if masks is None else masks[layer]
+        if mask is not None:
+            a = np.where(mask != 0, a * mask, 0).astype(a.dtype, copy=False)  # a_l *= mask_l
         activations.append(a)
-    return zs, activations
+    return zs, activations, before_dropout
 
 
-def _forward_backward(params, layout, batch, loss, grads):
+def _forward_backward(params, layout, batch, loss, grads, masks=None):
     """Fill ``grads`` (laid out like ``params``) with the gradient of the ``batch``'s mean loss
-    (an EpochData record); return that loss and the outputs."""
+    (an EpochData record), with the dropout ``masks`` of its rows when given; return that loss
+    and the outputs."""
     n_layers = layout.shape[0]
     m = batch.X.shape[0]
-    zs, activations = _forward(params, layout, batch.X)
+    zs, activations, before_dropout = _forward(params, layout, batch.X, masks)
     # loss, and delta_L = dL/da_L * act'(z_L)
     out = activations[-1]
     grad = np.empty_like(out)
@@ -320,8 +371,10 @@ def _forward_backward(params, layout, batch, loss, grads):
         dW, db = layer_views(grads, layout, layer)  # laid out as the layer is stored
         dx = np.empty((m if layer > 0 else 0, W.shape[0]), params.dtype)
         dense_backward(activations[layer], W, delta, dW, db, dx)
-        if layer > 0:
-            delta = _times_derivative(dx, zs[layer - 1], activations[layer], layout[layer - 1, ACT])
+        if layer > 0:  # act' is read from the activation before its dropout mask
+            delta = _times_derivative(dx, zs[layer - 1], before_dropout[layer - 1],
+                                      layout[layer - 1, ACT],
+                                      None if masks is None else masks[layer - 1])  # fmt: skip
     return mean, out
 
 
@@ -329,13 +382,15 @@ class Training:
     """What one ``fit`` trains with on the numpy backend: the data and a gradient buffer; see
     :func:`start_training`."""
 
-    def __init__(self, params, state, layout, data, loss, batch_size, opt, workers):
+    def __init__(self, params, state, layout, data, loss, batch_size, opt, workers, dropout=None):
         self.params, self.state, self.layout, self.data = params, state, layout, data
         self.loss, self.batch_size, self.workers = loss, batch_size, workers
+        self.dropout = dropout
         self.grads = np.zeros_like(params)  # the padding between layers stays zero
 
-    def train(self, order, opt, t, stats):
-        """Train on the samples ``order``, a batch of ``batch_size`` after another.
+    def train(self, order, opt, t, stats, *, epoch=0):
+        """Train on the samples ``order``, a batch of ``batch_size`` after another; ``epoch``
+        keys the dropout masks.
 
         With ``workers > 1`` the workers' shares of ``order`` run one after another (Hogwild
         without the interleaving). Each share starts its own update count at ``t // workers``
@@ -344,25 +399,29 @@ class Training:
         close to ``lr / (1 + decay t_shared)`` while all threads advance together.
         """
         if self.workers == 1:
-            self._train(order, opt, t, stats)
+            self._train(order, opt, t, stats, epoch)
             return
         share = -(-len(order) // self.workers)
         fast_decay = opt._replace(decay=opt.decay * self.workers)
         for w in range(self.workers):
             own_t = np.array([t[0] // self.workers], np.int64)
-            self._train(order[w * share : (w + 1) * share], fast_decay, own_t, stats)
+            self._train(order[w * share : (w + 1) * share], fast_decay, own_t, stats, epoch)
         t[0] += len(order)
 
-    def _train(self, order, opt, t, stats):
+    def _train(self, order, opt, t, stats, epoch):
         params, state, layout, grads = self.params, self.state, self.layout, self.grads
         lazy = opt.lazy and not is_plain_sgd(opt)
         for first in range(0, len(order), self.batch_size):
-            batch, total = _batch(self.data, order[first : first + self.batch_size])
+            rows = order[first : first + self.batch_size]
+            batch, total = _batch(self.data, rows)
             m = batch.X.shape[0]
             stats["n_seen"] += m
             if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
                 continue
-            mean, out = _forward_backward(params, layout, batch, self.loss, grads)
+            masks = None
+            if self.dropout is not None:
+                masks = dropout_masks(self.dropout, epoch, rows, layout, params.dtype)
+            mean, out = _forward_backward(params, layout, batch, self.loss, grads, masks)
             stats["loss_sum"] += total * mean
             stats["batch_loss_sum"] += m * mean
             stats["correct_sum"] += n_correct(self.loss, out, batch.labels, batch.targets,
@@ -397,12 +456,14 @@ class Training:
         self.close()
 
 
-def start_training(params, state, layout, data, loss, batch_size, opt, workers=1):
+def start_training(params, state, layout, data, loss, batch_size, opt, workers=1, dropout=None):
     """Prepare the training of one ``fit``: a :class:`Training` whose ``train(order, opt, t,
-    stats)`` trains the samples ``order`` of ``data`` in batches of ``batch_size``, updating
-    ``params`` and ``state`` in place. Same contract as :func:`fastnn.kernels.start_training`.
-    A lazy optimizer steps only the first layer's rows of the batch's nonzero inputs."""
-    return Training(params, state, layout, data, loss, batch_size, opt, workers)
+    stats, epoch=epoch)`` trains the samples ``order`` of ``data`` in batches of ``batch_size``,
+    updating ``params`` and ``state`` in place, with the masks of ``dropout`` (a
+    :data:`~fastnn._codes.DropoutPlan`, or None) for ``epoch``. Same contract as
+    :func:`fastnn.kernels.start_training`. A lazy optimizer steps only the first layer's rows
+    of the batch's nonzero inputs."""
+    return Training(params, state, layout, data, loss, batch_size, opt, workers, dropout)
 
 
 def forward(params, layout, X, out):

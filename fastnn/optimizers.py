@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 
 from ._validation import check_choice, check_int, check_number
+from .callbacks import Plateau
 from .errors import InputError, InputTypeError
 from .kernels.codes import ADAM_KIND, SGD_KIND, is_plain_sgd, step_size
 from .params import aligned_zeros
@@ -61,6 +63,9 @@ class Optimizer:
         The rate the schedule sets now.
     state : ndarray of shape (n_slots, n_params) or None
         The optimizer's per-parameter state, laid out like the model's parameter buffer.
+    plateau : fastnn.callbacks.Plateau
+        The ``"adaptive"`` schedule's count of epochs without improvement, and the best loss
+        so far: part of the schedule's state, it carries over from one ``fit`` to the next.
     """
 
     kind = None
@@ -85,6 +90,7 @@ class Optimizer:
         self.samples_seen = 0
         self._t = np.zeros(1, np.int64)
         self.state = None
+        self.plateau = Plateau(self.tol)
 
     def iteration_ends(self, samples_seen: int) -> None:
         """The end of an epoch: ``"invscaling"`` sets the rate from the samples seen so far."""
@@ -123,6 +129,16 @@ class Optimizer:
         """The learning rate of the next update."""
         return step_size(self.config(), self.iterations)
 
+    def get_config(self) -> dict[str, Any]:
+        """The optimizer's name and constructor arguments, JSON-ready (its state excluded):
+        ``type(opt)(**{k: v for k, v in opt.get_config().items() if k != "name"})`` makes a
+        fresh optimizer with the same settings (see :func:`optimizer_from_config`)."""
+        config = {"name": type(self).__name__}
+        config.update({name: _plain(getattr(self, name)) for name in self._fields})
+        config.update(schedule=self.schedule, power_t=self.power_t,
+                      n_iter_no_change=self.n_iter_no_change, tol=self.tol)  # fmt: skip
+        return config
+
     def state_for(self, params: np.ndarray) -> np.ndarray:
         """The state buffer for ``params``, (re)started at zero when it does not fit them."""
         state = self.state
@@ -142,6 +158,11 @@ class Optimizer:
         state, self.iterations, self.samples_seen, self.current_lr = snapshot
         if state is not None:
             self.state[...] = state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "plateau" not in state:  # pickled before the schedule's counter was the optimizer's
+            self.plateau = Plateau(self.tol)
 
     def __repr__(self):
         shown = [name for name in self._fields if name != "lazy" or self.lazy]  # lazy when set
@@ -336,4 +357,31 @@ class Adam(Optimizer):
         self.lazy = _check_lazy(lazy, self.l1, self.l2)
 
 
-__all__ = ["Adam", "SGD", "Optimizer", "OptimizerConfig", "is_plain_sgd", "step_size"]
+def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    """A new optimizer from what :meth:`Optimizer.get_config` (or
+    :meth:`fastnn.LBFGS.get_config`) returned; its arguments are checked as the constructor
+    checks them, and an unknown name or argument is an error."""
+    from .lbfgs import LBFGS  # lbfgs imports the training loop, which imports this module
+
+    kinds = {"SGD": SGD, "Adam": Adam, "LBFGS": LBFGS}
+    if not isinstance(config, dict):
+        raise InputTypeError(f"an optimizer's config must be a dict; got {type(config).__name__}")
+    name = config.get("name")
+    if name not in kinds:
+        raise InputError(f"the optimizer's name must be one of {sorted(kinds)}; got {name!r:.40}")
+    arguments = {key: value for key, value in config.items() if key != "name"}
+    try:
+        return kinds[name](**arguments)
+    except TypeError as exc:
+        raise InputTypeError(f"{name}: {exc}") from None
+
+
+__all__ = [
+    "Adam",
+    "SGD",
+    "Optimizer",
+    "OptimizerConfig",
+    "is_plain_sgd",
+    "optimizer_from_config",
+    "step_size",
+]

@@ -97,13 +97,16 @@ def initialize(weights, activation, rng):
 
 
 def seed_streams(seed):
-    """The two random streams a model draws from its ``seed``: initial weights and shuffles.
+    """The random streams a model draws from its ``seed``: initial weights, shuffles, dropout.
 
-    Returns ``(init_seq, shuffle_rng)``: a :class:`numpy.random.SeedSequence` for the weights and
-    a :class:`numpy.random.Generator` whose successive permutations are the epochs' orders.
+    Returns ``(init_seq, shuffle_rng, dropout_seed)``: a :class:`numpy.random.SeedSequence` for
+    the weights, a :class:`numpy.random.Generator` whose successive permutations are the epochs'
+    orders, and the integer in [0, 2**64) that keys the dropout masks. (The first two children
+    of a SeedSequence do not depend on how many are spawned: a third leaves them as they were.)
     """
-    init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
-    return init_seq, np.random.default_rng(shuffle_seq)
+    init_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)
+    dropout_seed = int(dropout_seq.generate_state(1, np.uint64)[0])
+    return init_seq, np.random.default_rng(shuffle_seq), dropout_seed
 
 
 def first_epoch_order(seed, n):

@@ -2,7 +2,18 @@
 
 A model file is what :func:`numpy.savez` writes: a zip archive of ``.npy`` entries, here
 ``config`` (the architecture as a JSON string), ``W0``, ``b0``, ``W1``, ... and optionally the
-:class:`~fastnn.scaling.Scaling` statistics. :func:`load` treats every file as untrusted:
+:class:`~fastnn.scaling.Scaling` statistics.
+
+Version 2 adds what training continues from, so that a loaded model trains on exactly as the
+saved one would have: the dropout rates (``config["dropout"]``, one per dense layer) and
+``config["training"]``, a record of the epochs trained, the shuffle generator's state (its
+``bit_generator.state``, integers), the dropout seed and the optimizer (its ``get_config()``,
+update count, samples seen, the schedule's rate, floor and plateau counter); the optimizer's
+state arrays are entries ``state{slot}_W{i}`` and ``state{slot}_b{i}`` (SGD's velocity is slot
+0, Adam's moments m and v slots 0 and 1), shaped as the weights. A file of version 1 has none of
+these and loads as a model without an optimizer, at epoch 0.
+
+:func:`load` treats every file as untrusted:
 
 - no code runs (``allow_pickle=False``; only float arrays and one string are accepted);
 - nothing is inflated or allocated before every size the file declares has been checked: the
@@ -11,6 +22,9 @@ A model file is what :func:`numpy.savez` writes: a zip archive of ``.npy`` entri
   the entry, and the model's parameters against the memory this process may use;
 - the metadata fields fastnn itself reads (:data:`METADATA_FIELDS`) are checked for type and
   range against the architecture; other keys are the user's and are kept as they are;
+- the training record is checked field by field (types, ranges, the optimizer's arguments as
+  its constructor checks them, the generator's state), and the optimizer's state arrays like
+  the weights (shape, float dtype, finite values; Adam's second moment is never negative);
 - anything malformed raises one :class:`~fastnn.errors.InputError` that names the file.
 """
 
@@ -33,12 +47,16 @@ from ._validation import check_memory
 from .backend import BACKENDS, resolve_backend
 from .errors import FastnnError, InputError, InputTypeError
 from .io import MAX_NPY_HEADER, read_npy_entry_header
-from .layers import Dense
+from .layers import Dense, Dropout
+from .lbfgs import LBFGS
 from .model import Sequential
+from .optimizers import Optimizer, optimizer_from_config
+from .params import layer_views
 from .scaling import Scaling
 
 FILE_FORMAT = "fastnn.Sequential"
-FILE_VERSION = 1
+FILE_VERSION = 2
+READ_VERSIONS = (1, 2)  # the versions load reads: version 1 has no training record
 MAX_CONFIG_CHARS = 2**20  # the architecture record: a few hundred characters in practice
 _REQUIRED = ("format", "version", "loss", "dtype", "backend", "seed", "layers")
 _FEATURE_STATS = ("feature_mean", "feature_scale")
@@ -70,6 +88,7 @@ def save(model: Sequential, path: PathLike) -> str:
         check_metadata(model.metadata, model.layers, model.loss)
     except (InputError, InputTypeError) as exc:
         raise type(exc)(f"model.{exc}") from None
+    state = _saved_state(model)
     config = {
         "format": FILE_FORMAT,
         "version": FILE_VERSION,
@@ -78,6 +97,8 @@ def save(model: Sequential, path: PathLike) -> str:
         "backend": model.backend,
         "seed": model.seed,
         "layers": [layer.to_config() for layer in model.layers],
+        "dropout": list(model._dropout),
+        "training": _training_record(model, state is not None),
         "metadata": model.metadata,
     }
     try:
@@ -95,9 +116,52 @@ def save(model: Sequential, path: PathLike) -> str:
         arrays[f"b{index}"] = layer.b
     if model.scaling is not None:
         arrays.update(model.scaling.to_arrays())
+    for slot in range(0 if state is None else state.shape[0]):
+        for index in range(len(model.layers)):
+            W, b = layer_views(state[slot], model._layout, index)
+            arrays[f"state{slot}_W{index}"] = W
+            arrays[f"state{slot}_b{index}"] = b
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
+
+
+def _saved_state(model):
+    """The optimizer's state buffer when it belongs to this model's parameters, else None."""
+    opt = model.optimizer
+    if not isinstance(opt, Optimizer) or opt.n_slots == 0 or opt.state is None:
+        return None
+    if opt.state.shape != (opt.n_slots, model._params.size) or opt.state.dtype != model.dtype:
+        return None  # a state made for other parameters: a fit would start it afresh
+    return opt.state
+
+
+def _finite_or_none(value):
+    return float(value) if math.isfinite(value) else None
+
+
+def _training_record(model, has_state):
+    """What training continues from, JSON-ready (see the module's docstring)."""
+    record = {
+        "epochs": model.epochs_trained,
+        "shuffle": model._shuffle_rng.bit_generator.state,
+        "dropout_seed": model._dropout_seed,
+        "optimizer": None,
+    }
+    opt = model.optimizer
+    if isinstance(opt, LBFGS):
+        record["optimizer"] = {"config": opt.get_config()}
+    elif isinstance(opt, Optimizer):
+        record["optimizer"] = {
+            "config": opt.get_config(),
+            "iterations": opt.iterations,
+            "samples_seen": opt.samples_seen,
+            "current_lr": opt.current_lr,
+            "min_lr": opt.min_lr,
+            "plateau": {"best": _finite_or_none(opt.plateau.best), "count": opt.plateau.count},
+            "state": has_state,
+        }
+    return record
 
 
 def load(path: PathLike, backend: str | None = None) -> Sequential:
@@ -130,7 +194,7 @@ def load(path: PathLike, backend: str | None = None) -> Sequential:
     chosen = _backend(backend)
     try:
         with open_regular(path) as f, zipfile.ZipFile(f) as zf:
-            config, layers, arrays = _read_checked(zf, path)
+            config, layers, arrays, resume = _read_checked(zf, path)
     except FileNotFoundError:
         raise
     except NotRegularFileError as exc:
@@ -143,8 +207,11 @@ def load(path: PathLike, backend: str | None = None) -> Sequential:
         reason = str(exc) or type(exc).__name__
         raise InputError(f"{path} is not a readable fastnn model file: {reason}") from None
     try:
+        stack = []
+        for layer, rate in zip(layers, config["dropout"]):
+            stack += [layer, Dropout(rate)] if rate > 0 else [layer]
         model = Sequential(
-            layers,
+            stack,
             loss=config["loss"],
             backend=chosen or config["backend"],
             dtype=config["dtype"],
@@ -152,10 +219,35 @@ def load(path: PathLike, backend: str | None = None) -> Sequential:
         )
         model.set_weights([(arrays[f"W{i}"], arrays[f"b{i}"]) for i in range(len(layers))])
         model.scaling = Scaling.from_arrays(arrays)
+        _resume(model, resume, arrays)
     except FastnnError as exc:
         raise InputError(f"{path} holds an unusable model: {exc}") from None
     model.metadata = config["metadata"]
     return model
+
+
+def _resume(model, resume, arrays):
+    """Give a loaded model what its training record holds: the epoch count, the shuffle
+    generator's state, the dropout seed, and the optimizer with its state arrays."""
+    model.epochs_trained = resume.epochs
+    if resume.shuffle is not None:
+        model._shuffle_rng.bit_generator.state = resume.shuffle
+    if resume.dropout_seed is not None:
+        model._dropout_seed = resume.dropout_seed
+    opt = resume.optimizer
+    if opt is None:
+        return
+    if resume.slots:
+        state = opt.state_for(model._params)  # zeros, the padding between layers included
+        with np.errstate(over="ignore"):  # a value beyond the dtype is refused below
+            for slot in range(resume.slots):
+                for index in range(len(model.layers)):
+                    W, b = layer_views(state[slot], model._layout, index)
+                    W[...] = arrays[f"state{slot}_W{index}"]
+                    b[...] = arrays[f"state{slot}_b{index}"]
+        if not np.all(np.isfinite(state)):
+            raise InputError(f"the optimizer's state does not fit the model's {model.dtype}")
+    model.optimizer = opt
 
 
 def _backend(requested):
@@ -173,7 +265,8 @@ def _read_checked(zf, path):
     entries = _entries(zf)
     config = _read_config(zf, entries)
     layers = _check_config(config)
-    expected = _expected_shapes(layers, entries)
+    resume = _check_training(config.get("training"), config["version"])
+    expected = _expected_shapes(layers, entries, resume.slots)
     headers = {}
     for name, shape in expected.items():
         headers[name] = _header(zf, entries[name], name, float_only=True)
@@ -184,8 +277,10 @@ def _read_checked(zf, path):
     dtype = np.dtype(config["dtype"])
     n_params = sum(layer.n_in * layer.n_out + layer.n_out for layer in layers)
     stored = sum(math.prod(shape) * dt.itemsize for shape, dt in headers.values())
-    # The parameter buffer, a cast copy of each array, and the arrays as stored.
-    check_memory(2 * n_params * dtype.itemsize + stored, "its model")
+    # The parameter buffer and the optimizer's, a cast copy of each array, and the arrays as
+    # stored.
+    buffers = (2 + resume.slots) * n_params * dtype.itemsize
+    check_memory(buffers + stored, "its model")
     arrays = {}
     for name, (shape, _) in headers.items():
         with zf.open(entries[name]) as fp:
@@ -196,7 +291,11 @@ def _read_checked(zf, path):
             raise InputError(f"array {name} does not hold the data its header declares")
         if not np.all(np.isfinite(arrays[name])):
             raise InputError(f"array {name} holds NaN or infinite values")
-    return config, layers, arrays
+        if resume.second_moment(name) and np.any(arrays[name] < 0):
+            raise InputError(
+                f"array {name} holds negative values: Adam's second moment is a mean of squares"
+            )
+    return config, layers, arrays, resume
 
 
 def _entries(zf):
@@ -255,10 +354,10 @@ def _check_config(config):
     if missing:
         raise InputError(f"the architecture record lacks {', '.join(map(repr, missing))}")
     version = config["version"]
-    if type(version) is not int or version != FILE_VERSION:
+    if type(version) is not int or version not in READ_VERSIONS:
         raise InputError(
-            f"it is a model file of format version {version!r}; this fastnn reads version "
-            f"{FILE_VERSION}"
+            f"it is a model file of format version {version!r}; this fastnn reads versions "
+            f"{' and '.join(map(str, READ_VERSIONS))}"
         )
     for key in ("loss", "dtype", "backend"):
         if not isinstance(config[key], str):
@@ -292,7 +391,129 @@ def _check_config(config):
             )
         layers.append(layer)
     check_metadata(metadata, layers, config["loss"])
+    config["dropout"] = _check_dropout(config.get("dropout"), len(layers))
     return layers
+
+
+def _check_dropout(rates, n_layers):
+    """The record's dropout rates, one per dense layer (all 0 when the record has none)."""
+    if rates is None:
+        return [0.0] * n_layers
+    if not isinstance(rates, list) or len(rates) != n_layers:
+        raise InputError(
+            f"the record's dropout must be a list of {n_layers} rates, one per layer; got "
+            f"{rates!r:.60}"
+        )
+    for index, rate in enumerate(rates):
+        if not _is_number(rate) or not 0 <= rate < 1:
+            raise InputError(f"the record's dropout[{index}] must be a rate in [0, 1); got "
+                             f"{rate!r:.40}")  # fmt: skip
+    if rates[-1] != 0:
+        raise InputError("the record's dropout drops units of the last layer, which feed the loss")
+    return [float(rate) for rate in rates]
+
+
+# -- the training record ------------------------------------------------------------------------
+
+_MAX_COUNT = 2**63  # update and sample counts are int64
+
+
+class _Resume:
+    """A checked training record: what :func:`_resume` gives the loaded model."""
+
+    def __init__(self, epochs=0, shuffle=None, dropout_seed=None, optimizer=None, slots=0):
+        self.epochs, self.shuffle, self.dropout_seed = epochs, shuffle, dropout_seed
+        self.optimizer, self.slots = optimizer, slots
+
+    def second_moment(self, name):
+        """Whether the array ``name`` is Adam's second moment (slot 1 of its state)."""
+        return self.slots == 2 and name.startswith("state1_")
+
+
+def _fields(record, what, required, optional=()):
+    if not isinstance(record, dict):
+        raise InputError(f"{what} must be a JSON object; got {record!r:.60}")
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise InputError(f"{what} lacks {missing[0]!r}")
+    unknown = sorted(set(record) - set(required) - set(optional))
+    if unknown:
+        raise InputError(f"{what} has the unknown field {unknown[0]!r:.40}")
+
+
+def _count(value, what, high=_MAX_COUNT):
+    if not _is_int(value) or not 0 <= value < high:
+        raise InputError(f"{what} must be an integer in [0, {high}); got {value!r:.40}")
+    return int(value)
+
+
+def _rate(value, what):
+    if not _is_number(value) or value < 0:
+        raise InputError(f"{what} must be a finite number >= 0; got {value!r:.40}")
+    return float(value)
+
+
+def _shuffle_state(state):
+    """A PCG64 state as ``numpy.random.PCG64().state`` gives it, checked."""
+    what = "the record's shuffle state"
+    _fields(state, what, ("bit_generator", "state", "has_uint32", "uinteger"))
+    if state["bit_generator"] != "PCG64":
+        raise InputError(f"{what} must be a PCG64 state; got {state['bit_generator']!r:.40}")
+    _fields(state["state"], f"{what}'s state", ("state", "inc"))
+    _count(state["state"]["state"], f"{what}'s state", 2**128)
+    if _count(state["state"]["inc"], f"{what}'s inc", 2**128) % 2 == 0:
+        raise InputError(f"{what}'s inc must be odd, as every PCG64 increment is")
+    _count(state["has_uint32"], f"{what}'s has_uint32", 2)
+    _count(state["uinteger"], f"{what}'s uinteger", 2**32)
+    return state
+
+
+def _optimizer(record):
+    """The optimizer of a training record, its state restored but its arrays; and its slots."""
+    what = "the record's optimizer"
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise InputError(f"{what} must be a JSON object with a 'config'; got {record!r:.60}")
+    try:
+        opt = optimizer_from_config(record["config"])
+    except FastnnError as exc:
+        raise InputError(f"{what}: {exc}") from None
+    if isinstance(opt, LBFGS):
+        _fields(record, what, ("config",))
+        return opt, 0
+    fields = ("config", "iterations", "samples_seen", "current_lr", "min_lr", "plateau", "state")
+    _fields(record, what, fields)
+    opt.iterations = _count(record["iterations"], f"{what}'s iterations")
+    opt.samples_seen = _count(record["samples_seen"], f"{what}'s samples_seen")
+    opt.current_lr = _rate(record["current_lr"], f"{what}'s current_lr")
+    opt.min_lr = _rate(record["min_lr"], f"{what}'s min_lr")
+    plateau = record["plateau"]
+    _fields(plateau, f"{what}'s plateau", ("best", "count"))
+    best = plateau["best"]
+    if best is not None and not _is_number(best):
+        raise InputError(f"{what}'s plateau best must be a number or null; got {best!r:.40}")
+    opt.plateau.best = np.inf if best is None else float(best)
+    opt.plateau.count = _count(plateau["count"], f"{what}'s plateau count")
+    if not isinstance(record["state"], bool):
+        raise InputError(f"{what}'s state must be true or false; got {record['state']!r:.40}")
+    return opt, opt.n_slots if record["state"] else 0
+
+
+def _check_training(record, version):
+    """The checked training record of a file (version 1 files have none)."""
+    if record is None:
+        return _Resume()
+    what = "the record's training"
+    _fields(record, what, ("epochs", "shuffle", "dropout_seed", "optimizer"))
+    shuffle = record["shuffle"]
+    seed = record["dropout_seed"]
+    optimizer, slots = (None, 0) if record["optimizer"] is None else _optimizer(record["optimizer"])
+    return _Resume(
+        epochs=_count(record["epochs"], f"{what} epochs"),
+        shuffle=None if shuffle is None else _shuffle_state(shuffle),
+        dropout_seed=None if seed is None else _count(seed, "the record's dropout_seed", 2**64),
+        optimizer=optimizer,
+        slots=slots,
+    )
 
 
 # -- the metadata fastnn reads ------------------------------------------------------------------
@@ -427,12 +648,17 @@ def check_metadata(metadata: dict[str, Any], layers: Sequence[Dense], loss: str)
             raise InputError(f"metadata[{key!r}] must be {wanted}; got {value!r:.80}")
 
 
-def _expected_shapes(layers, entries):
-    """Array name -> the shapes it may have, for every array the file must hold."""
+def _expected_shapes(layers, entries, slots=0):
+    """Array name -> the shapes it may have, for every array the file must hold (with the
+    optimizer's ``slots`` state arrays of each layer)."""
     expected = {}
     for index, layer in enumerate(layers):
         expected[f"W{index}"] = [(layer.n_in, layer.n_out)]
         expected[f"b{index}"] = [(layer.n_out,)]
+    for slot in range(slots):
+        for index, layer in enumerate(layers):
+            expected[f"state{slot}_W{index}"] = [(layer.n_in, layer.n_out)]
+            expected[f"state{slot}_b{index}"] = [(layer.n_out,)]
     n_in, n_out = layers[0].n_in, layers[-1].n_out
     for group, shapes in ((_FEATURE_STATS, [(n_in,)]), (_TARGET_STATS, [(n_out,), (1,)])):
         present = [name for name in group if name in entries]
@@ -455,6 +681,7 @@ __all__ = [
     "DATASET_NAMES",
     "FILE_FORMAT",
     "FILE_VERSION",
+    "READ_VERSIONS",
     "MAX_CONFIG_CHARS",
     "METADATA_FIELDS",
     "TASK_LOSSES",

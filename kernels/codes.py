@@ -22,6 +22,14 @@ SOFTMAX_CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE, POISSON = 0, 1, 2, 3
 # Optimizers (``OptimizerConfig.kind``)
 SGD_KIND, ADAM_KIND = 0, 1
 
+# Dropout's counter-based generator: splitmix64's increment and the multipliers of its
+# finaliser (see :mod:`.dropout`). Every step is integer arithmetic modulo 2**64, so both
+# backends, and the oracle of the tests, draw the same masks.
+MIX_STEP = 0x9E3779B97F4A7C15
+MIX_MUL1 = 0xBF58476D1CE4E5B9
+MIX_MUL2 = 0x94D049BB133111EB
+UNIFORM_BITS = 53  # a uniform number in [0, 1) is the top 53 bits of a hash, times 2**-53
+
 # Columns of the layout table (see :mod:`fastnn.params`): one int64 row per dense layer.
 # TRANSPOSED is 1 where the layer's W is stored as W^T, (n_out, n_in).
 W_OFFSET, B_OFFSET, N_IN, N_OUT, ACT, TRANSPOSED = 0, 1, 2, 3, 4, 5

@@ -82,9 +82,11 @@ def assert_weights_close(a, b, rtol, atol=1e-12):
         np.testing.assert_allclose(ba, bb, rtol=rtol, atol=atol)
 
 
-def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
-    """One ``train`` call of ``module.start_training`` (with ``workers`` threads when given) on
-    copies of the model's parameters and fresh optimizer state, starting at t = 3.
+def run_epoch(module, model, data, order, batch_size, optimizer, workers=None, dropout=None,
+              epoch=0):  # fmt: skip
+    """One ``train`` call of ``module.start_training`` (with ``workers`` threads when given, and
+    the masks of ``dropout``, a DropoutPlan, in ``epoch``) on copies of the model's parameters
+    and fresh optimizer state, starting at t = 3.
 
     Returns (params, state, stats, t).
     """
@@ -94,8 +96,8 @@ def run_epoch(module, model, data, order, batch_size, optimizer, workers=None):
     stats = new_stats()
     args = (params, state, model._layout, data, order, LOSSES[model.loss])
     with module.start_training(*args[:4], args[5], batch_size, optimizer.config(),
-                               workers or 1) as training:  # fmt: skip
-        training.train(order, optimizer.config(), t, stats)
+                               workers or 1, dropout) as training:  # fmt: skip
+        training.train(order, optimizer.config(), t, stats, epoch=epoch)
     return params, state, stats, int(t[0])
 
 

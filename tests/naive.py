@@ -17,7 +17,8 @@ from fastnn._codes import (
     SOFTMAX_CROSS_ENTROPY,
     TANH,
 )
-from fastnn.params import ACT, B_OFFSET, W_OFFSET, layer_views
+from fastnn.kernels.codes import MIX_MUL1, MIX_MUL2, MIX_STEP, UNIFORM_BITS
+from fastnn.params import ACT, B_OFFSET, N_OUT, W_OFFSET, layer_views
 
 
 def _act(z, act):
@@ -316,17 +317,53 @@ def step_size(opt, t):
 
 _layer = layer_views  # the layout is the contract, not the arithmetic: one decoder for all
 
+_MASK64 = (1 << 64) - 1
 
-def _batch_gradients(params, layout, X, labels, targets, weights, loss):
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * MIX_MUL1) & _MASK64
+    z = ((z ^ (z >> 27)) * MIX_MUL2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _next(h, counter):
+    return _mix((h + (counter + 1) * MIX_STEP) & _MASK64)
+
+
+def dropout_uniform(seed, epoch, sample, layer, unit):
+    """The oracle's uniform number of one unit, in Python integers."""
+    key = _next(_next(_next(int(seed), int(epoch)), int(sample)), int(layer))
+    return (_next(key, int(unit)) >> (64 - UNIFORM_BITS)) * 2.0**-UNIFORM_BITS
+
+
+def dropout_masks(plan, epoch, rows, layout):
+    """Each layer's mask for the samples ``rows``: 0 or 1 / (1 - rate), or None."""
+    masks = []
+    for layer, rate in enumerate(plan.rates):
+        if rate <= 0:
+            masks.append(None)
+            continue
+        width = int(layout[layer, N_OUT])
+        masks.append([[1 / (1 - rate) if dropout_uniform(plan.seed, epoch, s, layer, j) >= rate
+                       else 0.0 for j in range(width)] for s in rows])  # fmt: skip
+    return masks
+
+
+def _batch_gradients(params, layout, X, labels, targets, weights, loss, masks=None):
     n_layers = layout.shape[0]
     m = X.shape[0]
-    inputs, zs = [X.astype(np.float64)], []
+    inputs, zs, before = [X.astype(np.float64)], [], []
     for layer in range(n_layers):
         W, b = _layer(params, layout, layer)
         z = np.empty((m, W.shape[1]))
         a = np.empty_like(z)
         dense_forward(inputs[-1], W, b, layout[layer, ACT], z, a)
         zs.append(z)
+        before.append(a)
+        mask = None if masks is None else masks[layer]
+        if mask is not None:  # inverted dropout: a dropped unit is 0, a kept one scaled
+            a = np.array([[float(a[r, j]) * mask[r][j] if mask[r][j] else 0.0
+                           for j in range(a.shape[1])] for r in range(m)])  # fmt: skip
         inputs.append(a)
     out = inputs[-1]
     grad = np.empty_like(out)
@@ -340,19 +377,22 @@ def _batch_gradients(params, layout, X, labels, targets, weights, loss):
         dense_backward(inputs[layer], W, delta, dW, db, dx)
         grads.insert(0, (dW, db))
         if layer:
-            delta = _times_derivative(dx, zs[layer - 1], inputs[layer], layout[layer - 1, ACT])
+            mask = None if masks is None else masks[layer - 1]
+            delta = _times_derivative(dx, zs[layer - 1], before[layer - 1],
+                                      layout[layer - 1, ACT], mask)  # fmt: skip
     return value, out, grads
 
 
-def _times_derivative(delta, z, a, act):
-    """delta * act'(z) entry by entry, zero where the derivative is zero."""
+def _times_derivative(delta, z, a, act, mask=None):
+    """delta * act'(z) (* mask) entry by entry, zero where that factor is zero."""
     d = np.empty_like(z)
     activation_derivative(z, a, act, d)
     out = np.zeros_like(delta)
     for r in range(delta.shape[0]):
         for j in range(delta.shape[1]):
-            if d[r, j] != 0:
-                out[r, j] = delta[r, j] * d[r, j]
+            factor = d[r, j] if mask is None else (d[r, j] * mask[r][j] if mask[r][j] else 0.0)
+            if factor != 0:
+                out[r, j] = delta[r, j] * factor
     return out
 
 
@@ -386,21 +426,23 @@ def forward(params, layout, X, out):
 
 
 class _Training:
-    def __init__(self, params, state, layout, data, loss, batch_size, workers):
+    def __init__(self, params, state, layout, data, loss, batch_size, workers, dropout):
         self.args = (params, state, layout, data)
         self.loss, self.batch_size, self.workers = loss, batch_size, workers
+        self.dropout = dropout
 
-    def train(self, order, opt, t, stats):
+    def train(self, order, opt, t, stats, *, epoch=0):
         """The workers' shares one after another, each counting from t // workers with the
         decay multiplied by workers."""
+        drop = (self.dropout, epoch)
         if self.workers == 1:
-            _train(*self.args, order, self.loss, self.batch_size, opt, t, stats)
+            _train(*self.args, order, self.loss, self.batch_size, opt, t, stats, drop)
             return
         share = -(-len(order) // self.workers)
         for w in range(self.workers):
             own_t = np.array([int(t[0]) // self.workers])
             _train(*self.args, order[w * share : (w + 1) * share], self.loss, 1,
-                   opt._replace(decay=opt.decay * self.workers), own_t, stats)  # fmt: skip
+                   opt._replace(decay=opt.decay * self.workers), own_t, stats, drop)  # fmt: skip
         t[0] += len(order)
 
     def close(self):
@@ -413,12 +455,13 @@ class _Training:
         self.close()
 
 
-def start_training(params, state, layout, data, loss, batch_size, opt, workers=1):
-    return _Training(params, state, layout, data, loss, batch_size, workers)
+def start_training(params, state, layout, data, loss, batch_size, opt, workers=1, dropout=None):
+    return _Training(params, state, layout, data, loss, batch_size, workers, dropout)
 
 
-def _train(params, state, layout, data, order, loss, batch_size, opt, t, stats):
+def _train(params, state, layout, data, order, loss, batch_size, opt, t, stats, drop=(None, 0)):
     n_layers = layout.shape[0]
+    plan, epoch = drop
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         m = len(rows)
@@ -431,7 +474,9 @@ def _train(params, state, layout, data, order, loss, batch_size, opt, t, stats):
         targets = data.targets[rows] if len(data.targets) else data.targets
         X = data.X[rows]
         X = X if isinstance(X, np.ndarray) else X.toarray()  # the oracle may densify
-        value, out, grads = _batch_gradients(params, layout, X, labels, targets, weights, loss)
+        masks = None if plan is None else dropout_masks(plan, epoch, rows, layout)
+        value, out, grads = _batch_gradients(params, layout, X, labels, targets, weights, loss,
+                                             masks)  # fmt: skip
         stats["loss_sum"] += total * value
         stats["batch_loss_sum"] += m * value
         stats["correct_sum"] += n_correct(loss, out, labels, targets, weights)

@@ -33,6 +33,15 @@ for batch_size in (1, 5):
         for (Wa, ba), (Wb, bb) in zip(*weights):
             np.testing.assert_allclose(Wa, Wb, rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(ba, bb, rtol=1e-9, atol=1e-12)
+weights = []
+for backend in ("numba", "numpy"):  # dropout, per sample: its uint64 hash as Python code
+    layers = [fn.Dense(6, 5, activation="relu"), fn.Dropout(0.4), fn.Dense(5, 3)]
+    model = fn.Sequential(layers, backend=backend, dtype="float64")
+    model.fit(X, y, epochs=2, optimizer=fn.SGD(lr=0.1, momentum=0.5), verbose=0)
+    weights.append(model.get_weights())
+for (Wa, ba), (Wb, bb) in zip(*weights):
+    np.testing.assert_allclose(Wa, Wb, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ba, bb, rtol=1e-9, atol=1e-12)
 print("interpreted kernels agree")
 """
 

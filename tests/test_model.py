@@ -199,9 +199,12 @@ def test_reusing_the_optimizer_continues_its_state():
     assert opt.learning_rate() == 0.01
 
 
-def test_summary_and_repr():
+def test_summary_and_repr(capsys):
     model = classifier()
-    assert model.summary().startswith("4 -> 16 relu -> 3 | loss softmax_cross_entropy")
+    assert model.describe().startswith("4 -> 16 relu -> 3 | loss softmax_cross_entropy")
+    table = model.summary()
+    assert capsys.readouterr().out == table + "\n"
+    assert "dense (Dense, relu)" in table and "dense_1 (Dense, linear)" in table
     assert "Dense(4, 16, activation='relu')" in repr(model)
 
 

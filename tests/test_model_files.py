@@ -69,8 +69,8 @@ RECORD_EDITS = {
     "no backend": (_drop("backend"), "lacks 'backend'"),
     "no layers": (_drop("layers"), "lacks 'layers'"),
     "no version": (_drop("version"), "lacks 'version'"),
-    "version 2": (_set("version", 2), "version 2; this fastnn reads version 1"),
-    "version '1'": (_set("version", "1"), "version '1'; this fastnn reads version 1"),
+    "version 3": (_set("version", 3), "version 3; this fastnn reads versions 1 and 2"),
+    "version '1'": (_set("version", "1"), "version '1'; this fastnn reads versions 1 and 2"),
     "version true": (_set("version", True), "version True"),
     "metadata list": (_set("metadata", [1, 2]), "metadata must be a JSON object"),
     "metadata string": (_set("metadata", "x"), "metadata must be a JSON object"),
@@ -353,3 +353,119 @@ def test_the_backend_argument_then_the_environment_then_the_file_decide(tmp_path
     with pytest.raises(InputError, match=r"\$FASTNN_BACKEND must be one of"):
         fn.load(path)
     assert fn.load(path, backend="numpy").backend == "numpy"
+
+
+# -- the training record and the optimizer's state -----------------------------------------------
+
+
+def saved_adam(folder):
+    """A small model trained with Adam (two state slots) and saved."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    model = fn.Sequential([fn.Dense(4, 8, "relu"), fn.Dense(8, 3)], backend="numpy", seed=1)
+    model.fit(X, y, verbose=0, optimizer=fn.Adam())
+    return model.save(folder / "adam.npz")
+
+
+def _in(path, **fields):
+    """An edit of the record at ``path`` (keys, outermost first) that sets ``fields``."""
+
+    def edit(config):
+        record = config
+        for key in path:
+            record = record[key]
+        record.update(fields)
+
+    return edit
+
+
+def _without(path, key):
+    def edit(config):
+        record = config
+        for step in path:
+            record = record[step]
+        del record[key]
+
+    return edit
+
+
+TRAINING = ("training",)
+SHUFFLE = ("training", "shuffle")
+OPTIMIZER = ("training", "optimizer")
+TRAINING_EDITS = {
+    "epochs negative": (_in(TRAINING, epochs=-1), r"training epochs must be an integer in \[0"),
+    "epochs float": (_in(TRAINING, epochs=2.5), "training epochs must be an integer"),
+    "epochs text": (_in(TRAINING, epochs="2"), "training epochs must be an integer"),
+    "training unknown": (_in(TRAINING, extra=1), "training has the unknown field 'extra'"),
+    "training lacks": (_without(TRAINING, "shuffle"), "training lacks 'shuffle'"),
+    "training a list": (_set("training", [1]), "training must be a JSON object"),
+    "shuffle mt19937": (_in(SHUFFLE, bit_generator="MT19937"), "must be a PCG64 state"),
+    "shuffle huge": (_in(SHUFFLE + ("state",), state=2**129), "state must be an integer in"),
+    "shuffle even": (_in(SHUFFLE + ("state",), inc=2), "inc must be odd"),
+    "shuffle uinteger": (_in(SHUFFLE, uinteger=-1), "uinteger must be an integer"),
+    "shuffle bool": (_in(SHUFFLE, has_uint32=True), "has_uint32 must be an integer"),
+    "dropout seed": (_in(TRAINING, dropout_seed=2**64), "dropout_seed must be an integer in"),
+    "optimizer name": (_in(OPTIMIZER + ("config",), name="RMSprop"), "name must be one of"),
+    "optimizer lr": (_in(OPTIMIZER + ("config",), lr=-1), "lr must be a finite number > 0"),
+    "optimizer beta": (_in(OPTIMIZER + ("config",), beta2=1.0), "beta2 must be a finite"),
+    "optimizer argument": (_in(OPTIMIZER + ("config",), rho=0.9), "unexpected keyword.*'rho'"),
+    "optimizer no config": (_in(TRAINING, optimizer={"iterations": 1}), "with a 'config'"),
+    "optimizer unknown": (_in(OPTIMIZER, extra=1), "optimizer has the unknown field 'extra'"),
+    "iterations float": (_in(OPTIMIZER, iterations=1.5), "iterations must be an integer"),
+    "iterations huge": (_in(OPTIMIZER, iterations=2**63), "iterations must be an integer in"),
+    "samples negative": (_in(OPTIMIZER, samples_seen=-5), "samples_seen must be an integer"),
+    "rate negative": (_in(OPTIMIZER, current_lr=-1.0), "current_lr must be a finite number >= 0"),
+    "rate text": (_in(OPTIMIZER, min_lr="small"), "min_lr must be a finite number >= 0"),
+    "plateau best": (_in(OPTIMIZER + ("plateau",), best="low"), "best must be a number or null"),
+    "plateau count": (_in(OPTIMIZER + ("plateau",), count=-1), "plateau count must be"),
+    "state text": (_in(OPTIMIZER, state="yes"), "state must be true or false"),
+    "dropout short": (_set("dropout", [0.1]), "dropout must be a list of 2 rates"),
+    "dropout range": (_set("dropout", [1.5, 0.0]), r"dropout\[0\] must be a rate in \[0, 1\)"),
+    "dropout last": (_set("dropout", [0.0, 0.5]), "drops units of the last layer"),
+    "dropout text": (_set("dropout", ["0.1", 0.0]), r"dropout\[0\] must be a rate"),
+}
+
+
+@pytest.mark.parametrize("edit, match", TRAINING_EDITS.values(), ids=list(TRAINING_EDITS))
+def test_a_malformed_training_record_is_one_line_naming_the_file(tmp_path, edit, match):
+    path = saved_adam(tmp_path)
+    refused(rewrite(path, tmp_path / "bad.npz", edit), match)
+
+
+def test_hostile_optimizer_state_entries(tmp_path):
+    path = saved_adam(tmp_path)
+    no_state = _in(OPTIMIZER, state=False)
+    cases = {
+        "negative v": ({"state1_W0": npy_bytes(-np.ones((4, 8), np.float32))}, (), None,
+                       "state1_W0 holds negative values: Adam's second moment"),
+        "nan m": ({"state0_b1": npy_bytes(np.full(3, np.nan, np.float32))}, (), None,
+                  "state0_b1 holds NaN or infinite values"),
+        "shape": ({"state0_W1": npy_bytes(np.zeros((3, 8), np.float32))}, (), None,
+                  r"state0_W1 has shape \(3, 8\); the architecture needs \(8, 3\)"),
+        "ints": ({"state1_b0": npy_bytes(np.zeros(8, np.int32))}, (), None,
+                 "a model's arrays are floats"),
+        "missing": (None, ("state1_W1",), None, "'state1_W1' is missing"),
+        "unannounced": (None, (), no_state, "unexpected array 'state0_W0'"),
+        "third slot": ({"state2_W0": npy_bytes(np.zeros((4, 8), np.float32))}, (), None,
+                       "unexpected array 'state2_W0'"),
+    }  # fmt: skip
+    pickled = io.BytesIO()
+    np.lib.format.write_array(pickled, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    cases["objects"] = ({"state0_b0": pickled.getvalue()}, (), None, "dtype object")
+    for name, (entries, drop, edit, match) in cases.items():
+        refused(rewrite(path, tmp_path / f"{name}.npz", edit, entries=entries, drop=drop), match)
+
+
+def test_a_state_beyond_float32_is_refused_when_cast(tmp_path):
+    path = saved_adam(tmp_path)
+    huge = {"state0_W0": npy_bytes(np.full((4, 8), 1e300))}
+    refused(rewrite(path, tmp_path / "huge.npz", entries=huge), "does not fit the model's float32")
+
+
+def test_the_optimizer_and_its_state_load_as_saved(tmp_path):
+    path = saved_adam(tmp_path)
+    loaded = fn.load(path)
+    opt = loaded.optimizer
+    assert isinstance(opt, fn.Adam) and opt.iterations == 30 and opt.samples_seen == 30
+    assert opt.state.shape == (2, loaded._params.size) and opt.state.dtype == np.float32
+    assert np.any(opt.state[0] != 0) and np.all(opt.state[1] >= 0)

@@ -101,7 +101,7 @@ def run(args):
             f"{request.name} has {data.X_test.shape[1]} features per sample, but the model "
             f"takes {n_in}"
         )
-    print(f"model: {model.summary()}")
+    print(f"model: {model.describe()}")
     print(f"data: {data.title}, {data.X_test.shape[0]:,} test {data.unit}")
     classes = trained_on or data.classes
     report = metrics.report(model, data.X_test, data.y_test, class_names=classes)

@@ -28,6 +28,12 @@ APPLIES = {
     "--beta2": ("beta2", ("adam",)),
     "--eps": ("eps", ("adam",)),
     "--l1": ("l1", STOCHASTIC),
+    # the training controls of the epochs, which L-BFGS does not have
+    "--dropout": ("dropout", STOCHASTIC),
+    "--early-stopping": ("early_stopping", STOCHASTIC),
+    "--checkpoint": ("checkpoint", STOCHASTIC),
+    "--resume": ("resume", STOCHASTIC),
+    "--log-csv": ("log_csv", STOCHASTIC),
 }
 
 

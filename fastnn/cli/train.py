@@ -3,8 +3,16 @@ report its test metrics, and keep it (``--save``) with what ``evaluate`` and ``p
 
 Everything the options decide is checked before the data is loaded or a buffer allocated: the
 numbers, the options that apply to the chosen optimizer (:mod:`.optimizer`), the destinations of
-``--save`` and ``--plots``, and the memory the network and its batches will take. A Ctrl-C
-during SGD or Adam saves the model as of its last completed epoch.
+``--save``, ``--checkpoint``, ``--log-csv`` and ``--plots``, the file of ``--resume``, and the
+memory the network and its batches will take. A Ctrl-C during SGD or Adam saves the model as of
+its last completed epoch.
+
+The training controls are the library's callbacks: ``--early-stopping`` is
+:class:`~fastnn.EarlyStopping` (restoring the best epoch's weights), ``--checkpoint``
+:class:`~fastnn.ModelCheckpoint` (every epoch), ``--log-csv`` :class:`~fastnn.CSVLogger`.
+``--resume`` loads a checkpoint (or any saved model) and trains on to ``--epochs`` in all, from
+the optimizer's state, the epoch count and the shuffles the file holds: the same options give
+the weights an uninterrupted run would have.
 """
 
 import math
@@ -13,6 +21,7 @@ import time
 
 from .._codes import CLASSIFICATION_LOSSES
 from .._memory import check_training
+from ..callbacks import CSVLogger, EarlyStopping, ModelCheckpoint
 from ..errors import TrainingInterrupted
 from ..layers import dense_stack
 from ..lbfgs import LBFGS
@@ -34,6 +43,8 @@ from .options import (
     column_names,
     file_kind,
     fraction,
+    input_file,
+    load_model,
     not_an_input,
     output_file,
     plots_folder,
@@ -81,6 +92,21 @@ def add_options(parser):
         "predict and evaluate need (data set, feature names and scaling, class names); Ctrl-C "
         "during SGD or Adam training saves the last completed epoch",
     )
+    output.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="sgd and adam: write the model to PATH (.npz) after every epoch, with the "
+        "optimizer's state, the epoch count and the shuffles, so that --resume PATH continues "
+        "exactly (after a Ctrl-C too: the file holds the last completed epoch)",
+    )
+    output.add_argument(
+        "--log-csv",
+        metavar="PATH",
+        default=None,
+        help="sgd and adam: write each epoch's loss, accuracy, time and validation metrics as a "
+        "row of the CSV file PATH (appended to with --resume)",
+    )
     PLOTS.add(output)
     QUIET.add(output, help="no progress bar (the per-epoch or per-iteration lines remain)")
 
@@ -102,6 +128,15 @@ def _add_network_options(group):
     )
     group.add_argument(
         "--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)"
+    )
+    group.add_argument(
+        "--dropout",
+        type=fraction,
+        default=None,
+        metavar="RATE",
+        help="sgd and adam: dropout of this rate in [0, 1) after every hidden layer, in "
+        "training only; per sample (--batch-size 1) on the numba backend, any batch size on "
+        "numpy (default: none)",
     )
     SEED.add(
         group,
@@ -126,17 +161,43 @@ def _add_training_options(group):
     )
     optimizer_options.add_options(group)
     BACKEND.add(group, help="compute backend (default: $FASTNN_BACKEND, else numba)")
+    group.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="sgd and adam: stop after PATIENCE epochs (>= 0) without a lower validation loss "
+        "(the training loss without --val-split), and keep the best epoch's weights",
+    )
+    group.add_argument(
+        "--resume",
+        metavar="PATH",
+        default=None,
+        help="sgd and adam: continue the training saved in PATH (by --checkpoint or --save) up "
+        "to --epochs in all, with its optimizer state, epoch count and shuffles; give the "
+        "options it was trained with (network, optimizer, data set, --batch-size)",
+    )
 
 
 def _check_destinations(args):
-    """``--save`` and ``--plots`` can be written, and plotting can be done, before any work."""
-    if args.save is not None:
-        if os.path.isdir(args.save) or args.save.endswith(("/", os.sep)):
-            raise UsageError(f"--save {args.save}: is a folder; name a file in it")
-        args.save = output_file(_with_suffix(args.save), "--save")
-        if file_kind(args.dataset):
-            data_file = args.dataset.partition(":")[2]
-            not_an_input(args.save, "--save", {"the data file": data_file})
+    """``--save``, ``--checkpoint``, ``--log-csv`` and ``--plots`` can be written, plotting can
+    be done and the ``--resume`` file read, before any work."""
+    data_file = args.dataset.partition(":")[2] if file_kind(args.dataset) else None
+    if args.resume is not None:
+        input_file(args.resume, "--resume")
+    for option, dest, model_file in (("--save", "save", True), ("--checkpoint", "checkpoint", True),
+                                     ("--log-csv", "log_csv", False)):  # fmt: skip
+        path = getattr(args, dest)
+        if path is None:
+            continue
+        if os.path.isdir(path) or path.endswith(("/", os.sep)):
+            raise UsageError(f"{option} {path}: is a folder; name a file in it")
+        path = output_file(_with_suffix(path) if model_file else path, option)
+        inputs = {"the data file": data_file}
+        if dest == "log_csv":
+            inputs["the --resume file"] = args.resume
+        not_an_input(path, option, inputs)
+        setattr(args, dest, path)
     if args.plots is not None:
         plots_folder(args.plots)
 
@@ -159,7 +220,7 @@ def _build_model(args, data):
     layer_widths = [data.X_train.shape[1], *args.hidden, n_out]
     input_width = _stored_width(data.X_train)
     model = Sequential(
-        dense_stack(layer_widths, args.activation),
+        dense_stack(layer_widths, args.activation, args.dropout or 0.0),
         loss=loss,
         backend=args.backend,
         dtype=args.dtype,
@@ -204,6 +265,8 @@ def run(args):
     at_least(args.epochs, "--epochs", 1)
     if args.batch_size is not None:
         at_least(args.batch_size, "--batch-size", 1)
+    if args.early_stopping is not None:
+        at_least(args.early_stopping, "--early-stopping", 0)
     optimizer = optimizer_options.build(args)
     _check_destinations(args)
     load_started = time.perf_counter()
@@ -215,8 +278,10 @@ def run(args):
     if args.batch_size is not None:  # one batch of all: the same numbers
         args.batch_size = min(args.batch_size, data.X_train.shape[0])
     model = _build_model(args, data)
+    if args.resume is not None:
+        model, optimizer = _resumed(args, model, optimizer)
     validation = f", {data.X_val.shape[0]:,} validation" if data.X_val is not None else ""
-    print(f"model: {model.summary()}")
+    print(f"model: {model.describe()}")
     print(
         f"data: {data.title}, {data.X_train.shape[0]:,} training{validation} and "
         f"{data.X_test.shape[0]:,} test {data.unit} (loaded in {load_seconds:.2f}s)"
@@ -227,6 +292,10 @@ def run(args):
             f"training: L-BFGS on the full batch of {data.X_train.shape[0]:,} {data.unit}, at most "
             f"{args.epochs} iteration(s), {described}"
         )
+    elif args.resume is not None:
+        print(f"training: resuming {args.resume} after epoch {model.epochs_trained}, up to "
+              f"{args.epochs} epoch(s) in all, batch size {args.batch_size}, "
+              f"{described}")  # fmt: skip
     else:
         print(f"training: {args.epochs} epoch(s), batch size {args.batch_size}, {described}")
     history = _fit(model, data, args, optimizer)
@@ -250,32 +319,82 @@ def _print_train_time(history, optimizer):
     print(f"train time: {total:.3f}s ({total / max(len(times), 1):.3f}s per epoch)")
 
 
+def _architecture(model):
+    """What a resumed model must share with the options: layers, dropout, loss and dtype."""
+    return ([layer.to_config() for layer in model.layers], model._dropout, model.loss,
+            model.dtype)  # fmt: skip
+
+
+def _resumed(args, built, optimizer):
+    """The model and optimizer of ``--resume``, checked against what the options build."""
+    saved = load_model(args.resume, args.backend)
+    if _architecture(saved) != _architecture(built):
+        shown = saved.describe().rpartition(" | backend")[0]
+        wanted = built.describe().rpartition(" | backend")[0]
+        raise UsageError(
+            f"--resume {args.resume} holds {shown}, but the options build {wanted}: give the "
+            "network options the model was trained with"
+        )
+    dataset = saved.metadata.get("dataset")
+    if dataset is not None and dataset != args.dataset:
+        raise UsageError(
+            f"--resume {args.resume} was trained on --dataset {dataset}, not {args.dataset}"
+        )
+    if saved.optimizer is None:  # a model saved without its optimizer: the options' one
+        return saved, optimizer
+    if saved.optimizer.get_config() != optimizer.get_config():
+        raise UsageError(
+            f"--resume {args.resume} was trained with {optimizer_options.describe(saved.optimizer)}"
+            f"; the options give {optimizer_options.describe(optimizer)}: give the optimizer "
+            "options it was trained with"
+        )
+    return saved, saved.optimizer
+
+
+def _callbacks(args, data):
+    """The callbacks the training controls ask for."""
+    callbacks = []
+    if args.early_stopping is not None:
+        monitor = "loss" if data.X_val is None else "val_loss"
+        callbacks.append(EarlyStopping(monitor=monitor, patience=args.early_stopping,
+                                       restore_best_weights=True, verbose=1))  # fmt: skip
+    if args.checkpoint is not None:
+        callbacks.append(ModelCheckpoint(args.checkpoint))
+    if args.log_csv is not None:
+        callbacks.append(CSVLogger(args.log_csv, append=args.resume is not None))
+    return callbacks
+
+
 def _fit(model, data, args, optimizer):
     """``model.fit`` as the options ask; on Ctrl-C, save the last completed epoch with --save."""
+    epochs = args.epochs
+    if not isinstance(optimizer, LBFGS):
+        epochs = max(0, args.epochs - model.epochs_trained)  # --resume: what is left to train
     try:
         return model.fit(
             data.X_train,
             data.y_train,
-            epochs=args.epochs,
+            epochs=epochs,
             batch_size=args.batch_size or 1,  # L-BFGS: the full batch, whatever is given
             optimizer=optimizer,
             validation_data=None if data.X_val is None else (data.X_val, data.y_val),
             verbose=2 if args.quiet else 1,
+            callbacks=_callbacks(args, data),
         )
     except KeyboardInterrupt as exc:
         if isinstance(optimizer, LBFGS):  # its last point may be a line search's trial
             done = "interrupted during L-BFGS, which has no completed epoch to go back to"
             raise Interrupted(done + (": nothing saved" if args.save else "")) from None
         if isinstance(exc, TrainingInterrupted):
-            exc.rollback()  # back to the end of the last completed epoch
-        # between epochs, the optimizer has made a whole number of epochs' updates
-        completed = optimizer.iterations // math.ceil(data.X_train.shape[0] / args.batch_size)
-        raise Interrupted(_save_interrupted(model, args, completed)) from None
+            exc.rollback()  # back to the end of the last completed epoch, shuffles included
+        raise Interrupted(_save_interrupted(model, args, model.epochs_trained)) from None
 
 
 def _save_interrupted(model, args, completed):
     """Save the model as of ``completed`` epochs when ``--save`` asks; say what was done."""
     done = f"interrupted after {completed} of {args.epochs} epoch(s)"
+    if args.checkpoint is not None and completed > 0:
+        done += f"; continue with --resume {args.checkpoint}"
     if args.save is None:
         return done
     if completed == 0:

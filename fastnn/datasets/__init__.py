@@ -12,7 +12,8 @@
   :func:`load_csv` splits a table, without standardising them (:mod:`.svmlight`).
 - :func:`make_bag_of_words` makes synthetic sparse word counts with classes (:mod:`.text`).
 - :func:`split` and :func:`split_indices` are the one train/test split all of them use
-  (:mod:`.split`); a sparse matrix stays sparse.
+  (:mod:`.split`); a sparse matrix stays sparse. :func:`validation_rows` is the rows it holds
+  out for ``fit(..., validation_split=...)`` and ``fastnn train --val-split``.
 
 Credits: MNIST, Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0.
 Fashion-MNIST, Zalando Research, MIT licence. The 8x8 digits, the diabetes and the breast-cancer
@@ -35,7 +36,7 @@ from .mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from .split import split, split_indices
+from .split import split, split_indices, validation_rows
 from .svmlight import SparseData, load_svmlight, read_svmlight
 from .tabular import TASKS as TASKS
 from .tabular import TabularData, load_csv, standardize
@@ -67,5 +68,6 @@ __all__ = [
     "split",
     "split_indices",
     "standardize",
+    "validation_rows",
     "write_sklearn_csv",
 ]

@@ -57,6 +57,27 @@ def split_indices(
         raise InputError(f"cannot split {what}: {exc}") from exc
 
 
+VALIDATION_SEED = 0  # every validation split, so that the same rows are held out each time
+
+
+def validation_rows(
+    n_samples: int, fraction: float, labels: ArrayLike | None = None
+) -> list[np.ndarray]:
+    """The rows that ``Sequential.fit(..., validation_split=fraction)`` and ``fastnn train
+    --val-split FRACTION`` hold out for validation.
+
+    :func:`split_indices` with the seed :data:`VALIDATION_SEED`, stratified by ``labels`` when
+    given (the classes of a classification task): the same rows for the same labels, whatever
+    the model's seed.
+
+    Returns
+    -------
+    train, validation : ndarray of int
+        Row indices, in the order the split gives them.
+    """
+    return split_indices(n_samples, fraction, VALIDATION_SEED, labels)
+
+
 def split(
     X: ArrayLike | SparseMatrix,
     y: ArrayLike,

@@ -455,11 +455,12 @@ class _BaseFastMLP(BaseEstimator):
         # as scikit-learn, train on through a non-finite loss; fit checks the weights at its end
         runner = EpochRunner(self.model_, data, self._batch_size(n_samples), self._optimizer,
                              verbose=0, rollback=False, stop_on_divergence=False)  # fmt: skip
+        first = self.model_.epochs_trained  # the engine numbers epochs over every fit
         with runner:
             runner.warm_up()
             try:
-                runner.run(1 if incremental else self.max_iter, orders, [self._stopping_rule],
-                           logs=logs)  # fmt: skip
+                runner.run(first + (1 if incremental else self.max_iter), orders,
+                           [self._stopping_rule], logs=logs, initial_epoch=first)  # fmt: skip
             except TrainingInterrupted:
                 warnings.warn("Training interrupted by user.", stacklevel=4)
         if not incremental and not self.model_.stop_training and self.n_iter_ == self.max_iter:
