@@ -11,47 +11,45 @@ transposed as the epoch stores it), stopping after a given phase:
 5. the output layer's backward product fused with its step (``_backward_cols``);
 6. the first layer's step over the nonzero pixels' rows (``_update_rows``).
 
-With ``--batch-size`` above 1, the driver runs the mini-batch epoch's kernels on dense
-batches (the BLAS path, which MNIST takes in batches of 128, over the inputs some row of the
-batch uses):
-
-1. copying the batch's rows into the work buffer, and its used inputs and the rows of ``W1``
-   they meet into compact ones;
-2. the first layer's forward product, bias and ReLU (``dense_forward``);
-3. the output layer's (``dense_forward``);
-4. softmax cross-entropy and its gradient;
-5. the output layer's weight gradient and the hidden delta (``dense_backward``, ReLU');
-6. the first layer's weight gradient (``dense_backward``, no input gradient);
-7. the SGD step of both layers (of the first, the used inputs' rows).
+With ``--batch-size`` above 1 the epoch itself is timed, stopping each batch after a given
+phase (``Training.train(..., last_phase=k)``, see ``fastnn.kernels.minibatch.PHASES``): the
+gather of the batch's rows (and their compaction), the first layer's forward product, the
+other layers and the loss, the backward pass above the first layer, the first layer's step.
+The products of each phase are counted too (multiply-adds of the epoch's actual shapes: the
+inputs each batch uses), and the floor of each phase is that count at the GEMM rate this
+machine measures for the same shapes with one thread, divided by the threads the epoch uses.
+The rate of fastnn's own product (``fastnn.kernels.blas.gemm``) and NumPy's on those shapes
+are printed side by side.
 
 Each phase's cost is the difference between the driver stopping after it and after the one
 before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch (one
 ``train`` call of the backend) is timed in the same rounds; what it takes beyond the last phase
 is its bookkeeping: the step size, the activation derivatives, the statistics of the epoch.
-The phases before the steps leave the weights as they were, so those drivers time the same
-numbers each round.
+The phases before the steps (before the backward pass, in batches) leave the weights as they
+were, so those runs time the same numbers each round.
 
-    python benchmarks/phases.py [--rounds 5] [--hidden 128] [--batch-size 1]
+    python benchmarks/phases.py [--rounds 5] [--hidden 128] [--batch-size 1] \
+        [--optimizer sgd|adam] [--json PATH]
+
+``--json`` also writes the table, the machine (CPU, BLAS kernel, versions) and the command to a
+results file.
 """
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
 from numba import njit
 
 import fastnn as fn
-from fastnn._codes import IDENTITY, RELU, EpochData, new_stats
-from fastnn.kernels import (
-    activation_derivative,
-    dense_backward,
-    dense_forward,
-    softmax_cross_entropy,
-)
+from fastnn._codes import RELU, EpochData, new_stats
+from fastnn.kernels import softmax_cross_entropy
 from fastnn.kernels.activations import _activate_row, _derivative_row
-from fastnn.kernels.batch import _compact_columns, _touched_columns, stored_views
-from fastnn.kernels.dense import _column_sums
+from fastnn.kernels.blas import gemm, gemm_scratch
+from fastnn.kernels.minibatch import FIRST_STEP, goes_sparse
+from fastnn.kernels.minibatch import PHASES as PHASES_OF_A_STEP
 from fastnn.kernels.rows import (
     _backward_cols,
     _find_nonzero,
@@ -59,16 +57,11 @@ from fastnn.kernels.rows import (
     _forward_rows,
     _update_rows,
 )
-from fastnn.kernels.update import _step_layer
 from fastnn.params import B_OFFSET, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
           "softmax cross-entropy", "output backward + step", "first layer step")  # fmt: skip
-BATCH_PHASES = ("copy the batch's rows, compact the used inputs",
-                "first layer forward + ReLU (BLAS)",
-                "output logits (BLAS)", "softmax cross-entropy",
-                "output gradient + hidden delta (BLAS)", "first layer gradient (BLAS)",
-                "SGD step of every weight")  # fmt: skip
+BATCH_PHASES = PHASES_OF_A_STEP
 
 
 @njit(nogil=True)  # compiled in each run, not cached
@@ -105,92 +98,29 @@ def _driver(X, y, params, w1, b1, w2, b2, hidden, n_out, lr, last_phase):
     return total
 
 
-@njit(nogil=True)  # compiled in each run, not cached
-def _batch_driver(X, y, params, layout, batch_size, opt, last_phase):
-    """Mini-batch SGD on the rows of X in order, stopping each batch after ``last_phase``."""
-    W1, b1 = stored_views(params, layout, 0)
-    W2T, b2 = stored_views(params, layout, 1)  # the output layer is stored transposed
-    W2 = W2T.T
-    grads = np.zeros_like(params)
-    db1 = stored_views(grads, layout, 0)[1]
-    dW2T, db2 = stored_views(grads, layout, 1)
-    hidden, n_out = W1.shape[1], W2.shape[1]
-    x = np.empty((batch_size, X.shape[1]), np.float32)
-    columns = np.empty(X.shape[1], np.int64)
-    xc_buf = np.empty(batch_size * X.shape[1], np.float32)
-    Wc_buf = np.empty(X.shape[1] * hidden, np.float32)
-    z1, a1 = np.empty((batch_size, hidden), np.float32), np.empty((batch_size, hidden), np.float32)
-    z2, a2 = np.empty((batch_size, n_out), np.float32), np.empty((batch_size, n_out), np.float32)
-    delta2 = np.empty((batch_size, n_out), np.float32)
-    delta1 = np.empty((batch_size, hidden), np.float32)
-    relu = np.empty((batch_size, hidden), np.float32)
-    no_weights = np.empty(0, np.float32)
-    state = np.zeros((1, 0), np.float32)
-    lr = opt.lr
-    total = 0.0
-    for first in range(0, X.shape[0], batch_size):
-        m = min(batch_size, X.shape[0] - first)
-        for r in range(m):
-            for i in range(X.shape[1]):
-                x[r, i] = X[first + r, i]
-        n_cols, _ = _touched_columns(x[:m], columns)  # as the epoch: only the used inputs
-        xc = xc_buf[: m * n_cols].reshape(m, n_cols)
-        Wc = Wc_buf[: n_cols * hidden].reshape(n_cols, hidden)
-        _compact_columns(x[:m], W1, columns, n_cols, xc, Wc)
-        if last_phase >= 2:
-            dense_forward(xc, Wc, b1, RELU, z1[:m], a1[:m])
-        if last_phase >= 3:
-            dense_forward(a1[:m], W2, b2, IDENTITY, z2[:m], a2[:m])
-        if last_phase >= 4:
-            total += softmax_cross_entropy(a2[:m], y[first : first + m], no_weights, delta2[:m])
-        if last_phase >= 5:
-            np.dot(delta2[:m].T, a1[:m], dW2T)  # the output layer's gradient as it is stored
-            _column_sums(delta2[:m], db2)
-            np.dot(delta2[:m], W2T, delta1[:m])
-            activation_derivative(z1[:m], a1[:m], RELU, relu[:m])
-            for r in range(m):
-                for j in range(hidden):
-                    delta1[r, j] *= relu[r, j]
-        if last_phase >= 6:
-            dense_backward(xc, Wc, delta1[:m], Wc, db1, np.empty((0, n_cols), np.float32))
-        if last_phase >= 7:
-            step = np.float32(-lr)
-            for c in range(n_cols):  # the first layer's used rows, then its bias and layer 2
-                row, grad_row = W1[columns[c]], Wc[c]
-                for j in range(hidden):
-                    row[j] += step * grad_row[j]
-            for j in range(hidden):
-                b1[j] += step * db1[j]
-            w, b = layout[1, W_OFFSET], layout[1, B_OFFSET]
-            _step_layer(params, state, w, b, grads[w : w + dW2T.size], db2, opt, lr, 1.0)
-    return total
-
-
 def _model(hidden):
     model = fn.Sequential(fn.dense_stack([784, hidden, 10]), dtype="float32", seed=0)
     model._build()
     return model
 
 
-def time_phase(X, y, hidden, lr, last_phase, batch_size=1):
+def time_phase(X, y, hidden, lr, last_phase, batch_size=1, adam=False):
     """The driver stopping after ``last_phase``, from fresh seed-0 weights: (seconds, model)."""
+    if batch_size > 1:
+        return time_epoch(X, y, hidden, lr, batch_size, last_phase, adam)
     model = _model(hidden)
     params, layout = model._params, model._layout
-    if batch_size > 1:
-        started = time.perf_counter()
-        _batch_driver(X, y, params, layout, batch_size, fn.SGD(lr=lr).config(), last_phase)
-        return time.perf_counter() - started, model
     (w1, b1), (w2, b2) = [(row[W_OFFSET], row[B_OFFSET]) for row in layout]
     started = time.perf_counter()  # the output layer is stored transposed, as the kernels read
     _driver(X, y, params, w1, b1, w2, b2, hidden, 10, np.float32(lr), last_phase)
     return time.perf_counter() - started, model
 
 
-def time_epoch(X, y, hidden, lr, batch_size=1):
+def time_epoch(X, y, hidden, lr, batch_size=1, last_phase=FIRST_STEP, adam=False):
     """The backend's training of the whole epoch in one call, on the same job: (seconds,
-    model)."""
+    model); in batches, each stopped after ``last_phase``; plain SGD, or Adam."""
     model = _model(hidden)
-    optimizer = fn.SGD(lr=lr)
+    optimizer = fn.Adam(lr=lr) if adam else fn.SGD(lr=lr)
     data = EpochData(X, y, np.empty((0, 0), np.float32), np.empty(0, np.float32))
     state = optimizer.state_for(model._params)
     order = np.arange(len(X))
@@ -198,47 +128,166 @@ def time_epoch(X, y, hidden, lr, batch_size=1):
     with model._ops.start_training(model._params, state, model._layout, data, model._loss_code,
                                    batch_size, config) as training:  # fmt: skip
         started = time.perf_counter()
-        training.train(order, config, optimizer._t, new_stats())
+        if batch_size > 1:
+            training.train(order, config, optimizer._t, new_stats(), last_phase)
+        else:
+            training.train(order, config, optimizer._t, new_stats())
         return time.perf_counter() - started, model
+
+
+def batch_products(X, hidden, batch_size):
+    """Multiply-adds of the mini-batch epoch's products, per phase, on the shapes it runs:
+    each dense batch's first layer over the inputs some row uses (a batch that goes sparse
+    counts its nonzero inputs), and the output layer (10 units) over the hidden ones."""
+    first = other = backward = step = 0
+    for start in range(0, len(X), batch_size):
+        batch = X[start : start + batch_size]
+        m = len(batch)
+        nonzero = int(np.count_nonzero(batch))
+        used = int(np.count_nonzero(np.any(batch != 0, axis=0)))
+        inputs = nonzero if goes_sparse(nonzero, m, X.shape[1]) else m * used
+        first += inputs * hidden
+        other += m * hidden * 10
+        backward += 2 * m * hidden * 10
+        step += inputs * hidden
+    return {2: first, 3: other, 4: backward, 5: step}
+
+
+@njit(nogil=True)
+def _gemm_loop(a, b, c, m, n, k, repeats):
+    scratch = gemm_scratch(c)
+    for _ in range(repeats):
+        gemm(False, False, m, n, k, 1.0, a, k, b, n, 0.0, c, n, scratch)
+
+
+def gemm_rates(m, n, k, repeats=200):
+    """Multiply-adds per second of fastnn's product and NumPy's on an (m, k) by (k, n)
+    float32 product, BLAS on one thread: (fastnn's, NumPy's)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
+    c = np.empty((m, n), np.float32)
+    with threadpool_limits(1, user_api="blas"):
+        _gemm_loop(a.ravel(), b.ravel(), c.ravel(), m, n, k, 2)
+        rates = []
+        for product in ("fastnn", "numpy"):
+            best = np.inf
+            for _ in range(5):
+                started = time.perf_counter()
+                if product == "fastnn":
+                    _gemm_loop(a.ravel(), b.ravel(), c.ravel(), m, n, k, repeats)
+                else:
+                    for _ in range(repeats):
+                        np.matmul(a, b, out=c)
+                best = min(best, time.perf_counter() - started)
+            rates.append(repeats * m * n * k / best)
+    return rates
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--lr", type=float, help="default: 0.01 per sample, 0.1 in batches")
+    parser.add_argument(
+        "--lr", type=float, help="default: 0.01 per sample, 0.1 in batches (Adam: 0.001)"
+    )
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                        help="in batches: plain SGD (default) or Adam")  # fmt: skip
     parser.add_argument("--rows", type=int, default=60000, help="training rows (a smoke test)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     args = parser.parse_args(argv)
     batch_size = args.batch_size
-    lr = args.lr or (0.01 if batch_size == 1 else 0.1)
+    adam = args.optimizer == "adam" and batch_size > 1
+    lr = args.lr or (0.001 if adam else 0.01 if batch_size == 1 else 0.1)
     names = PHASES if batch_size == 1 else BATCH_PHASES
     (X, y), _ = fn.datasets.load_mnist()
     X, y = X[: args.rows], y[: args.rows].astype(np.int64)
     stages = range(1, len(names) + 1)
     for stage in stages:  # compile outside the timings
-        time_phase(X[:256], y[:256], args.hidden, lr, stage, batch_size)
-    time_epoch(X[:256], y[:256], args.hidden, lr, batch_size)
+        time_phase(X[:256], y[:256], args.hidden, lr, stage, batch_size, adam)
+    time_epoch(X[:256], y[:256], args.hidden, lr, batch_size, adam=adam)
     times = {stage: [] for stage in [*stages, "epoch"]}
     for _ in range(args.rounds):
         for stage in stages:
-            times[stage].append(time_phase(X, y, args.hidden, lr, stage, batch_size)[0])
-        times["epoch"].append(time_epoch(X, y, args.hidden, lr, batch_size)[0])
-    medians = {stage: statistics.median(values) for stage, values in times.items()}
-    epoch = medians["epoch"]
-    regime = "per-sample SGD" if batch_size == 1 else f"SGD in batches of {batch_size}"
-    print(f"784-{args.hidden}-10 float32, {regime}, {len(X):,} samples, {args.rounds} rounds "
-          "(medians)\n")  # fmt: skip
+            times[stage].append(time_phase(X, y, args.hidden, lr, stage, batch_size, adam)[0])
+        if batch_size == 1:  # in batches, the last phase is the whole epoch
+            times["epoch"].append(time_epoch(X, y, args.hidden, lr, batch_size)[0])
+    medians = {stage: statistics.median(values) for stage, values in times.items() if values}
+    epoch = medians.get("epoch", medians[len(names)])
+    optimizer = "Adam" if adam else "SGD"
+    regime = "per-sample SGD" if batch_size == 1 else f"{optimizer} in batches of {batch_size}"
+    title = f"784-{args.hidden}-10 float32, {regime}, {len(X):,} samples, {args.rounds} rounds"
+    print(f"{title} (medians)\n")
+    if batch_size > 1:
+        result = _batch_table(X, args.hidden, batch_size, stages, names, medians)
+    else:
+        result = _sample_table(stages, names, medians, epoch)
+    if args.json:
+        from fastnn.bench.machine import machine_info
+        from fastnn.bench.report import write_json
+
+        command = " ".join(["python", "benchmarks/phases.py", *sys.argv[1:]])
+        result = dict(result, title=title, hidden=args.hidden, batch_size=batch_size,
+                      optimizer=optimizer, rows=len(X), rounds=args.rounds, command=command,
+                      date=time.strftime("%Y-%m-%d"), machine=machine_info())  # fmt: skip
+        write_json(result, args.json)
+
+
+def _sample_table(stages, names, medians, epoch):
+    """The phases of a per-sample epoch; returns them as a dict."""
     print("| phase | seconds | share of the epoch |")
     print("|---|---:|---:|")
+    rows = []
     before = 0.0
     for stage, name in zip(stages, names, strict=True):
         cost = medians[stage] - before
         before = medians[stage]
+        rows.append({"phase": name, "seconds": cost})
         print(f"| {stage}. {name} | {cost:.3f} | {cost / epoch:.0%} |")
-    print(f"| bookkeeping (the epoch beyond phase {len(names)}) | {epoch - before:.3f} | "
-          f"{(epoch - before) / epoch:.0%} |")  # fmt: skip
+    rows.append({"phase": f"bookkeeping (the epoch beyond phase {len(names)})",
+                 "seconds": epoch - before})  # fmt: skip
+    print(f"| {rows[-1]['phase']} | {epoch - before:.3f} | {(epoch - before) / epoch:.0%} |")
     print(f"| whole epoch, `train` | {epoch:.3f} | 100% |")
+    return {"phases": rows, "epoch_s": epoch}
+
+
+def _batch_table(X, hidden, batch_size, stages, names, medians):
+    """The phases of a batch epoch against the floor of their products."""
+    from fastnn.kernels.epoch import batch_threads
+
+    threads = batch_threads(_model(hidden)._layout, batch_size)
+    products = batch_products(X, hidden, batch_size)
+    used = int(np.mean([np.count_nonzero(np.any(X[s : s + batch_size] != 0, axis=0))
+                        for s in range(0, len(X), batch_size)]))  # fmt: skip
+    block = -(-hidden // threads)
+    fastnn_rate, numpy_rate = gemm_rates(batch_size, block, used)
+    epoch = medians[len(names)]
+    print(f"threads: {threads}; GEMM rate, one thread, ({batch_size} x {used}) by ({used} x "
+          f"{block}): fastnn {2 * fastnn_rate / 1e9:.0f} GFLOP/s, NumPy "
+          f"{2 * numpy_rate / 1e9:.0f} GFLOP/s\n")  # fmt: skip
+    print("| phase | seconds | share of the epoch | GFLOP | floor (s) |")
+    print("|---|---:|---:|---:|---:|")
+    rows = []
+    before = floor_total = 0.0
+    for stage, name in zip(stages, names, strict=True):
+        cost = medians[stage] - before
+        before = medians[stage]
+        flops = 2 * products.get(stage, 0)
+        floor = flops / 2 / (fastnn_rate * threads)
+        floor_total += floor
+        rows.append({"phase": name, "seconds": cost, "gflop": flops / 1e9, "floor_s": floor})
+        print(f"| {stage}. {name} | {cost:.3f} | {cost / epoch:.0%} | {flops / 1e9:.2f} | "
+              f"{floor:.3f} |")  # fmt: skip
+    print(f"| whole epoch, `train` | {epoch:.3f} | 100% | | {floor_total:.3f} |")
+    print(
+        f"\nbeyond the products at the GEMM rate: {epoch - floor_total:.3f} s "
+        f"({(epoch - floor_total) / epoch:.0%} of the epoch)"
+    )
+    return {"phases": rows, "epoch_s": epoch, "floor_s": floor_total, "threads": threads,
+            "gemm_gflops": {"fastnn": 2 * fastnn_rate / 1e9, "numpy": 2 * numpy_rate / 1e9},
+            "gemm_shape": [batch_size, used, block]}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ line before it loads the data. The numbers mirror the buffers the backends alloc
 numba backend's are the larger): what is counted here and what is allocated there change
 together."""
 
+import os
+
 import numpy as np
 
 from ._validation import check_memory
@@ -40,7 +42,7 @@ def training_bytes(widths, dtype, batch_size=1, *, row_values=None, slots=1, pla
     """
     itemsize = np.dtype(dtype).itemsize
     pairs = list(zip(widths[:-1], widths[1:]))
-    n_in, n_out0 = widths[0], widths[1]
+    n_in = widths[0]
     n_params = sum(a * b + b for a, b in pairs)
     units, widest = sum(widths[1:]), max(widths[1:])
     largest = max(a * b for a, b in pairs)
@@ -50,12 +52,15 @@ def training_bytes(widths, dtype, batch_size=1, *, row_values=None, slots=1, pla
     if lbfgs:
         total += n_params * 8 * LBFGS_VECTORS
     elif batch_size > 1:
-        # the gradient; per row: its inputs (dense: the row and its compacted copy, with the
-        # first layer's rows it meets once; sparse: index and value pairs), every layer's
-        # pre-activations and activations, two rows of deltas and the derivative's row
-        total += n_params * itemsize + (n_in * n_out0 * itemsize if dense else 0)
-        inputs = 2 * n_in * itemsize + 8 * n_in if dense else row_values * (itemsize + 8)
-        total += batch_size * (inputs + (2 * units + 3 * widest) * itemsize)
+        # the gradient (plain SGD steps inside the products); per row: its inputs (dense: the
+        # row, and room for its nonzero index and value pairs; sparse: the pairs), every
+        # layer's activations and deltas, its label; per thread, a few rows of the inputs'
+        # indices (at most one thread per CPU)
+        total += 0 if plain else n_params * itemsize
+        pairs_bytes = row_values * (itemsize + 8)
+        inputs = n_in * itemsize + pairs_bytes if dense else pairs_bytes
+        total += batch_size * (inputs + 2 * units * itemsize + 8)
+        total += (os.cpu_count() or 1) * 4 * 8 * n_in
     else:
         # per thread: a sample's units three times, four rows of deltas and nonzero values, its
         # input's nonzero pairs, and a layer's gradient for the optimizers that need it

@@ -41,12 +41,20 @@ class History:
         ``"val_"`` when ``validation_data`` is given. Training loss and accuracy are the running
         means over the epoch, each sample measured just before its update.
     epoch : list of int
-        The epoch numbers, from 0.
+        The epoch numbers, from 0, counted over every ``fit`` of the model (a second
+        ``fit(epochs=2)`` gives epochs 2 and 3).
+    params : dict
+        The fit's settings, as Keras's ``History.params``: ``epochs`` (the epochs asked for),
+        ``initial_epoch``, ``steps`` (updates per epoch), ``batch_size``, ``samples``,
+        ``validation_samples``, ``verbose``, ``optimizer`` (its ``get_config()``, name and
+        hyperparameters) and ``metrics`` (the logs' keys). An L-BFGS fit has ``iterations``
+        (its ``max_iter``) instead of ``epochs`` and ``steps``.
     """
 
-    def __init__(self):
+    def __init__(self, params=None):
         self.history = {}
         self.epoch = []
+        self.params = {} if params is None else params
 
     def _append(self, epoch, logs):
         self.epoch.append(epoch)
@@ -110,6 +118,22 @@ def with_compile_notice(load, what):
         raise outcome[0]
 
 
+class _NoBar:
+    """The progress bar of a quiet epoch: nothing to draw, nothing to pay per slice."""
+
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+_NO_BAR = _NoBar()
+
+
 class EpochRunner:
     """The one training loop: the epochs of ``Sequential.fit`` and of the scikit-learn
     estimators, on a model's backend.
@@ -155,6 +179,8 @@ class EpochRunner:
                        slots=optimizer.n_slots, plain=is_plain_sgd(optimizer.config()),
                        workers=workers, rollback=rollback)  # fmt: skip
         self.state = optimizer.state_for(model._params)
+        self.dropout = model._dropout_plan()
+        self._epoch = 0  # the number of the epoch in progress: it keys the dropout masks
         n_weights = sum(layer.n_in * layer.n_out for layer in model.layers)
         self._max_batches = -(-data.X.shape[0] // batch_size)  # a slice is at most an epoch
         batches = int(_FIRST_SLICE_WORK / (3 * n_weights * batch_size))
@@ -165,7 +191,7 @@ class EpochRunner:
         m, o = self.model, self.optimizer
         self.training = m._ops.start_training(m._params, self.state, m._layout, self.data,
                                               m._loss_code, self.batch_size, o.config(),
-                                              self.workers)  # fmt: skip
+                                              self.workers, self.dropout)  # fmt: skip
         return self
 
     def __exit__(self, *exc):
@@ -176,19 +202,23 @@ class EpochRunner:
         """Train on the samples ``order`` in one backend call."""
         o = self.optimizer
         with np.errstate(over="ignore", invalid="ignore"):  # fit reports a non-finite loss
-            self.training.train(order, o.config(), o._t, stats)
+            self.training.train(order, o.config(), o._t, stats, epoch=self._epoch)
 
-    def run(self, epochs, orders, callbacks=(), validate=None, logs=None, initial_epoch=0):
+    def run(self, epochs, orders, callbacks=(), validate=None, logs=None, initial_epoch=0,
+            params=None):  # fmt: skip
         """Train epochs ``initial_epoch`` to ``epochs - 1`` and return their :class:`History`.
 
         ``orders(epoch)`` gives each epoch's order of the samples. ``logs(record, seconds)``
         gives an epoch's logs from its statistics record (default: :meth:`logs`, with the
         validation metrics that ``validate()`` returns, prefixed with ``val_``). After each
-        epoch the optimizer's schedule is told, the history grows, and the ``callbacks`` run;
-        one that sets ``model.stop_training`` ends training. A Ctrl-C raises
-        :class:`TrainingInterrupted` holding the history so far.
+        epoch the optimizer's schedule is told, the model's ``epochs_trained`` becomes the
+        epoch's number plus one, the history grows, and the ``callbacks`` run (in their order:
+        a schedule's first, so that a checkpoint holds its state after the epoch); one that
+        sets ``model.stop_training`` ends training. ``params`` (a dict) becomes the history's
+        and the callbacks' ``params``. A Ctrl-C raises :class:`TrainingInterrupted` holding
+        the history so far.
         """
-        model, history = self.model, History()
+        model, history = self.model, History(params)
         if logs is None:
 
             def logs(record, seconds):
@@ -197,14 +227,19 @@ class EpochRunner:
         model.stop_training = False
         for callback in callbacks:
             callback.set_model(model)
-            callback.on_train_begin()
+            callback.set_params(history.params)
+        for callback in callbacks:
+            callback.on_train_begin({})
+        epoch_logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
                 for callback in callbacks:
-                    callback.on_epoch_begin(epoch)
+                    callback.on_epoch_begin(epoch, {})
+                self._epoch = epoch
                 record, elapsed = self.epoch(orders(epoch), epoch + 1, epochs)
                 opt = self.optimizer
                 opt.iteration_ends(opt.samples_seen + int(record["n_seen"]))
+                model.epochs_trained = epoch + 1
                 epoch_logs = logs(record, elapsed)
                 history._append(epoch, epoch_logs)
                 if self.verbose:
@@ -221,7 +256,7 @@ class EpochRunner:
         except KeyboardInterrupt as exc:  # between two epochs: nothing to undo
             raise TrainingInterrupted(lambda: None, history) from exc
         for callback in callbacks:
-            callback.on_train_end()
+            callback.on_train_end(dict(epoch_logs))
         return history
 
     def logs(self, record, elapsed, evaluate_validation=None):
@@ -270,8 +305,10 @@ class EpochRunner:
         n = len(order)
         saved = (self.model._params.copy(), self.optimizer.snapshot()) if self.rollback else None
         stats = new_stats()
-        bar = tqdm(total=n, desc=f"epoch {number}/{epochs}", unit="sample",
-                   disable=self.verbose != 1, leave=False, file=sys.stderr)  # fmt: skip
+        # disable=None: tqdm draws only on a terminal, so a log file gets no carriage returns
+        bar = _NO_BAR if self.verbose != 1 else tqdm(
+            total=n, desc=f"epoch {number}/{epochs}", unit="sample", disable=None, leave=False,
+            file=sys.stderr)  # fmt: skip
         started = time.perf_counter()
         try:
             first = 0

@@ -24,6 +24,8 @@ step only the first layer's rows of nonzero inputs. With ``workers > 1`` per-sam
 Hogwild-style in threads (:func:`_hogwild`).
 """
 
+import os
+import queue
 import threading
 from collections import namedtuple
 
@@ -34,26 +36,15 @@ from .._codes import new_stats
 from ._config import JIT_OPTIONS
 from .activations import _activate_row, _derivative_row
 from .batch import (
-    _backward_hidden,
-    _compact_columns,
-    _first_layer_gradient,
-    _forward,
-    _gather,
     _largest_layer,
-    _longest_row,
-    _scatter_rows,
-    _sparse_rows,
-    _times_derivative,
-    _touched_columns,
-    _views,
     compiled_data,
-    stored_views,
     unit_offsets,
 )
 from .codes import ACT, B_OFFSET, N_IN, N_OUT, TRANSPOSED, W_OFFSET
-from .dense import _column_sums
+from .dropout import _dropout_row
 from .fpmode import subnormals_flushed
 from .losses import loss_and_grad, n_correct
+from .minibatch import FIRST_STEP, batch_work, minibatch_worker, unit_blocks
 from .rows import (
     _backward_cols,
     _backward_rows,
@@ -63,6 +54,7 @@ from .rows import (
     _forward_rows,
     _update_rows,
 )
+from .sync import new_sync
 from .update import (
     _lazy_update,
     _optimizer_update,
@@ -73,41 +65,23 @@ from .update import (
     step_size,
 )
 
-# A batch's first layer goes sparse when its fraction of nonzero inputs is below
-# SPARSE_DENSITY + SPARSE_ROWS / m, for a batch of m rows: BLAS pays per call and gains with m,
-# the sparse loops cost the same per nonzero input. The two constants are fitted to the
-# densities at which the two paths tie (the performance notes give the measurements); the
-# hidden width does not move the tie, so it is not in the rule.
-SPARSE_DENSITY = 0.1
-SPARSE_ROWS = 6.0
-
-# A dense batch goes to BLAS over only the inputs some row uses when they are fewer than this
-# fraction of all (an image's empty border): the products shrink with the inputs, the copies
-# that compact them cost less than the work saved.
-COMPACT_BELOW = 0.9
-
-
-@njit(**JIT_OPTIONS)
-def goes_sparse(n_nonzero, m, n_in):
-    """Whether a dense batch of ``m`` rows of ``n_in`` inputs, ``n_nonzero`` of them nonzero,
-    takes the sparse first layer: its density is below SPARSE_DENSITY + SPARSE_ROWS / m."""
-    return n_nonzero < (SPARSE_DENSITY * m + SPARSE_ROWS) * n_in
-
-
 # The work buffers of the per-sample loop: one sample's pre-activations, activations, activation
 # derivatives and two rows of deltas (every layer's units in turn); a layer's dW (the largest
 # layer's size; empty for plain SGD, which steps W in place); the sample's input as a sparse row
 # (indices and values), and a hidden layer's nonzero activations; a CSR row written out dense
-# for the optimizers that step every weight of the first layer; the output's loss gradient.
+# for the optimizers that step every weight of the first layer; the output's loss gradient;
+# dropout's rate on each layer's output (float64, empty without dropout) and its key, the
+# uint64 pair (seed, epoch) that :meth:`Training.train` sets before each call.
 SampleWork = namedtuple(
     "SampleWork",
     "z a dact delta delta_prev grad_work input_indices input_values nonzero_hidden "
-    "values_hidden dense_row grad",
+    "values_hidden dense_row grad dropout_rates dropout_key",
 )
 
 
-def sample_work(layout, data, opt, dtype):
-    """The :data:`SampleWork` of one thread for ``data`` (a CompiledData) and ``opt``."""
+def sample_work(layout, data, opt, dtype, dropout=None):
+    """The :data:`SampleWork` of one thread for ``data`` (a CompiledData) and ``opt``;
+    ``dropout`` is a :data:`~fastnn._codes.DropoutPlan` or None."""
     n_layers = layout.shape[0]
     units = int(layout[:, N_OUT].sum())
     widest = int(layout[:, N_OUT].max())
@@ -129,6 +103,8 @@ def sample_work(layout, data, opt, dtype):
         values_hidden=np.empty(widest, dtype),
         dense_row=np.zeros(n_in0 if sparse_input and not (plain or lazy) else 0, dtype),
         grad=np.empty((1, int(layout[n_layers - 1, N_OUT])), dtype),
+        dropout_rates=np.empty(0) if dropout is None else np.asarray(dropout.rates, np.float64),
+        dropout_key=np.array([0 if dropout is None else dropout.seed, 0], np.uint64),
     )
 
 
@@ -136,6 +112,10 @@ def sample_work(layout, data, opt, dtype):
 def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, work):
     """Train on one sample at a time, in the order ``order`` (``data`` a CompiledData), with the
     buffers of ``work`` (a :data:`SampleWork`).
+
+    With dropout, a layer's activations and their derivatives are multiplied by the sample's
+    mask as soon as they are computed (:func:`.dropout._dropout_row`): the next layer reads the
+    dropped activations, and the backward pass the masked derivatives.
 
     One long loop on purpose: the forward pass, the loss, the backward pass and the update of a
     sample are fused so that a sample's activations stay in L1 and nothing is allocated per
@@ -159,6 +139,9 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, wo
     last = units[n_layers - 1]
     weighted = data.weights.shape[0] > 0
     record = stats[0]
+    rates = work.dropout_rates
+    dropping = rates.shape[0] > 0
+    seed, epoch = work.dropout_key[0], work.dropout_key[1]
 
     for k in range(order.shape[0]):
         s = order[k]
@@ -188,6 +171,9 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, wo
                     n_nonzero = _find_nonzero(a[units[layer - 1] : lo], nonzero, values)
                 _forward_rows(nonzero, values, n_nonzero, params, w, b, z[lo:hi])
             _activate_row(z[lo:hi], layout[layer, ACT], a[lo:hi])
+            if dropping and rates[layer] > 0:  # a_l *= mask_l, act'(z_l) *= mask_l
+                _derivative_row(z[lo:hi], a[lo:hi], layout[layer, ACT], dact[lo:hi])
+                _dropout_row(a[lo:hi], dact[lo:hi], seed, epoch, s, layer, 0, rates[layer])
         # loss and dL/da of the output, then delta_L = dL/da * act'(z_L)
         out = a[last:].reshape(1, n_out)
         labels, targets = data.labels[s : s + 1], data.targets[s : s + 1]
@@ -204,7 +190,8 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, wo
         squares = 0.0
         for layer in range(n_layers - 1, 0, -1):
             lo, hi = units[layer - 1], units[layer]
-            _derivative_row(z[lo:hi], a[lo:hi], layout[layer - 1, ACT], dact[lo:hi])
+            if not (dropping and rates[layer - 1] > 0):  # else the forward pass made it
+                _derivative_row(z[lo:hi], a[lo:hi], layout[layer - 1, ACT], dact[lo:hi])
             width = layout[layer, N_OUT]
             w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
             if layout[layer, TRANSPOSED]:
@@ -252,197 +239,44 @@ def per_sample_epoch(params, state, layout, data, order, loss, opt, t, stats, wo
         t[0] += 1
 
 
-@njit(**JIT_OPTIONS)
-def _touched_rows(nonzero, counts, position, touched):
-    """List in ``touched`` the distinct input indices of a batch of sparse rows; return how
-    many. ``position`` (n_features, all -1 between calls) marks the ones listed."""
-    n = 0
-    for r in range(counts.shape[0]):
-        for c in range(counts[r]):
-            i = nonzero[r, c]
-            if position[i] < 0:
-                position[i] = n
-                touched[n] = i
-                n += 1
-    for c in range(n):
-        position[touched[c]] = -1
-    return n
-
-
-# The work buffers of the mini-batch loop, for batches of up to ``capacity`` rows: the batch's
-# dense rows, the inputs some row uses and their compacted copy with the first layer's rows they
-# meet; every layer's pre-activations and activations, two rows of deltas and the derivative's
-# buffer; the gradient (laid out like the parameters); the batch's labels, targets and weights;
-# its first-layer input as sparse rows (indices, values, counts); the rows a lazy step moves.
-BatchWork = namedtuple(
-    "BatchWork",
-    "capacity xbuf columns xc_buf Wc_buf zbuf abuf deltas work grads labels targets weights "
-    "nonzero values counts touched position",
-)
-
-
-def batch_work(layout, data, opt, batch_size, params):
-    """The :data:`BatchWork` for batches of ``batch_size`` rows of ``data`` (a CompiledData)."""
-    dtype = params.dtype
-    units = int(layout[:, N_OUT].sum())
-    widest = int(layout[:, N_OUT].max())
-    n_in0, n_out0 = int(layout[0, N_IN]), int(layout[0, N_OUT])
-    sparse_input = data.indptr.shape[0] > 0
-    lazy = opt.lazy and not is_plain_sgd(opt)
-    dense = 0 if sparse_input else 1
-    longest = _longest_row(data)
-    return BatchWork(
-        capacity=batch_size,
-        xbuf=np.empty(dense * batch_size * n_in0, dtype),
-        columns=np.empty(dense * n_in0, np.int64),
-        xc_buf=np.empty(dense * batch_size * n_in0, dtype),
-        Wc_buf=np.empty(dense * n_in0 * n_out0, dtype),
-        zbuf=np.empty(batch_size * units, dtype),
-        abuf=np.empty(batch_size * units, dtype),
-        deltas=np.empty((2, batch_size * widest), dtype),
-        work=np.empty(batch_size * widest, dtype),
-        grads=np.zeros_like(params),  # the padding between layers stays zero
-        labels=np.empty(batch_size, np.int64),
-        targets=np.empty((batch_size, data.targets.shape[1]), dtype),
-        weights=np.empty(batch_size if data.weights.shape[0] > 0 else 0, dtype),
-        nonzero=np.empty((batch_size, longest), data.indices.dtype),
-        values=np.empty((batch_size, longest), dtype),
-        counts=np.empty(batch_size, np.int64),
-        touched=np.empty(n_in0 if lazy else 0, data.indices.dtype),
-        position=np.full(n_in0 if lazy else 0, -1, np.int64),
-    )
-
-
-@njit(**JIT_OPTIONS)
-def minibatch_epoch(params, state, layout, data, order, loss, opt, t, stats, work):
-    """Train on batches of ``work.capacity`` samples of ``order``, each step on the batch's mean
-    gradient (the last, shorter batch is averaged over its own size); ``data`` a CompiledData,
-    ``work`` a :data:`BatchWork`.
-
-    Each phase of a step is a helper of :mod:`.batch`, so what stays is the loop's plumbing.
-    """
-    dtype = params.dtype
-    n_layers = layout.shape[0]
-    units = unit_offsets(layout)
-    n_in0, n_out0, n_out = layout[0, N_IN], layout[0, N_OUT], layout[n_layers - 1, N_OUT]
-    batch_size = work.capacity
-    sparse_input = data.indptr.shape[0] > 0
-    plain = is_plain_sgd(opt)
-    lazy = opt.lazy and not plain
-    xbuf, columns, xc_buf, Wc_buf = work.xbuf, work.columns, work.xc_buf, work.Wc_buf
-    zbuf, abuf, deltas, grads = work.zbuf, work.abuf, work.deltas, work.grads
-    labels, targets, weights = work.labels, work.targets, work.weights
-    nonzero, values, counts = work.nonzero, work.values, work.counts
-    touched, position = work.touched, work.position
-    weighted = data.weights.shape[0] > 0
-    record = stats[0]
-    W0, b0 = stored_views(params, layout, 0)  # the first layer is never stored transposed
-    dW0, db0 = stored_views(grads, layout, 0)
-    w0 = layout[0, W_OFFSET]
-
-    for first in range(0, order.shape[0], batch_size):
-        m = min(batch_size, order.shape[0] - first)
-        x = xbuf[: 0 if sparse_input else m * n_in0].reshape(-1, n_in0)
-        total = _gather(data, order, first, m, x, labels, targets, weights)
-        record["n_seen"] += m
-        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
-            continue
-        batch_weights = weights[:m] if weighted else weights
-        penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
-        rate = step_size(opt, t[0])
-        # Sparse input, a lazy step, or a dense batch with enough zeros (goes_sparse) takes
-        # the first layer's products over the nonzero inputs only; the others go to BLAS.
-        n_cols = n_in0
-        sparse = sparse_input or lazy
-        if not sparse:
-            n_cols, n_nonzero = _touched_columns(x, columns)
-            sparse = goes_sparse(n_nonzero, m, n_in0)
-        # A dense batch whose rows all leave some inputs zero (an image's empty border)
-        # multiplies only the inputs some row uses, and the rows of W0 they meet.
-        compact = not sparse and n_cols < COMPACT_BELOW * n_in0
-        x0, W0_used = x, W0
-        if compact:
-            x0 = xc_buf[: m * n_cols].reshape(m, n_cols)
-            W0_used = Wc_buf[: n_cols * n_out0].reshape(n_cols, n_out0)
-            _compact_columns(x, W0, columns, n_cols, x0, W0_used)
-        if sparse:
-            _sparse_rows(data, order, first, x, nonzero, values, counts[:m])
-        zs, acts = _views(zbuf, m, layout, units), _views(abuf, m, layout, units)
-        _forward(params, layout, x0, W0_used, sparse, nonzero, values, counts[:m], zs, acts)
-        # loss, dL/da of the output (with the 1/m inside), delta_L = dL/da * act'(z_L)
-        out = acts[n_layers - 1]
-        delta = deltas[0, : m * n_out].reshape(m, n_out)
-        mean = loss_and_grad(loss, out, labels[:m], targets[:m], batch_weights, delta)
-        record["loss_sum"] += total * mean
-        record["batch_loss_sum"] += m * mean
-        record["correct_sum"] += n_correct(loss, out, labels[:m], targets[:m], batch_weights)
-        record["weight_sum"] += total
-        _times_derivative(delta, zs[n_layers - 1], out, layout[n_layers - 1, ACT],
-                          work.work[: m * n_out].reshape(m, n_out))  # fmt: skip
-        delta = _backward_hidden(params, grads, layout, zs, acts, deltas, work.work)
-        # the first layer: plain SGD on a sparse batch steps W directly (W -= rate x^T delta)
-        # on the rows of nonzero inputs, with no dW buffer; a lazy step moves only those rows
-        fused = (sparse or compact) and (plain or lazy)
-        if compact:  # dW0's rows for the inputs used (into W0_used's buffer), then W0's step
-            dWc = W0_used
-            _first_layer_gradient(x0, False, nonzero, values, counts[:m], W0_used, delta, dWc,
-                                  db0)  # fmt: skip
-            if plain:  # the rows of the unused inputs do not move
-                step = dtype.type(-rate)
-                for c in range(n_cols):
-                    row, grad_row = W0[columns[c]], dWc[c]
-                    for j in range(n_out0):
-                        row[j] += step * grad_row[j]
-                _optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
-            else:
-                dW0[:] = 0
-                for c in range(n_cols):
-                    _copy_into(dW0[columns[c]], dWc[c], 0, n_out0)
-        elif sparse and plain:
-            _scatter_rows(nonzero, values, counts[:m], delta, W0, dtype.type(-rate))
-            _column_sums(delta, db0)
-            _optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
-        elif sparse and lazy:
-            n_touched = _touched_rows(nonzero, counts[:m], position, touched)
-            for c in range(n_touched):
-                dW0[touched[c]] = 0
-            _scatter_rows(nonzero, values, counts[:m], delta, dW0, dtype.type(1))
-            _column_sums(delta, db0)
-            _lazy_update(touched, n_touched, dW0, params, state, w0, opt, rate)
-            _optimizer_update(params, state, layout[0, B_OFFSET], db0, opt, rate, 0.0)
-        else:
-            _first_layer_gradient(x, sparse, nonzero, values, counts[:m], W0, delta, dW0, db0)
-        # update every layer with the batch's mean gradient (the first is done if it was fused)
-        squares = 0.0
-        for layer in range(1 if fused else 0, n_layers):
-            w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-            size, width = layout[layer, N_IN] * layout[layer, N_OUT], layout[layer, N_OUT]
-            squares += _step_layer(params, state, w, b, grads[w : w + size], grads[b : b + width],
-                                  opt, rate, penalty_scale)  # fmt: skip
-        record["penalty_sum"] += m * penalty_scale * squares
-        t[0] += 1
-
-
 class Training:
     """What one ``fit`` trains with on the numba backend: the data's arrays as the compiled loops
-    read them and every work buffer, prepared once; see :func:`start_training`."""
+    read them, every work buffer and, in mini-batches, the threads that share each batch,
+    prepared once; see :func:`start_training`."""
 
-    def __init__(self, params, state, layout, data, loss, batch_size, opt, workers):
+    def __init__(self, params, state, layout, data, loss, batch_size, opt, workers, dropout=None):
         self.params, self.state, self.layout, self.loss = params, state, layout, loss
         self.data = compiled_data(data)
         self.batch_size, self.workers = batch_size, workers
+        self.team = self._blas = None
         if batch_size > 1:
-            self.work = batch_work(layout, self.data, opt, batch_size, params)
+            n_threads = batch_threads(layout, batch_size)
+            self.work = batch_work(layout, self.data, opt, batch_size, params, n_threads,
+                                   dropout)  # fmt: skip
+            self.sync = new_sync()
+            self._blas = _single_threaded_blas()
+            self.team = _Team(n_threads)
         else:
-            self.work = [sample_work(layout, self.data, opt, params.dtype) for _ in range(workers)]
+            self.work = [sample_work(layout, self.data, opt, params.dtype, dropout)
+                         for _ in range(workers)]  # fmt: skip
 
-    def train(self, order, opt, t, stats):
+    def train(self, order, opt, t, stats, last_phase=FIRST_STEP, *, epoch=0):
         """Train on the samples ``order`` (a slice of an epoch, or all of it), in one call of
-        the compiled loop, with subnormal numbers flushed to zero (see :mod:`.fpmode`)."""
+        the compiled loop (in mini-batches, one call in each of the threads), with subnormal
+        numbers flushed to zero (see :mod:`.fpmode`). ``last_phase`` stops each mini-batch
+        after a phase of :data:`.minibatch.PHASES` (a profiling aid); ``epoch`` keys the
+        dropout masks."""
         args = (self.params, self.state, self.layout, self.data)
+        for work in self.work if self.batch_size == 1 else [self.work]:
+            work.dropout_key[1] = epoch
         if self.batch_size > 1:
-            with subnormals_flushed():
-                minibatch_epoch(*args, order, self.loss, opt, t, stats, self.work)
+
+            def share(tid):
+                with subnormals_flushed():
+                    minibatch_worker(tid, self.sync, *args, order, self.loss, opt, t, stats,
+                                     self.work, last_phase)  # fmt: skip
+
+            self.team.run(share)
         elif self.workers == 1:
             with subnormals_flushed():
                 per_sample_epoch(*args, order, self.loss, opt, t, stats, self.work[0])
@@ -450,8 +284,13 @@ class Training:
             _hogwild(*args, order, self.loss, opt, t, stats, self.work)
 
     def close(self):
-        """Release the data's arrays and the work buffers."""
-        self.data = self.work = None
+        """Stop the threads, give BLAS its threads back, and release the data's arrays and the
+        work buffers."""
+        if self.team is not None:
+            self.team.close()
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+        self.data = self.work = self.team = self._blas = None
 
     def __enter__(self):
         return self
@@ -460,16 +299,108 @@ class Training:
         self.close()
 
 
-def start_training(params, state, layout, data, loss, batch_size, opt, workers=1):
+# Mini-batches smaller than this (multiply-adds of the first layer's forward product) run in
+# one thread: below it, the threads' meetings cost more than the product gains.
+THREADS_FROM = 2e5
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def batch_threads(layout, batch_size):
+    """How many threads share each mini-batch: one per block of the first layer's units (see
+    :func:`.minibatch.unit_blocks`), at most one per CPU this process may use and at most
+    ``$FASTNN_NUM_THREADS``; one for small products. The weights do not depend on it."""
+    blocks = len(unit_blocks(int(layout[0, N_OUT]))) - 1
+    most = usable_cpus()
+    limit = os.environ.get("FASTNN_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) >= 1:
+        most = min(most, int(limit))
+    if batch_size * layout[0, N_IN] * layout[0, N_OUT] < THREADS_FROM:
+        most = 1
+    return max(1, min(blocks, most))
+
+
+def _single_threaded_blas():
+    """BLAS limited to one thread (threadpoolctl) for the fit: the epoch's threads are the
+    parallelism, each running its own products; undone by ``restore_original_limits``. The
+    libraries are looked up once a process (a few milliseconds): the BLAS the kernels call is
+    SciPy's, loaded before any kernel runs."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
+
+
+class _Team:
+    """The helper threads of a Training: threads 1..n-1, each waiting for its share of every
+    ``run`` while thread 0's share runs in the calling thread."""
+
+    def __init__(self, n_threads):
+        self.tasks = [queue.SimpleQueue() for _ in range(n_threads - 1)]
+        self.done = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._serve, args=(tasks,), daemon=True,
+                                         name=f"fastnn-batch-{tid}")
+                        for tid, tasks in enumerate(self.tasks, start=1)]  # fmt: skip
+        for thread in self.threads:
+            thread.start()
+
+    def _serve(self, tasks):
+        while True:
+            job = tasks.get()
+            if job is None:
+                return
+            try:
+                job()
+                self.done.put(None)
+            except BaseException as exc:  # handed to the calling thread
+                self.done.put(exc)
+
+    def run(self, share):
+        """``share(tid)`` for every thread at once; returns when all are done, raising the
+        first exception any raised."""
+        for tid, tasks in enumerate(self.tasks, start=1):
+            tasks.put(lambda tid=tid: share(tid))
+        failures = []
+        try:
+            share(0)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            failures += [f for f in (self.done.get() for _ in self.tasks) if f is not None]
+        if failures:
+            raise failures[0]
+
+    def close(self):
+        for tasks in self.tasks:
+            tasks.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
+def start_training(params, state, layout, data, loss, batch_size, opt, workers=1, dropout=None):
     """Prepare the training of one ``fit``: a :class:`Training` whose ``train(order, opt, t,
-    stats)`` trains the samples ``order`` of ``data`` (an EpochData: dense or CSR ``X``) in
-    batches of ``batch_size`` (1: per sample), updating ``params`` and ``state`` in place.
+    stats, epoch=epoch)`` trains the samples ``order`` of ``data`` (an EpochData: dense or CSR
+    ``X``) in batches of ``batch_size`` (1: per sample), updating ``params`` and ``state`` in
+    place.
 
     ``opt`` is the optimizer's record at the start (the buffers depend on its kind; each call
     takes the record of that moment, whose rate may have changed). With ``workers > 1`` (per
     sample, plain SGD) the samples are shared among that many threads, Hogwild-style.
+    ``dropout`` (a :data:`~fastnn._codes.DropoutPlan`, or None) drops units of the hidden
+    layers, with masks keyed by the epoch that ``train`` is given (per sample only for now).
     """
-    return Training(params, state, layout, data, loss, batch_size, opt, workers)
+    return Training(params, state, layout, data, loss, batch_size, opt, workers, dropout)
 
 
 def _hogwild(params, state, layout, data, order, loss, opt, t, stats, work):

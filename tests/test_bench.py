@@ -6,6 +6,7 @@ PyTorch and JAX are optional: their tests are skipped when the package is missin
 
 import json
 import math
+import shlex
 import subprocess
 import sys
 
@@ -69,7 +70,7 @@ def test_initial_weights_are_he_then_glorot():
 def test_run_times_both_backends_in_both_regimes(mnist):
     result = bench.run(data=mnist, **TINY)
     rows = result["results"]
-    assert set(result) == {"settings", "machine", "notes", "results"}
+    assert set(result) == {"date", "command", "settings", "machine", "notes", "results"}
     assert all(set(row) == ROW_FIELDS for row in rows)
     seen = {(r["implementation"], r["regime"], r["samples"]) for r in rows}
     assert seen == {
@@ -192,6 +193,10 @@ def test_command_line_prints_the_table_and_writes_json(tmp_path):
     assert saved["settings"]["samples"] == 500 and saved["settings"]["numpy_samples"] == 200
     assert len(saved["results"]) == 5 and all(set(r) == ROW_FIELDS for r in saved["results"])
     assert {"cpu", "cores", "versions", "env", "blas"} <= set(saved["machine"])
+    assert saved["command"] == shlex.join(["fastnn", "bench", "--samples", "500",
+                                           "--numpy-samples", "200", "--repeat", "1",
+                                           "--json", str(out)])  # fmt: skip
+    assert saved["date"].endswith("+00:00")
 
 
 @pytest.mark.parametrize(
@@ -257,6 +262,19 @@ def _same_job_as_fastnn(result, peer):
         ]  # fmt: skip
         assert row["test_accuracy"] == pytest.approx(reference[0]["test_accuracy"], abs=5e-3)
     return rows
+
+
+def test_the_numba_rows_name_the_threads_that_train(mnist):
+    """Per sample one thread; in batches the threads that share each batch (as many as the
+    first layer's blocks and the CPUs allow)."""
+    from fastnn.kernels.epoch import batch_threads
+
+    result = bench.run(data=mnist, **TINY)
+    rows = {r["regime"]: r for r in rows_of(result, "fastnn numba")}
+    model = fn.Sequential(fn.dense_stack([784, 128, 10]))
+    model._build()
+    assert rows["per-sample"]["threads"] == "1"
+    assert rows["batch"]["threads"] == str(batch_threads(model._layout, 128))
 
 
 def test_pytorch_peer(mnist, monkeypatch):

@@ -257,10 +257,12 @@ def test_hogwild_twin_matches_the_oracle(workers):
 @pytest.mark.parametrize("opts", ["plain", "adam"])
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.95])
 def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
-    """``per_sample_epoch`` and ``minibatch_epoch``, called directly (a Training picks one of
-    them by the batch size), against the numpy backend's epoch."""
+    """``per_sample_epoch`` and ``minibatch_worker`` (alone, as thread 0 of 1), called directly
+    (a Training picks one of them by the batch size), against the numpy backend's epoch."""
     from fastnn.kernels.batch import compiled_data
-    from fastnn.kernels.epoch import batch_work, minibatch_epoch, per_sample_epoch, sample_work
+    from fastnn.kernels.epoch import per_sample_epoch, sample_work
+    from fastnn.kernels.minibatch import FIRST_STEP, batch_work, minibatch_worker
+    from fastnn.kernels.sync import new_sync
 
     X, y, n_out = make_problem("softmax_cross_entropy", seed=11, zeros=zeros)
     model = make_model("softmax_cross_entropy", X.shape[1], n_out, "numpy")
@@ -277,7 +279,8 @@ def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
         if batch_size == 1:
             per_sample_epoch(*args, sample_work(model._layout, arrays, opt.config(), params.dtype))
         else:
-            minibatch_epoch(*args, batch_work(model._layout, arrays, opt.config(), 7, params))
+            work = batch_work(model._layout, arrays, opt.config(), 7, params, 1)
+            minibatch_worker(0, new_sync(), *args, work, FIRST_STEP)
         np.testing.assert_allclose(params, expected[0], rtol=EPOCH_RTOL, atol=1e-12)
         assert_stats_close(stats, expected[2])
         assert t[0] == expected[3]
@@ -298,28 +301,65 @@ def test_the_compiled_epoch_paths_match_the_numpy_twin(opts, zeros):
 def test_the_first_layer_goes_sparse_by_density_and_batch_size(m, density, sparse):
     """The cost model: MNIST (19% nonzero) takes BLAS in batches of 128 and the sparse loops in
     batches of 32."""
-    from fastnn.kernels.epoch import goes_sparse
+    from fastnn.kernels.minibatch import goes_sparse
 
     assert goes_sparse(int(density * m * 784), m, 784) == sparse
 
 
+def _first_batch_plan(X, y, batch_size):
+    """The first layer's plan for the first batch of X (rows in order): path, spans."""
+    from fastnn.kernels.batch import compiled_data
+    from fastnn.kernels.minibatch import _gather, _plan, batch_work
+
+    n_in = X.shape[1]
+    model = make_model("softmax_cross_entropy", n_in, 4, "numpy")
+    arrays = compiled_data(model._epoch_data(X, y, None))
+    work = batch_work(model._layout, arrays, make_optimizer("plain").config(), batch_size,
+                      model._params, 1)  # fmt: skip
+    _gather(0, 1, arrays, np.arange(len(X)), 0, batch_size, work)
+    columns, position = np.empty(n_in, np.int64), np.empty(n_in, np.int64)
+    spans = np.empty((n_in + 1, 2), np.int64)
+    path, _, n_spans = _plan(batch_size, n_in, work, True, False, columns, position, spans)
+    return path, spans[:n_spans].tolist()
+
+
+def test_many_stretches_are_joined_until_few_remain():
+    """Thirty stretches of five used inputs, nine apart: more than MAX_SPANS products, so the
+    gap doubles until the stretches join (here into one)."""
+    from fastnn.kernels.minibatch import MAX_SPANS, SPAN_GAP, SPANS
+
+    X, y, _ = make_problem("softmax_cross_entropy", seed=3, n=64, n_in=420, zeros=0.0)
+    X[:, np.arange(420) % 14 >= 5] = 0
+    assert 9 >= SPAN_GAP and 30 > MAX_SPANS
+    assert _first_batch_plan(X, y, 64) == (SPANS, [[0, 411]])
+    X, y, _ = make_problem("softmax_cross_entropy", seed=3, n=64, n_in=420, zeros=0.0)
+    X[:, (np.arange(420) % 14 >= 5) & (np.arange(420) < 140)] = 0  # eleven: few enough
+    expected = [[k, k + 5] for k in range(0, 140, 14)] + [[140, 420]]
+    assert _first_batch_plan(X, y, 64) == (SPANS, expected)
+
+
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_batches_over_the_inputs_they_use_match_the_naive_oracle(opts, weighted):
-    """Dense batches of 64 whose rows leave a fifth of the inputs zero (half of the others
-    nonzero, too dense for the sparse loops) take BLAS over the other inputs only."""
-    from fastnn.kernels.epoch import COMPACT_BELOW, goes_sparse
+def test_batches_over_the_stretches_of_inputs_they_use_match_the_naive_oracle(opts, weighted):
+    """Dense batches of 64 whose rows leave a stretch of inputs zero (wider than SPAN_GAP, half
+    of the others nonzero: too dense for the sparse loops) take BLAS over the two stretches on
+    either side, read in place, and leave the rows of W0 in between alone under plain SGD."""
+    from fastnn.kernels.minibatch import SPAN_GAP, SPANS, goes_sparse
 
-    X, y, n_out = make_problem("softmax_cross_entropy", seed=12, n=160, n_in=30, zeros=0.5)
-    X[:, [2, 5, 11, 17, 23, 29]] = 0  # zero in every row
-    X[:64, 8] = 0  # and one more in the first batch only
+    n_in = 200
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=12, n=160, n_in=n_in, zeros=0.5)
+    unused = np.arange(70, 150)  # zero in every row
+    X[:, unused] = 0
+    X[:64, 3] = 0  # and one more in the first batch only, inside a stretch
+    assert len(unused) > SPAN_GAP
     for first in range(0, len(X), 64):
         batch = X[first : first + 64]
-        assert not goes_sparse(np.count_nonzero(batch), len(batch), 30)
-        assert (batch != 0).any(0).sum() < COMPACT_BELOW * 30
-    model = make_model("softmax_cross_entropy", 30, n_out, "numpy")
+        assert not goes_sparse(np.count_nonzero(batch), len(batch), n_in)
+    model = make_model("softmax_cross_entropy", n_in, n_out, "numpy")
     data = model._epoch_data(X, y, sample_weights(weighted, n=len(X)))
     order = np.arange(len(X))
+    # the plan of the first batch: two stretches, the gap between them left out
+    assert _first_batch_plan(X[:64], y[:64], 64) == (SPANS, [[0, 70], [150, 200]])
     results = {
         module.__name__: run_epoch(module, model, data, order, 64, make_optimizer(opts))
         for module in (numba_backend, numpy_backend, naive)
@@ -333,7 +373,6 @@ def test_batches_over_the_inputs_they_use_match_the_naive_oracle(opts, weighted)
     W0 = layer_views(results["fastnn.kernels"][0], model._layout, 0)[0]
     W0_before = layer_views(model._params, model._layout, 0)[0]
     if opts == "plain":  # the rows of inputs no row uses do not move
-        unused = [2, 5, 11, 17, 23, 29]
         np.testing.assert_array_equal(W0[unused], W0_before[unused])
 
 
@@ -362,8 +401,8 @@ def test_small_layers_after_the_first_are_stored_transposed_behind_the_same_view
 def test_the_same_fit_again_gives_the_same_bits(batch_size, opts):
     """Each fit's buffers sit elsewhere in memory; the weights must not change with them. (A
     loop that writes arrays and sums into a scalar is compiled by LLVM as a vector and a scalar
-    version, picked by whether the addresses overlap, which sum in different orders: the first
-    fit of a process came out different about one time in two.)"""
+    version, picked by whether the addresses overlap, which sum in different orders: unless the
+    kernels rule that out, the weights depend on where the buffers happen to sit.)"""
     X, y, n_out = make_problem("softmax_cross_entropy", seed=6, n=90)
     results = []
     for _ in range(4):
@@ -408,3 +447,117 @@ def test_what_the_epochs_need_is_prepared_once_per_fit_not_per_slice(monkeypatch
     assert counts["data"] == 1 and counts["buffers"] == 1
     assert counts["slices"] > 3 * 64 // batch_size  # every batch a slice, and the warm-up's
     np.testing.assert_array_equal(model._layout, layout)
+
+
+THREAD_OPTIONS = {**OPTIONS, "lazy-adam": dict(beta1=0.8, beta2=0.99, eps=1e-6)}
+
+
+@pytest.mark.parametrize("opts", list(THREAD_OPTIONS))
+@pytest.mark.parametrize("zeros, sparse", [(0.0, False), (0.6, False), (0.97, False), (0.6, True)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_mini_batches_give_the_same_bits_for_any_number_of_threads(monkeypatch, opts, zeros,
+                                                                    sparse, weighted):  # fmt: skip
+    """The threads share each batch by blocks of units fixed by the layers' widths, and sum
+    across blocks in block order: 1, 2 or 3 threads train to the same bits, which are the
+    numpy backend's numbers. Inputs with no zeros take BLAS over every input, 60% zeros over
+    the used ones, 97% the sparse first layer; CSR rows are read as stored."""
+    import scipy.sparse as sp
+
+    from fastnn.kernels import epoch
+
+    monkeypatch.setattr(epoch, "THREADS_FROM", 0)  # threads even for this small problem
+    monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
+    teams = []
+    start = epoch._Team.__init__
+    monkeypatch.setattr(epoch._Team, "__init__", lambda team, n: teams.append(n) or start(team, n))
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(90, 40))
+    X[rng.random(X.shape) < zeros] = 0
+    X[:, [3, 17]] = 0  # inputs no row uses
+    y = rng.integers(0, 3, 90)
+    w = sample_weights(weighted, n=90)
+    layers = [fn.Dense(40, 200, "relu"), fn.Dense(200, 130, "tanh"), fn.Dense(130, 3)]
+    lazy = opts == "lazy-adam"
+    optimizer_args = THREAD_OPTIONS[opts]
+    results = {}
+    for backend, threads in (("numpy", 1), ("numba", 1), ("numba", 2), ("numba", 3)):
+        monkeypatch.setenv("FASTNN_NUM_THREADS", str(threads))
+        model = fn.Sequential([fn.Dense(**layer.to_config()) for layer in layers],
+                              backend=backend, dtype="float64", seed=1)  # fmt: skip
+        if opts == "adam" or lazy:
+            optimizer = fn.Adam(
+                lr=0.01,
+                lazy=lazy,
+                **{k: v for k, v in optimizer_args.items() if not (lazy and k in ("l1", "l2"))},
+            )
+        else:
+            optimizer = fn.SGD(lr=0.05, **optimizer_args)
+        model.fit(sp.csr_matrix(X) if sparse else X, y, epochs=2, batch_size=16,
+                  optimizer=optimizer, sample_weight=w, verbose=0)  # fmt: skip
+        results[backend, threads] = model._params.copy()
+    assert teams == [1, 2, 3]  # 200 units: three blocks
+    for threads in (2, 3):
+        np.testing.assert_array_equal(results["numba", threads], results["numba", 1])
+    np.testing.assert_allclose(results["numba", 1], results["numpy", 1], rtol=EPOCH_RTOL,
+                               atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("opts", ["momentum", "adam"])
+def test_mini_batches_with_dropout_give_the_same_bits_for_any_number_of_threads(monkeypatch,
+                                                                                 opts):  # fmt: skip
+    """Each unit's mask depends on its sample and its index, not on the block or the thread
+    that draws it: 1, 2 or 3 threads train to the same bits, the numpy backend's numbers."""
+    from fastnn.kernels import epoch
+
+    monkeypatch.setattr(epoch, "THREADS_FROM", 0)
+    monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(90, 40))
+    y = rng.integers(0, 3, 90)
+    results = {}
+    for backend, threads in (("numpy", 1), ("numba", 1), ("numba", 2), ("numba", 3)):
+        monkeypatch.setenv("FASTNN_NUM_THREADS", str(threads))
+        model = fn.Sequential([fn.Dense(40, 200, "relu"), fn.Dropout(0.3),
+                               fn.Dense(200, 130, "tanh"), fn.Dropout(0.5), fn.Dense(130, 3)],
+                              backend=backend, dtype="float64", seed=1)  # fmt: skip
+        optimizer = fn.Adam(lr=0.01) if opts == "adam" else fn.SGD(lr=0.05, momentum=0.5)
+        model.fit(X, y, epochs=2, batch_size=16, optimizer=optimizer, verbose=0)
+        results[backend, threads] = model._params.copy()
+    for threads in (2, 3):
+        np.testing.assert_array_equal(results["numba", threads], results["numba", 1])
+    np.testing.assert_allclose(results["numba", 1], results["numpy", 1], rtol=EPOCH_RTOL,
+                               atol=1e-12)  # fmt: skip
+
+
+def _array_bytes(value):
+    """The bytes of the arrays in a nest of tuples and lists."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(_array_bytes(item) for item in value)
+    return 0
+
+
+@pytest.mark.parametrize("opts", ["plain", "adam"])
+@pytest.mark.parametrize("batch_size", [1, 64])
+def test_the_memory_estimate_covers_what_training_allocates(opts, batch_size):
+    """``fastnn._memory.training_bytes``, the bound checked before training, is at least what
+    the numba backend's training allocates (parameters, optimizer state, work buffers), and not
+    wildly more."""
+    from fastnn._memory import training_bytes
+    from fastnn.kernels.epoch import start_training
+
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=5, n=200, n_in=300)
+    model = make_model("softmax_cross_entropy", 300, n_out, "numba", dtype="float32")
+    model._build()
+    optimizer = make_optimizer(opts)
+    state = optimizer.state_for(model._params)
+    data = model._epoch_data(X, y, None)
+    with start_training(model._params, state, model._layout, data, model._loss_code,
+                        batch_size, optimizer.config()) as training:  # fmt: skip
+        allocated = model._params.nbytes + state.nbytes + _array_bytes(training.work)
+    widths = [300] + [layer.n_out for layer in model.layers]
+    estimate = training_bytes(widths, "float32", batch_size, slots=2 if opts == "adam" else 0,
+                              plain=opts == "plain", rollback=False)  # fmt: skip
+    predictions = 8192 * 2 * sum(widths[1:]) * 4  # the validation's block, counted too
+    assert allocated <= estimate < 4 * allocated + predictions

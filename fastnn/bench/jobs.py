@@ -124,6 +124,16 @@ def make_optimizer(settings, lr):
     return SGD(lr=lr)
 
 
+def _numba_threads(model, batch_size):
+    """The threads the numba backend trains ``model`` with in batches of ``batch_size``."""
+    if batch_size == 1:
+        return "1"
+    from ..kernels.epoch import batch_threads
+
+    model._build()
+    return str(batch_threads(model._layout, batch_size))
+
+
 def fastnn_job(backend, data, regime, n, settings, implementation=None):
     """fastnn on ``backend``: the whole ``fit`` call a user makes is the timed region."""
     batch_size, lr = settings["batch_sizes"][regime], settings["lrs"][regime]
@@ -152,7 +162,7 @@ def fastnn_job(backend, data, regime, n, settings, implementation=None):
     def weights():
         return state["model"].get_weights()
 
-    threads = "1" if backend == "numba" else blas_threads()
+    threads = _numba_threads(new_model(), batch_size) if backend == "numba" else blas_threads()
     return Job(implementation or f"fastnn {backend}", regime, batch_size, lr, n, threads,
                prepare, lambda: fit(state["model"], X, y), accuracy, weights=weights,
                warm_up=warm_up if settings["warmup_samples"] else None,

@@ -1,0 +1,698 @@
+"""The mini-batch epoch: every step of a batch in one compiled loop, shared by a few threads.
+
+Each batch goes through the phases of a step, the threads meeting (:func:`.sync.barrier`)
+between the phases that need each other's results:
+
+1. **gather**: the batch's rows are copied into a work buffer (the threads share the rows),
+   and the inputs some row uses are noted; then the batch's first layer is chosen: its
+   nonzero inputs one row at a time when they are few (:func:`goes_sparse`), else BLAS over
+   the stretches of inputs the rows use (an image's empty border is left out, and so are the
+   rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
+2. **first layer forward**, ``a = act(x W0 + b0)``;
+3. **the other layers forward**, then the loss and its gradient ``delta_L`` (thread 0);
+4. **backward** through the layers above the first: ``delta_{l-1} = delta_l W_l^T act'`` and
+   the step of ``W_l``;
+5. **the first layer's step**.
+
+The threads share each layer's work by blocks of units, fixed by the layer's width alone
+(:func:`unit_blocks`): in the forward pass, blocks of the layer's outputs; backward, blocks of
+its inputs, so that a thread computes ``delta_{l-1}`` for its block from the rows of ``W_l`` it
+then steps itself. Every number is computed by the same operations in the same order whichever
+thread computes it, and sums over blocks are added in block order: the weights are the same
+bits for any number of threads. Each thread runs BLAS single-threaded (the epoch's own threads
+are the parallelism) on its blocks, with the products written straight into the layer's
+buffers (:func:`.blas.gemm`), and a plain SGD step is folded into the gradient's product.
+
+The weights' gradients are written into ``grads`` (laid out like ``params``) only for the
+optimizers that need them: momentum, Adam, penalties. Plain SGD steps the weights in the
+products themselves, and moves only the first layer's rows of the inputs the batch uses, as
+the gradient of the others is zero. The lazy optimizers step only those rows too, with their
+state.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from ._config import JIT_OPTIONS
+from .activations import _activate_row
+from .blas import gemm, gemm_scratch
+from .codes import ACT, B_OFFSET, IDENTITY, N_IN, N_OUT, RELU, SIGMOID, TANH, TRANSPOSED, W_OFFSET
+from .dropout import _dropout_block, _times_factor
+from .losses import loss_and_grad, n_correct
+from .rows import _copy_into
+from .sync import barrier
+from .update import _optimizer_update, is_plain_sgd, step_size
+
+# A batch's first layer goes sparse (its nonzero inputs, row by row) when the fraction of its
+# inputs that are nonzero is below SPARSE_DENSITY + SPARSE_ROWS / m, for a batch of m rows:
+# BLAS pays per call and gains with m, the sparse loops cost the same per nonzero input. The
+# constants are fitted to where the two paths tie (the performance notes give the runs).
+SPARSE_DENSITY = 0.1
+SPARSE_ROWS = 6.0
+
+# A dense batch's products run over the stretches of consecutive inputs its rows use, read in
+# place (the batch's rows and the rows of W0 they meet, with their own strides): stretches
+# fewer than SPAN_GAP inputs apart are joined (a product per stretch costs a call and a pass
+# over its output, a few unused inputs cost little); where that leaves more than MAX_SPANS
+# stretches, the gap doubles until it does not.
+SPAN_GAP = 8
+MAX_SPANS = 16
+
+# How the threads share a layer: blocks of about UNITS_PER_BLOCK units, at most MAX_BLOCKS,
+# each a multiple of BLOCK_ALIGN units wide (64 bytes of float32: BLAS's loads stay aligned).
+UNITS_PER_BLOCK = 64
+MAX_BLOCKS = 8
+BLOCK_ALIGN = 16
+
+# the phases of a step (``last_phase`` stops each batch after one: a profiling aid)
+GATHER, FIRST_FORWARD, FORWARD, BACKWARD, FIRST_STEP = 1, 2, 3, 4, 5
+PHASES = ("gather", "first layer forward", "other layers forward and loss",
+          "backward through the other layers", "first layer step")  # fmt: skip
+
+# the first layer's paths: nonzero inputs row by row, or BLAS over stretches of inputs
+SPARSE, SPANS = 0, 1
+
+
+@njit(**JIT_OPTIONS)
+def goes_sparse(n_nonzero, m, n_in):
+    """Whether a dense batch of ``m`` rows of ``n_in`` inputs, ``n_nonzero`` of them nonzero,
+    takes the sparse first layer: its density is below SPARSE_DENSITY + SPARSE_ROWS / m."""
+    return n_nonzero < (SPARSE_DENSITY * m + SPARSE_ROWS) * n_in
+
+
+def unit_blocks(width):
+    """The boundaries of the blocks a layer of ``width`` units is shared in: a function of the
+    width alone, so that the arithmetic does not depend on the number of threads."""
+    n_blocks = min(MAX_BLOCKS, max(1, round(width / UNITS_PER_BLOCK)))
+    size = -(-width // n_blocks)
+    size = -(-size // BLOCK_ALIGN) * BLOCK_ALIGN
+    bounds = list(range(0, width, size)) + [width]
+    return bounds[: MAX_BLOCKS + 1]
+
+
+def block_table(layout):
+    """Every layer's block boundaries, one row per layer (padded with the width), and the
+    number of blocks of each."""
+    n_layers = layout.shape[0]
+    bounds = np.empty((n_layers, MAX_BLOCKS + 1), np.int64)
+    counts = np.empty(n_layers, np.int64)
+    for layer in range(n_layers):
+        edges = unit_blocks(int(layout[layer, N_OUT]))
+        counts[layer] = len(edges) - 1
+        bounds[layer, :] = edges[-1]
+        bounds[layer, : len(edges)] = edges
+    return bounds, counts
+
+
+# The work buffers, for batches of up to ``capacity`` rows and ``n_threads`` threads: the
+# batch's dense rows, each thread's mark of the inputs its rows use and its count of their
+# nonzero entries; the batch's sparse rows (indices, values, counts); every layer's activations
+# and deltas (m rows each, one layer after another); the weights' gradient laid out like the
+# parameters (for the optimizers that need it); the batch's labels, targets and weights; rows
+# of zeros (the gradient of unused inputs); the sum of squares of each block of weights (the
+# L2 term); and for dropout, each layer's rate (float64, empty without dropout), the masks'
+# key (the seed and the epoch, uint64) and the dropped units' factors, laid out as ``abuf``
+# (see :func:`.dropout._dropout_block`).
+BatchWork = namedtuple(
+    "BatchWork",
+    "capacity n_threads bounds n_blocks xbuf used nonzero_counts nonzero values counts abuf "
+    "dbuf grads labels targets weights zeros squares dropout_rates dropout_key dact",
+)
+
+ZERO_ROWS = 64  # rows of zeros: an unused inputs' stretch is stepped this many rows at a time
+
+
+def batch_work(layout, data, opt, batch_size, params, n_threads, dropout=None):
+    """The :data:`BatchWork` for batches of ``batch_size`` rows of ``data`` (a CompiledData);
+    ``dropout`` a :data:`~fastnn._codes.DropoutPlan`, or None."""
+    dtype = params.dtype
+    units = int(layout[:, N_OUT].sum())
+    n_in0, n_out0 = int(layout[0, N_IN]), int(layout[0, N_OUT])
+    sparse_input = data.indptr.shape[0] > 0
+    dense = 0 if sparse_input else 1
+    longest = n_in0 if dense else int(np.diff(data.indptr).max(initial=0))
+    bounds, n_blocks = block_table(layout)
+    plain = is_plain_sgd(opt)
+    return BatchWork(
+        capacity=batch_size,
+        n_threads=n_threads,
+        bounds=bounds,
+        n_blocks=n_blocks,
+        xbuf=np.empty(dense * batch_size * n_in0, dtype),
+        used=np.zeros((n_threads, dense * n_in0), np.uint8),
+        nonzero_counts=np.zeros(n_threads, np.int64),
+        nonzero=np.empty((batch_size, longest), data.indices.dtype),
+        values=np.empty((batch_size, longest), dtype),
+        counts=np.empty(batch_size, np.int64),
+        abuf=np.empty(batch_size * units, dtype),
+        dbuf=np.empty(batch_size * units, dtype),
+        grads=np.zeros(0 if plain else params.shape[0], dtype),
+        labels=np.empty(batch_size, np.int64),
+        targets=np.empty((batch_size, data.targets.shape[1]), dtype),
+        weights=np.empty(batch_size if data.weights.shape[0] > 0 else 0, dtype),
+        zeros=np.zeros((1 if plain else ZERO_ROWS) * n_out0, dtype),
+        squares=np.zeros((layout.shape[0], MAX_BLOCKS), np.float64),
+        dropout_rates=np.empty(0) if dropout is None else np.asarray(dropout.rates, np.float64),
+        dropout_key=np.array([0 if dropout is None else dropout.seed, 0], np.uint64),
+        dact=np.empty(0 if dropout is None else batch_size * units, dtype),
+    )
+
+
+@njit(**JIT_OPTIONS)
+def _activate_block(a, m, width, lo, hi, b, act):
+    """``a[:, lo:hi] = act(a[:, lo:hi] + b[lo:hi])`` for the (m, width) activations in ``a``."""
+    for r in range(m):
+        row = a[r * width + lo : r * width + hi]
+        for j in range(hi - lo):
+            row[j] += b[lo + j]
+        _activate_row(row, act, row)
+
+
+@njit(**JIT_OPTIONS)
+def _times_derivative(delta, a, m, width, lo, hi, act):
+    """``delta[:, lo:hi] *= act'`` from the activations ``a`` of the same (m, width) layout:
+    ReLU ``a > 0`` (``z > 0``), sigmoid ``a (1 - a)``, tanh ``1 - a^2``; zero where the
+    derivative is zero, even for an infinite delta (a unit that is off passes nothing back)."""
+    if act == IDENTITY:
+        return
+    one = a.dtype.type(1)
+    zero = a.dtype.type(0)
+    for r in range(m):
+        d = delta[r * width + lo : r * width + hi]
+        x = a[r * width + lo : r * width + hi]
+        for j in range(hi - lo):
+            if act == RELU:
+                derivative = one if x[j] > zero else zero
+            elif act == SIGMOID:
+                derivative = x[j] * (one - x[j])
+            elif act == TANH:
+                derivative = one - x[j] * x[j]
+            else:
+                derivative = one
+            d[j] = d[j] * derivative if derivative != zero else zero
+
+
+@njit(**JIT_OPTIONS)
+def _drops(work, layer):
+    """Whether dropout drops units of ``layer``'s output."""
+    return work.dropout_rates.shape[0] > 0 and work.dropout_rates[layer] > 0
+
+
+@njit(**JIT_OPTIONS)
+def _drop_block(work, layout, layer, m, units, order, first, lo, hi):
+    """Dropout on the block ``lo:hi`` of ``layer``'s activations, just computed (and their
+    derivatives into ``dact``), when the layer has a rate."""
+    if _drops(work, layer):
+        at = m * units[layer]
+        _dropout_block(work.abuf[at:], work.dact[at:], m, layout[layer, N_OUT], lo, hi,
+                       layout[layer, ACT], work.dropout_key[0], work.dropout_key[1], order,
+                       first, layer, work.dropout_rates[layer])  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
+def _column_sums(delta, m, width, lo, hi, out):
+    """``out[j] = sum over the m rows of delta[:, lo + j]``, row after row."""
+    for j in range(hi - lo):
+        out[j] = 0
+    for r in range(m):
+        row = delta[r * width + lo : r * width + hi]
+        for j in range(hi - lo):
+            out[j] += row[j]
+
+
+@njit(**JIT_OPTIONS)
+def _gather(tid, n_threads, data, order, first, m, work):
+    """Copy this thread's share of the batch's rows: dense rows into ``xbuf`` (marking the
+    inputs they use and counting their nonzero entries), CSR rows as stored into the sparse
+    rows; thread 0 also copies the labels, targets and weights."""
+    share = -(-m // n_threads)
+    lo, hi = min(m, tid * share), min(m, (tid + 1) * share)
+    if data.indptr.shape[0] == 0:
+        n_in = data.X.shape[1]
+        used = work.used[tid]
+        for i in range(n_in):
+            used[i] = 0
+        count = 0
+        for r in range(lo, hi):
+            src, dst = data.X[order[first + r]], work.xbuf[r * n_in : (r + 1) * n_in]
+            for i in range(n_in):
+                v = src[i]
+                dst[i] = v
+                used[i] |= v != 0
+                count += v != 0
+        work.nonzero_counts[tid] = count
+    else:
+        for r in range(lo, hi):
+            s = order[first + r]
+            start, count = data.indptr[s], data.indptr[s + 1] - data.indptr[s]
+            _copy_into(work.nonzero[r], data.indices, start, count)
+            _copy_into(work.values[r], data.values, start, count)
+            work.counts[r] = count
+    if tid == 0:
+        for r in range(m):
+            s = order[first + r]
+            if data.labels.shape[0] > 0:
+                work.labels[r] = data.labels[s]
+            if data.targets.shape[0] > 0:
+                _copy_into(work.targets[r], data.targets[s], 0, work.targets.shape[1])
+            if data.weights.shape[0] > 0:
+                work.weights[r] = data.weights[s]
+
+
+@njit(**JIT_OPTIONS)
+def _plan(m, n_in, work, dense, lazy, columns, position, spans):
+    """This batch's first layer, worked out alike by every thread into its own arrays once the
+    rows are gathered: the inputs some row uses in ``columns`` (in input order for dense rows,
+    in order of first use for CSR rows), and ``position`` of each input among them (-1 for an
+    unused one); for SPANS the stretches of inputs the products run over in ``spans`` (first,
+    last + 1), and ``position`` 0 inside them, -1 outside. Returns (path, the number of used
+    inputs, the number of spans)."""
+    for i in range(n_in):
+        position[i] = -1
+    n_cols = 0
+    if not dense:  # CSR rows: the inputs they use, in the order they first appear
+        for r in range(m):
+            indices = work.nonzero[r]
+            for c in range(work.counts[r]):
+                i = indices[c]
+                if position[i] < 0:
+                    position[i] = n_cols
+                    columns[n_cols] = i
+                    n_cols += 1
+        return SPARSE, n_cols, 0
+    nonzero = 0
+    for t in range(work.n_threads):
+        nonzero += work.nonzero_counts[t]
+    for i in range(n_in):
+        used = 0
+        for t in range(work.n_threads):
+            used |= work.used[t, i]
+        if used:
+            position[i] = n_cols
+            columns[n_cols] = i
+            n_cols += 1
+    if goes_sparse(nonzero, m, n_in) or lazy:
+        return SPARSE, n_cols, 0
+    gap = SPAN_GAP
+    n_spans = _join_spans(columns, n_cols, gap, spans)
+    while n_spans > MAX_SPANS:
+        gap *= 2
+        n_spans = _join_spans(columns, n_cols, gap, spans)
+    for i in range(n_in):
+        position[i] = -1
+    for k in range(n_spans):
+        for i in range(spans[k, 0], spans[k, 1]):
+            position[i] = 0
+    return SPANS, n_cols, n_spans
+
+
+@njit(**JIT_OPTIONS)
+def _join_spans(columns, n_cols, gap, spans):
+    """The stretches ``spans[k] = (first, last + 1)`` of the used inputs ``columns[:n_cols]``
+    (in input order), those fewer than ``gap`` apart joined; returns their number (at least
+    one: an empty batch's is empty)."""
+    if n_cols == 0:
+        spans[0, 0], spans[0, 1] = 0, 0
+        return 1
+    n_spans = 0
+    for c in range(n_cols):
+        i = columns[c]
+        if n_spans > 0 and i - spans[n_spans - 1, 1] < gap:
+            spans[n_spans - 1, 1] = i + 1
+        else:
+            spans[n_spans, 0], spans[n_spans, 1] = i, i + 1
+            n_spans += 1
+    return n_spans
+
+
+@njit(**JIT_OPTIONS)
+def _sparse_rows(tid, n_threads, m, n_in, work):
+    """This thread's rows' nonzero entries, for a dense batch that goes sparse."""
+    share = -(-m // n_threads)
+    for r in range(min(m, tid * share), min(m, (tid + 1) * share)):
+        row, indices, values = work.xbuf[r * n_in : (r + 1) * n_in], work.nonzero[r], work.values[r]
+        count = 0
+        for i in range(n_in):  # branch-free, as rows._find_nonzero
+            indices[count] = i
+            values[count] = row[i]
+            count += row[i] != 0
+        work.counts[r] = count
+
+
+@njit(**JIT_OPTIONS)
+def _batch_weight(data, order, first, m):
+    """The batch's weight: the sum of its samples' weights, or m without weights."""
+    if data.weights.shape[0] == 0:
+        return float(m)
+    total = 0.0
+    for r in range(m):  # reads only: summed in one order (see losses.py)
+        total += data.weights[order[first + r]]
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _my_blocks(tid, n_threads, bounds, n_blocks):
+    """The blocks of every layer that thread ``tid`` takes (every ``n_threads``-th, from its
+    own): ``(lo, hi)`` pairs in ``mine[layer, :count[layer]]``."""
+    n_layers = n_blocks.shape[0]
+    mine = np.zeros((n_layers, bounds.shape[1], 2), np.int64)
+    count = np.zeros(n_layers, np.int64)
+    for layer in range(n_layers):
+        for b in range(tid, n_blocks[layer], n_threads):
+            mine[layer, count[layer], 0] = bounds[layer, b]
+            mine[layer, count[layer], 1] = bounds[layer, b + 1]
+            count[layer] += 1
+    return mine, count
+
+
+@njit(**JIT_OPTIONS)
+def _block_index(bounds, layer, lo):
+    """Which block of ``layer`` starts at unit ``lo``."""
+    b = 0
+    while bounds[layer, b] != lo:
+        b += 1
+    return b
+
+
+@njit(**JIT_OPTIONS)
+def _first_forward(params, layout, work, m, path, spans, n_spans, lo, hi, scratch):
+    """``a0[:, lo:hi] = act(x W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer input: a
+    product per stretch of inputs (the rows of ``x`` and of ``W0`` read in place), or each
+    row's nonzero inputs (SPARSE)."""
+    n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
+    w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
+    a = work.abuf
+    if path == SPANS:
+        for k in range(n_spans):
+            start, end = spans[k, 0], spans[k, 1]
+            gemm(False, False, m, hi - lo, end - start, 1.0, work.xbuf[start:], n_in,
+                 params[w + start * n_out + lo :], n_out, 0.0 if k == 0 else 1.0, a[lo:], n_out,
+                 scratch)  # fmt: skip
+    else:  # z[r, lo:hi] = sum over the row's nonzero x_i of x_i W0[i, lo:hi]
+        zero = params.dtype.type(0)
+        for r in range(m):
+            z = a[r * n_out + lo : r * n_out + hi]
+            for j in range(hi - lo):
+                z[j] = zero
+            indices, values = work.nonzero[r], work.values[r]
+            for c in range(work.counts[r]):
+                v, row = values[c], params[w + indices[c] * n_out + lo :]
+                for j in range(hi - lo):
+                    z[j] += v * row[j]
+    _activate_block(a, m, n_out, lo, hi, params[b : b + n_out], layout[0, ACT])
+
+
+@njit(**JIT_OPTIONS)
+def _layer_forward(params, layout, layer, work, m, units, lo, hi, scratch):
+    """``a_l[:, lo:hi] = act(a_{l-1} W_l[:, lo:hi] + b_l[lo:hi])`` for a layer above the first."""
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
+    x = work.abuf[m * units[layer - 1] :]
+    a = work.abuf[m * units[layer] :]
+    if layout[layer, TRANSPOSED]:  # W^T stored (n_out, n_in): its rows lo:hi
+        gemm(False, True, m, hi - lo, n_in, 1.0, x, n_in, params[w + lo * n_in :], n_in, 0.0,
+             a[lo:], n_out, scratch)  # fmt: skip
+    else:
+        gemm(False, False, m, hi - lo, n_in, 1.0, x, n_in, params[w + lo :], n_out, 0.0, a[lo:],
+             n_out, scratch)  # fmt: skip
+    _activate_block(a, m, n_out, lo, hi, params[b : b + n_out], layout[layer, ACT])
+
+
+@njit(**JIT_OPTIONS)
+def _loss(params, layout, work, m, units, loss, weighted):
+    """The batch's mean loss, and its gradient as the output layer's delta (times the output
+    activation's derivative); returns (mean loss, correct predictions)."""
+    n_layers = layout.shape[0]
+    k = layout[n_layers - 1, N_OUT]
+    out = work.abuf[m * units[n_layers - 1] : m * units[n_layers]].reshape(m, k)
+    delta = work.dbuf[m * units[n_layers - 1] : m * units[n_layers]].reshape(m, k)
+    weights = work.weights[:m] if weighted else work.weights
+    mean = loss_and_grad(loss, out, work.labels[:m], work.targets[:m], weights, delta)
+    correct = n_correct(loss, out, work.labels[:m], work.targets[:m], weights)
+    _times_derivative(work.dbuf[m * units[n_layers - 1] :], work.abuf[m * units[n_layers - 1] :],
+                      m, k, 0, k, layout[n_layers - 1, ACT])  # fmt: skip
+    return mean, correct
+
+
+@njit(**JIT_OPTIONS)
+def _step_segment(params, state, first, grad, opt, rate, penalty_scale):
+    """The optimizer's step of ``params[first : first + len(grad)]``; its squares (L2)."""
+    return _optimizer_update(params, state, first, grad, opt, rate, penalty_scale)
+
+
+@njit(**JIT_OPTIONS)
+def _layer_backward(params, state, layout, layer, work, m, units, lo, hi, plain, opt, rate,
+                    penalty_scale, scratch):  # fmt: skip
+    """For the block ``lo:hi`` of the inputs of ``layer`` (above the first): ``delta_{l-1}[:,
+    lo:hi] = delta_l W_l[lo:hi, :]^T act'(a_{l-1})``, then the step of ``W_l[lo:hi, :]``, the
+    rows it was read from (plain SGD inside the gradient's product). Returns the block's sum
+    of squared weights before the step (the L2 term), else 0."""
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    w = layout[layer, W_OFFSET]
+    delta = work.dbuf[m * units[layer] :]
+    previous = work.dbuf[m * units[layer - 1] :]
+    x = work.abuf[m * units[layer - 1] :]
+    flipped = layout[layer, TRANSPOSED]
+    if flipped:  # W^T (n_out, n_in): the columns lo:hi
+        gemm(False, False, m, hi - lo, n_out, 1.0, delta, n_out, params[w + lo :], n_in, 0.0,
+             previous[lo:], n_in, scratch)  # fmt: skip
+    else:
+        gemm(False, True, m, hi - lo, n_out, 1.0, delta, n_out, params[w + lo * n_out :], n_out,
+             0.0, previous[lo:], n_in, scratch)  # fmt: skip
+    if _drops(work, layer - 1):  # the factors the forward pass kept: derivative times mask
+        _times_factor(previous, work.dact[m * units[layer - 1] :], m, n_in, lo, hi)
+    else:
+        _times_derivative(previous, x, m, n_in, lo, hi, layout[layer - 1, ACT])
+    target = params if plain else work.grads
+    alpha = -rate if plain else 1.0
+    beta = 1.0 if plain else 0.0
+    if flipped:  # dW^T[:, lo:hi] = delta^T x[:, lo:hi]
+        gemm(True, False, n_out, hi - lo, m, alpha, delta, n_out, x[lo:], n_in, beta,
+             target[w + lo :], n_in, scratch)  # fmt: skip
+    else:  # dW[lo:hi, :] = x[:, lo:hi]^T delta
+        gemm(True, False, hi - lo, n_out, m, alpha, x[lo:], n_in, delta, n_out, beta,
+             target[w + lo * n_out :], n_out, scratch)  # fmt: skip
+    if plain:
+        return 0.0
+    squares = 0.0
+    if flipped:
+        for j in range(n_out):
+            first = w + j * n_in + lo
+            squares += _step_segment(params, state, first, work.grads[first : first + hi - lo],
+                                     opt, rate, penalty_scale)  # fmt: skip
+    else:
+        first, last = w + lo * n_out, w + hi * n_out
+        squares += _step_segment(params, state, first, work.grads[first:last], opt, rate,
+                                 penalty_scale)  # fmt: skip
+    return squares
+
+
+@njit(**JIT_OPTIONS)
+def _bias_step(params, state, layout, layer, work, m, units, lo, hi, plain, opt, rate, row):
+    """The step of ``b_l[lo:hi]`` along the column sums of ``delta_l`` (no penalty); ``row``
+    is the thread's own scratch row."""
+    n_out = layout[layer, N_OUT]
+    b = layout[layer, B_OFFSET]
+    delta = work.dbuf[m * units[layer] :]
+    if plain:
+        db = row[: hi - lo]
+        _column_sums(delta, m, n_out, lo, hi, db)
+        step = params.dtype.type(rate)
+        for j in range(hi - lo):
+            params[b + lo + j] -= step * db[j]
+    else:
+        db = work.grads[b + lo : b + hi]
+        _column_sums(delta, m, n_out, lo, hi, db)
+        _step_segment(params, state, b + lo, db, opt, rate, 0.0)
+
+
+@njit(**JIT_OPTIONS)
+def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans, lo, hi,
+                    plain, rate, scratch):  # fmt: skip
+    """The first layer's block ``lo:hi``: plain SGD's step ``W0[:, lo:hi] -= rate x^T
+    delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the products of the
+    stretches; SPARSE as each row's outer product), or for the other optimizers that gradient,
+    written into ``grads`` where :func:`_first_rows_step` reads it."""
+    n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
+    w = layout[0, W_OFFSET]
+    delta = work.dbuf
+    width = hi - lo
+    if path == SPANS:
+        target = params if plain else work.grads
+        for k in range(n_spans):
+            start, end = spans[k, 0], spans[k, 1]
+            gemm(True, False, end - start, width, m, -rate if plain else 1.0, work.xbuf[start:],
+                 n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                 target[w + start * n_out + lo :], n_out, scratch)  # fmt: skip
+    elif plain:  # SPARSE: W0[i, lo:hi] -= rate x_i delta_0[r, lo:hi] for each row's nonzero x_i
+        lr = params.dtype.type(rate)
+        for r in range(m):
+            d = delta[r * n_out + lo : r * n_out + hi]
+            indices, values = work.nonzero[r], work.values[r]
+            for c in range(work.counts[r]):
+                step, row = lr * values[c], params[w + indices[c] * n_out + lo :]
+                for j in range(width):
+                    row[j] -= step * d[j]
+    else:  # SPARSE: the used inputs' rows of the gradient, zeroed, then summed into
+        grads = work.grads
+        for c in range(n_cols):
+            row = grads[w + columns[c] * n_out + lo : w + columns[c] * n_out + hi]
+            for j in range(width):
+                row[j] = 0
+        for r in range(m):
+            d = delta[r * n_out + lo : r * n_out + hi]
+            indices, values = work.nonzero[r], work.values[r]
+            for c in range(work.counts[r]):
+                v, row = values[c], grads[w + indices[c] * n_out + lo :]
+                for j in range(width):
+                    row[j] += v * d[j]
+
+
+@njit(**JIT_OPTIONS)
+def _first_rows_step(params, state, layout, work, position, first_row, last_row, lazy,
+                     opt, rate, penalty_scale):  # fmt: skip
+    """The optimizer's step of the first layer's rows ``first_row:last_row`` along the
+    gradient :func:`_first_gradient` wrote (``position`` >= 0: the rows it wrote), a stretch of
+    such rows (or of the others) at a time: the others along zeros (their momentum and moments
+    decay), or not at all for a lazy optimizer. Returns the rows' sum of squared weights before
+    the step (the L2 term), else 0."""
+    n_out = layout[0, N_OUT]
+    w = layout[0, W_OFFSET]
+    squares = 0.0
+    i = first_row
+    while i < last_row:
+        used = position[i] >= 0
+        end = i + 1
+        while end < last_row and (position[end] >= 0) == used:
+            end += 1
+        first = w + i * n_out
+        if used:
+            squares += _step_segment(params, state, first, work.grads[first : w + end * n_out],
+                                     opt, rate, 0.0 if lazy else penalty_scale)  # fmt: skip
+        elif not lazy:
+            for start in range(i, end, ZERO_ROWS):
+                rows = min(ZERO_ROWS, end - start)
+                squares += _step_segment(params, state, w + start * n_out,
+                                         work.zeros[: rows * n_out], opt, rate,
+                                         penalty_scale)  # fmt: skip
+        i = end
+    return squares
+
+
+@njit(**JIT_OPTIONS)
+def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t, stats, work,
+                     last_phase):  # fmt: skip
+    """Thread ``tid``'s part of training on batches of ``work.capacity`` samples of
+    ``order``, each step on the batch's mean gradient (the last, shorter batch over its own
+    size); ``data`` a CompiledData, ``work`` a :data:`BatchWork`, ``sync`` the threads' barrier.
+
+    Every thread of ``work.n_threads`` runs this with its ``tid`` at once; thread 0 alone
+    keeps ``t`` and ``stats``. ``last_phase`` below FIRST_STEP stops each batch after that
+    phase (a profiling aid; :data:`PHASES`): below BACKWARD the weights stay as they are.
+    """
+    n_threads = work.n_threads
+    n_layers = layout.shape[0]
+    n_in0 = layout[0, N_IN]
+    units = np.zeros(n_layers + 1, np.int64)
+    widest = 0
+    for layer in range(n_layers):
+        units[layer + 1] = units[layer] + layout[layer, N_OUT]
+        widest = max(widest, layout[layer, N_OUT])
+    dense = data.indptr.shape[0] == 0
+    plain = is_plain_sgd(opt)
+    lazy = opt.lazy and not plain
+    weighted = data.weights.shape[0] > 0
+    # this thread's own: BLAS's scalars, a scratch row, the batch's plan
+    scratch = gemm_scratch(params)
+    row = np.empty(widest, params.dtype)
+    columns = np.empty(n_in0, np.int64)
+    position = np.empty(n_in0, np.int64)
+    spans = np.empty((n_in0 + 1, 2), np.int64)
+    mine, count = _my_blocks(tid, n_threads, work.bounds, work.n_blocks)
+    n_chunks = work.n_blocks[0]  # the first layer's rows, stepped in this many fixed stretches
+    record = stats[0]
+    t0 = t[0]
+    steps = 0
+    for first in range(0, order.shape[0], work.capacity):
+        m = min(work.capacity, order.shape[0] - first)
+        total = _batch_weight(data, order, first, m)
+        if tid == 0:
+            record["n_seen"] += m
+        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
+            continue
+        rate = step_size(opt, t0 + steps)
+        penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
+        steps += 1
+        # 1. each thread's share of the rows, then the batch's plan (every thread alike)
+        _gather(tid, n_threads, data, order, first, m, work)
+        barrier(sync, n_threads)
+        path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
+        if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
+            _sparse_rows(tid, n_threads, m, n_in0, work)
+            barrier(sync, n_threads)
+        # 2. the first layer forward
+        if last_phase >= FIRST_FORWARD:
+            for k in range(count[0]):
+                lo, hi = mine[0, k, 0], mine[0, k, 1]
+                _first_forward(params, layout, work, m, path, spans, n_spans, lo, hi, scratch)
+                _drop_block(work, layout, 0, m, units, order, first, lo, hi)
+        barrier(sync, n_threads)
+        # 3. the other layers forward, a barrier after each; the output and the loss: thread 0
+        for layer in range(1, n_layers - 1):
+            if last_phase >= FORWARD:
+                for k in range(count[layer]):
+                    lo, hi = mine[layer, k, 0], mine[layer, k, 1]
+                    _layer_forward(params, layout, layer, work, m, units, lo, hi, scratch)
+                    _drop_block(work, layout, layer, m, units, order, first, lo, hi)
+            barrier(sync, n_threads)
+        if tid == 0 and last_phase >= FORWARD:
+            if n_layers > 1:
+                _layer_forward(params, layout, n_layers - 1, work, m, units, 0,
+                               layout[n_layers - 1, N_OUT], scratch)  # fmt: skip
+            mean, correct = _loss(params, layout, work, m, units, loss, weighted)
+            record["loss_sum"] += total * mean
+            record["batch_loss_sum"] += m * mean
+            record["correct_sum"] += correct
+            record["weight_sum"] += total
+        barrier(sync, n_threads)
+        # 4. backward through the layers above the first, by blocks of each one's inputs
+        for layer in range(n_layers - 1, 0, -1):
+            if last_phase >= BACKWARD:
+                below = layer - 1
+                for k in range(count[below]):
+                    lo, hi = mine[below, k, 0], mine[below, k, 1]
+                    work.squares[layer, _block_index(work.bounds, below, lo)] = _layer_backward(
+                        params, state, layout, layer, work, m, units, lo, hi, plain, opt, rate,
+                        penalty_scale, scratch)  # fmt: skip
+                for k in range(count[layer]):
+                    _bias_step(params, state, layout, layer, work, m, units, mine[layer, k, 0],
+                               mine[layer, k, 1], plain, opt, rate, row)  # fmt: skip
+            if layer > 1:  # the layer below needs every block of this delta
+                barrier(sync, n_threads)
+        # 5. the first layer's step: its blocks' gradient, from the deltas this thread made;
+        # the optimizers that step every row then take the rows in fixed stretches
+        if last_phase >= FIRST_STEP:
+            for k in range(count[0]):
+                lo, hi = mine[0, k, 0], mine[0, k, 1]
+                _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans,
+                                lo, hi, plain, rate, scratch)  # fmt: skip
+                _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
+                           row)  # fmt: skip
+        if not plain:
+            barrier(sync, n_threads)
+            if last_phase >= FIRST_STEP:
+                for b in range(tid, n_chunks, n_threads):
+                    work.squares[0, b] = _first_rows_step(
+                        params, state, layout, work, position, b * n_in0 // n_chunks,
+                        (b + 1) * n_in0 // n_chunks, lazy, opt, rate, penalty_scale)  # fmt: skip
+        barrier(sync, n_threads)
+        if tid == 0 and opt.l2 * penalty_scale > 0 and last_phase >= FIRST_STEP:
+            squares = 0.0
+            for layer in range(n_layers):  # block by block, in order, whoever summed each
+                for b in range(work.n_blocks[layer - 1] if layer > 0 else n_chunks):
+                    squares += work.squares[layer, b]
+            record["penalty_sum"] += m * penalty_scale * squares
+    if tid == 0 and last_phase >= FIRST_STEP:
+        t[0] = t0 + steps
