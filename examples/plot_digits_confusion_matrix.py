@@ -1,28 +1,32 @@
-"""scikit-learn's 8x8 digits, 64-32-10 (ReLU, softmax), 80/20 split: test metrics, confusion
-matrix, classification report, and the prediction of a single new digit.
-
-Run: python examples/digits.py    (writes examples/output/digits_confusion_matrix.png)
 """
+A confusion matrix on the 8x8 digits
+====================================
 
-from pathlib import Path
+scikit-learn's 1,797 handwritten digits (8x8 pixels), a 64-32-10 network trained per sample, the
+metrics report of :func:`fastnn.metrics.report` (accuracy, macro F1, top-2 accuracy, calibration
+error, the classification report) and the confusion matrix, then the prediction of one new digit
+drawn by hand.
+"""
 
 import numpy as np
 
 import fastnn as fn
-from fastnn import datasets, metrics, plots
 
-(X_train, y_train), (X_test, y_test) = datasets.load_digits(test_size=0.2, seed=0)
-model = fn.Sequential(
-    [fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10)], loss="softmax_cross_entropy", seed=0
-)
+(X_train, y_train), (X_test, y_test) = fn.datasets.load_digits(test_size=0.2, seed=0)
+model = fn.Sequential(fn.dense_stack([64, 32, 10]), loss="softmax_cross_entropy", seed=0)
 model.fit(X_train, y_train, epochs=20, batch_size=1, optimizer=fn.SGD(lr=0.01), verbose=0)
 
-report = metrics.report(model, X_test, y_test)
-print(metrics.format_report(report))
-out = Path(__file__).parent / "output"
-plots.plot_confusion_matrix(report["confusion_matrix"], out / "digits_confusion_matrix.png")
+report = fn.metrics.report(model, X_test, y_test)
+print(fn.metrics.format_report(report))
 
-# A new digit, drawn by hand as 8x8 grey levels (0 = background, 16 = ink), like the data set.
+# %%
+# Rows are the true digits, columns the predicted ones: what is off the diagonal is a mistake.
+
+figure = fn.plots.plot_confusion_matrix(report["confusion_matrix"])
+
+# %%
+# A new digit, drawn as 8x8 grey levels (0 is the background, 16 the ink), as in the data set.
+
 seven = np.array(
     [
         [0, 4, 12, 16, 16, 16, 10, 0],
@@ -37,4 +41,4 @@ seven = np.array(
 )
 x = (seven / 16.0).reshape(1, 64)
 proba = model.predict_proba(x)[0]
-print(f"\nnew digit: predicted {model.predict(x)[0]} with probability {proba.max():.3f}")
+print(f"new digit: predicted {model.predict(x)[0]} with probability {proba.max():.3f}")

@@ -1,22 +1,23 @@
-"""Tables from CSV files: regression (linear output, MSE) on scikit-learn's diabetes table and
-binary classification (sigmoid output, binary cross-entropy) on its breast-cancer table. The rows
-stay raw: the model is given the training rows' statistics (``table.scaling``), standardises
-features (and regression targets) itself, answers in the target's units, and keeps the
-statistics when saved.
+"""
+Tables from CSV files
+=====================
 
-Run: python examples/tabular.py
-(writes into examples/output/ the two CSV files, diabetes_predictions.png,
-cancer_confusion_matrix.png, cancer_roc_curve.png and cancer.npz)
+Regression (a linear output, MSE) on scikit-learn's diabetes table and binary classification (a
+sigmoid output, binary cross-entropy) on its breast-cancer table, both read from CSV files. The
+rows stay raw: the model is given the training rows' statistics (``table.scaling``),
+standardises the features (and the regression target) itself, answers in the target's units,
+and keeps the statistics when it is saved.
 """
 
+import tempfile
 from pathlib import Path
 
 import fastnn as fn
 from fastnn import datasets, metrics, plots
 
-out = Path(__file__).parent / "output"
-out.mkdir(exist_ok=True)
+out = Path(tempfile.mkdtemp())  # the CSV files and the saved model
 
+# %%
 # Regression: disease progression one year on, from age, sex, BMI, blood pressure and six
 # serum measurements (442 patients). The model trains on standardised targets too.
 table = datasets.load_csv(
@@ -38,10 +39,9 @@ model.fit(
 report = metrics.report(model, table.X_test, table.y_test)
 print("diabetes (regression, 10-16-1, MSE):")
 print(f"  test MSE {report['mse']:.1f}  MAE {report['mae']:.2f}  R^2 {report['r2']:.4f}")
-plots.plot_predictions(
-    report["y_true"], report["y_pred"], out / "diabetes_predictions.png", r2=report["r2"]
-)
+predictions = plots.plot_predictions(report["y_true"], report["y_pred"], r2=report["r2"])
 
+# %%
 # Binary classification: malignant or benign, from 30 measurements of cell nuclei (569 tumours).
 table = datasets.load_csv(
     datasets.write_sklearn_csv("breast_cancer", out / "breast_cancer.csv"),
@@ -62,10 +62,6 @@ print(
     f"ROC AUC {report['roc_auc']:.4f}  ECE {report['ece']:.4f}"
 )
 print(f"  confusion matrix (rows true, columns predicted): {report['confusion_matrix'].tolist()}")
-plots.plot_confusion_matrix(
-    report["confusion_matrix"], out / "cancer_confusion_matrix.png", table.classes
-)
-plots.plot_roc_curve(
-    report["fpr"], report["tpr"], out / "cancer_roc_curve.png", auc=report["roc_auc"]
-)
+confusion = plots.plot_confusion_matrix(report["confusion_matrix"], class_names=table.classes)
+roc = plots.plot_roc_curve(report["fpr"], report["tpr"], auc=report["roc_auc"])
 print(f"  saved with its scaling: {model.save(out / 'cancer.npz')}")

@@ -354,7 +354,8 @@ def _as_column(y, name, n_samples):
 def check_labels(y, name, n_samples, n_classes, why=""):
     """Return integer class labels in ``0..n_classes-1`` as int64, one per sample.
 
-    ``why`` is appended to the out-of-range message (say, what fixes the number of classes).
+    ``why`` is appended to the out-of-range message (say, what fixes the number of classes); a
+    callable gets the labels and returns that text, or an (in Python, on the command line) pair.
     """
     arr = _as_column(y, name, n_samples)
     if arr.dtype.kind == "f":
@@ -368,10 +369,14 @@ def check_labels(y, name, n_samples, n_classes, why=""):
             )
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
-        raise InputError(
+        message = (
             f"{name} must hold class labels 0..{n_classes - 1}; got {arr[bad][0].item()!r} "
-            f"(min {arr.min().item()!r}, max {arr.max().item()!r}){why}"
+            f"(min {arr.min().item()!r}, max {arr.max().item()!r})"
         )
+        why = why(arr) if callable(why) else why
+        python, cli = why if isinstance(why, tuple) else (why, None)
+        error = InputError(message + python)
+        raise error.for_cli(message + cli) if cli else error
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -436,15 +441,32 @@ def check_sample_weight(sample_weight, name, n_samples, dtype):
     return arr
 
 
+def _class_count_hint(n_outputs):
+    """What fixes labels outside ``0..n_outputs-1``, in Python and on the command line."""
+
+    def hint(labels):
+        lo, hi = labels.min().item(), labels.max().item()
+        k = len(np.unique(labels))
+        cli = (f"; the model has {n_outputs} outputs, one per class: evaluate it on the data "
+               "it was trained on, or train one on this data")  # fmt: skip
+        if lo == 1 and hi == n_outputs:
+            return "; they look numbered from 1: pass y - 1", cli
+        if k <= n_outputs:
+            return (f"; number the {k} classes 0..{k - 1}, as np.unique(y, return_inverse=True)"
+                    "[1] does", cli)  # fmt: skip
+        return (f"; the output layer has {n_outputs} units, one per class, but y holds {k} "
+                f"classes: give the last Dense {k} units", cli)  # fmt: skip
+
+    return hint
+
+
 def check_loss_targets(y, name, n_samples, loss, n_outputs, dtype):
     """Return ``(labels, targets)`` for ``loss``: int64 labels for the classification losses
     (and, for one binary output, the same as a float column), float targets for the others;
     the one a loss does not use is empty."""
     no_labels = np.empty(0, np.int64)
     if loss == "softmax_cross_entropy":
-        why = (f"; the output layer has {n_outputs} units, one per class: widen the last Dense "
-               "to the number of classes")  # fmt: skip
-        labels = check_labels(y, name, n_samples, n_outputs, why)
+        labels = check_labels(y, name, n_samples, n_outputs, _class_count_hint(n_outputs))
         return labels, np.empty((0, n_outputs), dtype)
     if loss == "binary_cross_entropy" and n_outputs == 1:
         labels = check_labels(y, name, n_samples, 2, " (binary_cross_entropy takes labels 0/1)")

@@ -17,7 +17,22 @@ if TYPE_CHECKING:
 
 
 class FastnnError(Exception):
-    """Base class of the errors fastnn raises for a user's input."""
+    """Base class of the errors fastnn raises for a user's input.
+
+    Attributes
+    ----------
+    cli_message : str or None
+        The same message for a user of the ``fastnn`` command, where the fix is an option
+        (``--task binary``) rather than a Python argument (``task="binary"``); None when the
+        message fits both. The command line prints it instead of ``str(error)``.
+    """
+
+    cli_message: str | None = None
+
+    def for_cli(self, message: str) -> FastnnError:
+        """Set :attr:`cli_message` and return the error: ``raise InputError(...).for_cli(...)``."""
+        self.cli_message = message
+        return self
 
 
 class InputError(FastnnError, ValueError):

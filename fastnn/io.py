@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
+from ._distribution import pip_install
 from ._files import ARCHIVE_ERRORS, Lines, as_path, check_size, open_regular
 from ._validation import check_memory, check_sparse_structure
 from .errors import FastnnError, InputError
@@ -534,7 +535,7 @@ def read_png(path: PathLike, shape: tuple[int, int] | None = None) -> np.ndarray
         from PIL import Image
     except ImportError:
         raise InputError(
-            'reading PNG images needs Pillow: pip install "fastnn[plot]" (or pillow)'
+            f"reading PNG images needs Pillow: {pip_install('plot')} (or pillow)"
         ) from None
     try:
         with open_regular(path, what="a PNG image") as f, Image.open(f, formats=["PNG"]) as im:

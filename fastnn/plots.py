@@ -1,4 +1,4 @@
-"""Plots of training and of results, drawn with matplotlib (the optional extra ``fastnn[plot]``).
+"""Plots of training and of results, drawn with matplotlib (the optional extra ``plot``).
 
 Every function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it as
 a PNG (through a temporary file renamed into place). No pyplot state is touched, so the functions
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._distribution import pip_install
 from ._files import as_path, atomic_write
 from ._validation import as_array
 from .errors import InputError
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from ._typing import PathLike
     from .training import History
 
-_INSTALL_HINT = 'fastnn.plots needs matplotlib: pip install "fastnn[plot]" (or matplotlib>=3.5)'
+_INSTALL_HINT = f"fastnn.plots needs matplotlib: {pip_install('plot')} (or matplotlib>=3.5)"
 
 
 def _figure(width=6.4, height=4.8):

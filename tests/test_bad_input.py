@@ -44,7 +44,8 @@ def test_values_that_overflow_float32(data):
 @pytest.mark.parametrize(
     "labels, message",
     [
-        ([0, 1, 3], r"y must hold class labels 0\.\.2; got 3 .*widen the last Dense"),
+        ([0, 1, 3], r"y must hold class labels 0\.\.2; got 3 .*number the 3 classes 0\.\.2"),
+        ([1, 2, 3], r"y must hold class labels 0\.\.2; got 3 .*numbered from 1: pass y - 1"),
         ([0, -1, 2], r"y must hold class labels 0\.\.2; got -1"),
         ([0, 1.5, 2], r"y must hold integer class labels 0\.\.2; got the fractional value 1\.5"),
     ],
@@ -248,10 +249,10 @@ def test_set_weights_checks_count_and_shapes_before_changing_anything(model):
 
 def test_non_finite_training_loss_stops_with_advice_and_restores_weights(model, data):
     X, y = data
-    model.fit(X, y, epochs=1, verbose=0)  # a healthy epoch first
+    model.fit(X, y, epochs=1, verbose=0)  # a healthy epoch first: the next is epoch 2
     before = model.get_weights()
     with pytest.raises(
-        ValueError, match="the training loss became (nan|inf) in epoch 1 .*try a smaller one"
+        ValueError, match="the training loss became (nan|inf) in epoch 2 .*try a smaller one"
     ):
         model.fit(X * 1e3, y, epochs=3, optimizer=fn.SGD(lr=1e30), verbose=0)
     for (W, b), (W0, b0) in zip(model.get_weights(), before):

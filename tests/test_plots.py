@@ -67,5 +67,5 @@ def test_plot_report_picks_plots_by_task(tmp_path):
 
 def test_clear_message_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"fastnn\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install \"fastnn-cpu\[plot\]\""):
         plots.plot_history(history())

@@ -4,6 +4,8 @@ import os
 import platform
 from importlib import metadata
 
+from .._distribution import DISTRIBUTION
+
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",
@@ -14,7 +16,7 @@ ENV_VARS = (
     "XLA_FLAGS",
     "FASTNN_NUMBA_CACHE",
 )
-VERSIONED = ("fastnn", "numpy", "numba", "scikit-learn", "torch", "jax", "jaxlib")
+VERSIONED = (DISTRIBUTION, "numpy", "numba", "scikit-learn", "torch", "jax", "jaxlib")
 
 
 def _version(distribution):
@@ -40,7 +42,8 @@ def _blas_info():
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture")
+    keys = ("user_api", "internal_api", "prefix", "filepath", "version", "num_threads",
+            "architecture")  # fmt: skip
     return [{key: pool.get(key) for key in keys} for pool in threadpool_info()]
 
 

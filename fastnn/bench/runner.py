@@ -13,7 +13,9 @@ or why the accuracy is suspect).
 import gc
 import statistics
 import time
+from datetime import datetime, timezone
 
+from .._distribution import pip_install
 from .._validation import check_choice, check_int, check_memory, check_number
 from ..errors import InputError
 from . import peers as _peers
@@ -103,7 +105,8 @@ def run(
     Returns
     -------
     dict
-        JSON-ready: ``settings``, ``machine`` (see :func:`~fastnn.bench.machine_info`),
+        JSON-ready: ``date`` (UTC, ISO 8601), ``command`` (None; ``fastnn bench`` records
+        itself there), ``settings``, ``machine`` (see :func:`~fastnn.bench.machine_info`),
         ``notes`` (skipped peers and other remarks) and ``results``, one dict per row (its
         fields are listed in :mod:`fastnn.bench.runner`). A peer that fails is dropped from
         the results, with a note.
@@ -131,6 +134,8 @@ def run(
     del settings["weights"]
     machine["load_average_after"] = load_average()
     return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": None,  # the command line sets it; a Python caller may
         "settings": settings,
         "machine": machine,
         "notes": list(notes.values()),
@@ -282,7 +287,7 @@ def _import_peers(names, notes):
         except ImportError as exc:
             notes[name] = (
                 f"{_peers.PEER_NAMES[name]} is not installed ({exc}): skipped; "
-                'pip install "fastnn[peers]" adds PyTorch and JAX'
+                f"{pip_install('peers')} adds PyTorch and JAX"
             )
     return modules
 

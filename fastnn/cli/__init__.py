@@ -13,9 +13,13 @@ and shows its traceback.
 
 import argparse
 import importlib
+import platform
 import sys
+from importlib import metadata
 from typing import NamedTuple
 
+from .. import __version__
+from .._distribution import DISTRIBUTION
 from ..errors import FastnnError
 from .options import Interrupted
 
@@ -49,8 +53,11 @@ def build_parser(command=None):
     The other commands are listed by name and summary, so ``fastnn --help`` imports none of them.
     """
     parser = argparse.ArgumentParser(
-        prog="fastnn", description="Train dense neural networks fast on the CPU."
+        prog="fastnn",
+        description="Train dense neural networks fast on the CPU.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version on one line
     )
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, info in COMMANDS.items():
         if name != command:
@@ -63,8 +70,24 @@ def build_parser(command=None):
     return parser
 
 
+def version_text():
+    """``fastnn --version``: fastnn's version and what its numbers depend on, read from the
+    installed packages' metadata, so that nothing heavy is imported."""
+    parts = [f"fastnn {__version__} (installed as {DISTRIBUTION})",
+             f"Python {platform.python_version()}"]  # fmt: skip
+    for name in ("numpy", "numba", "scikit-learn"):
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(parts)
+
+
 def _error_text(exc):
-    """One line for an error: an OSError names its file first, as the shell does."""
+    """One line for an error: an OSError names its file first, as the shell does; an error
+    whose fix is an option says it as the command line spells it."""
+    if isinstance(exc, FastnnError) and exc.cli_message:
+        return exc.cli_message
     if isinstance(exc, OSError) and not isinstance(exc, FastnnError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc)
@@ -75,6 +98,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     name = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(name if name in COMMANDS else None).parse_args(argv)
+    args.argv = argv  # the command as typed, for the results files that record it
     try:
         return load_command(args.command).run(args)
     except (FastnnError, OSError) as exc:
@@ -86,4 +110,4 @@ def main(argv=None):
         return 130
 
 
-__all__ = ["COMMANDS", "build_parser", "load_command", "main"]
+__all__ = ["COMMANDS", "build_parser", "load_command", "main", "version_text"]

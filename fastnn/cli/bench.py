@@ -1,8 +1,10 @@
 """``fastnn bench``: epoch times of the backends side by side (and of the peers), through
 :mod:`fastnn.bench`, with every option checked first so that a mistake costs no timing run."""
 
+import shlex
 import sys
 
+from .._distribution import pip_install
 from ..bench.data import BAG_OF_WORDS, BAG_OF_WORDS_LRS, MNIST_LRS, BagOfWords, Mnist
 from .options import (
     BATCH_SIZE,
@@ -83,7 +85,7 @@ def _add_timing_options(group):
         default=None,
         metavar="NAME[,NAME...]",
         help="also time PyTorch, JAX and scikit-learn MLPClassifier (or those named: torch, jax, "
-        'sklearn), each when installed (pip install "fastnn[peers]"); a missing one is skipped '
+        f"sklearn), each when installed ({pip_install('peers')}); a missing one is skipped "
         "with a note",
     )
     group.add_argument(
@@ -253,6 +255,7 @@ def run(args):
         hidden=args.hidden,
         csr=args.csr,
     )
+    result["command"] = shlex.join(["fastnn", *args.argv])
     print(bench.format_report(result))
     if args.json is not None:
         print(f"wrote {bench.write_json(result, args.json)}")

@@ -7,6 +7,7 @@ import os
 import stat
 import tempfile
 
+from .._distribution import pip_install
 from .._files import kind_of
 from ..backend import BACKENDS
 from ..datasets import TASKS
@@ -150,7 +151,7 @@ PLOTS = Option(
     default=None,
     help="write PNG plots into DIR (created if needed): history.png (loss and accuracy per "
     "epoch, after training), and confusion_matrix.png, roc_curve.png (binary) or "
-    'predictions.png (regression); needs matplotlib (pip install "fastnn[plot]")',
+    f"predictions.png (regression); needs matplotlib ({pip_install('plot')})",
 )
 MODEL = Option("model", metavar="MODEL", help="a model file (.npz) written by fastnn train --save")
 DATASET = Option(
@@ -313,7 +314,7 @@ def plots_folder(path):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError('--plots needs matplotlib: pip install "fastnn[plot]"') from None
+        raise UsageError(f"--plots needs matplotlib: {pip_install('plot')}") from None
     return path
 
 

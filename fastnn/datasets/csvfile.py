@@ -142,15 +142,15 @@ def _check_names(used, positions, path):
             f"{name!r} at columns {', '.join(str(i + 1) for i in positions[name])}"
             for name in repeated
         )
-        raise InputError(
-            f"{path} names more than one column the same: {shown}; rename them, or leave them "
-            "out with features=[...]"
+        message = f"{path} names more than one column the same: {shown}; rename them, or "
+        raise InputError(message + "leave them out with features=[...]").for_cli(
+            message + "leave them out: --features names the columns to use"
         )
     if "" in used:
         where = ", ".join(str(i + 1) for i in positions[""])
-        raise InputError(
-            f"{path}: column {where} has no name (an index column written by pandas?); name "
-            "it, or leave it out with features=[...]"
+        message = f"{path}: column {where} has no name (an index column written by pandas?); "
+        raise InputError(message + "name it, or leave it out with features=[...]").for_cli(
+            message + "name it, or leave it out: --features names the columns to use"
         )
     if len(set(used)) != len(used):
         twice = sorted({name for name in used if used.count(name) > 1})
@@ -189,10 +189,12 @@ def _number_or_nan(cell, name, i, path):
     except ValueError:
         if cell.lower() in MISSING:
             return np.nan
-        raise InputError(
+        message = (
             f"column {name!r} of {path} must be numeric, but row {i + 2} holds {cell[:40]!r}; "
-            "leave it out with features=[...] or encode it as numbers"
-        ) from None
+        )
+        raise InputError(message + "leave it out with features=[...] or encode it as numbers"
+                         ).for_cli(message + "leave it out (--features names the columns to "
+                                   "use) or encode it as numbers") from None  # fmt: skip
 
 
 def _note_non_finite(values, names, missing):

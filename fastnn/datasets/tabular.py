@@ -20,6 +20,7 @@ from .csvfile import (
     encode_target,
     note_missing_cells,
     numeric_columns,
+    parse_number,
     read_table,
     report_missing,
     select_columns,
@@ -189,7 +190,10 @@ def _read_xy(path, target, task, features, classes=None):
     if missing:
         report_missing(missing, path)
     if task == "regression":
-        y = numeric_columns(rows, [t_index], [target], path, missing)
+        try:
+            y = numeric_columns(rows, [t_index], [target], path, missing)
+        except InputError as exc:
+            raise _text_target(exc, target_cells, target, path) from None
         if missing:
             report_missing(missing, path)
         with np.errstate(over="ignore", under="ignore"):
@@ -201,6 +205,32 @@ def _read_xy(path, target, task, features, classes=None):
         return X, y32[:, 0], features, []
     y, classes = encode_target(target_cells, task, target, path, classes)
     return X, y, features, classes
+
+
+def _text_target(exc, cells, target, path):
+    """The error for a regression target that holds text (``exc`` otherwise): it is most likely
+    classes, and the fix is the task."""
+    found = next(((i, c.strip()) for i, c in enumerate(cells) if not _is_number(c.strip())), None)
+    if found is None:
+        return exc
+    row, cell = found
+    message = (
+        f"the target {target!r} of {path} must be numeric for regression, but row {row + 2} "
+        f"holds {cell[:40]!r}; "
+    )
+    return InputError(
+        message + "if it names classes, pass task='binary' (two classes) or "
+        "task='classification'"
+    ).for_cli(message + "if it names classes, add --task binary (two classes) or --task "
+              "classification")  # fmt: skip
+
+
+def _is_number(cell):
+    try:
+        parse_number(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_classes(classes, task):
