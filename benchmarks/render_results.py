@@ -24,8 +24,12 @@ README = ROOT / "README.md"
 # Each results file and the command that writes it (run from the repository's root, on a
 # quiet machine: see docs/benchmarks.md).
 COMMANDS = {
-    "mnist-sgd": "fastnn bench --peers --json benchmarks/results/mnist-sgd.json",
-    "mnist-adam": "fastnn bench --peers --optimizer adam --json benchmarks/results/mnist-adam.json",
+    "mnist-sgd": "fastnn bench --peers --repeat 5 --torch-threads 2 "
+    "--json benchmarks/results/mnist-sgd.json",
+    "mnist-adam": "fastnn bench --peers --optimizer adam --repeat 5 --torch-threads 2 "
+    "--json benchmarks/results/mnist-adam.json",
+    "mnist-sgd-1024": "fastnn bench --peers torch,jax --hidden 1024 --regime batch --repeat 5 "
+    "--torch-threads 2 --json benchmarks/results/mnist-sgd-1024.json",
     "bag-of-words-sgd": "fastnn bench --peers --data bag-of-words "
     "--json benchmarks/results/bag-of-words-sgd.json",
     "sklearn-digits": "python benchmarks/bench_sklearn_digits.py "
@@ -34,6 +38,7 @@ COMMANDS = {
 TITLES = {
     "mnist-sgd": "MNIST, plain SGD",
     "mnist-adam": "MNIST, Adam",
+    "mnist-sgd-1024": "MNIST, a wide hidden layer (1,024 units), plain SGD in batches",
     "bag-of-words-sgd": "Sparse bag-of-words, plain SGD",
     "sklearn-digits": "FastMLPClassifier beside MLPClassifier",
 }
@@ -321,6 +326,58 @@ def benchmarks_page(folder: Path = RESULTS) -> str:
             *[f"- {note}" for note in result.get("notes", [])],
             "",
         ]
+    return "\n".join(lines)
+
+
+# -- where a mini-batch epoch's time goes -----------------------------------------------------
+
+# The phase tables: batch sizes and hidden widths, and the command that writes each file.
+PHASE_RUNS = [(hidden, batch) for hidden in (128, 1024) for batch in (32, 128, 512)]
+
+
+def phases_command(hidden: int, batch: int, optimizer: str = "sgd") -> str:
+    adam = " --optimizer adam" if optimizer == "adam" else ""
+    return (
+        f"python benchmarks/phases.py --hidden {hidden} --batch-size {batch}{adam} "
+        f"--rounds 5 --json benchmarks/results/{phases_name(hidden, batch, optimizer)}.json"
+    )
+
+
+def phases_name(hidden: int, batch: int, optimizer: str = "sgd") -> str:
+    return f"phases-{optimizer}-{hidden}-b{batch}"
+
+
+def phases_page(folder: Path = RESULTS) -> str:
+    """Markdown: each phases file as a table of the epoch's phases against their floor."""
+    runs = [(h, b, "sgd") for h, b in PHASE_RUNS] + [(128, 128, "adam")]
+    lines = []
+    for hidden, batch, optimizer in runs:
+        name = phases_name(hidden, batch, optimizer)
+        result = load(name, folder)
+        lines += [f"### 784-{hidden}-10, {optimizer.upper() if optimizer == 'sgd' else 'Adam'}, "
+                  f"batches of {batch}", ""]  # fmt: skip
+        if result is None:
+            lines += [f"*No results file yet: `{phases_command(hidden, batch, optimizer)}` "
+                      "writes it.*", ""]  # fmt: skip
+            continue
+        rate = result["gemm_gflops"]
+        lines += [
+            f"{result['date']}, {machine_text(result)}; {result['threads']} thread(s); GEMM "
+            f"rate of one thread on the epoch's shapes: fastnn {rate['fastnn']:.0f} GFLOP/s, "
+            f"NumPy {rate['numpy']:.0f} GFLOP/s. Command: `{result['command']}`.",
+            "",
+            "| phase | seconds | share | GFLOP | floor (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        epoch = result["epoch_s"]
+        for row in result["phases"]:
+            lines.append(f"| {row['phase']} | {row['seconds']:.3f} | "
+                         f"{row['seconds'] / epoch:.0%} | {row['gflop']:.2f} | "
+                         f"{row['floor_s']:.3f} |")  # fmt: skip
+        beyond = epoch - result["floor_s"]
+        lines += [f"| whole epoch | {epoch:.3f} | 100% | | {result['floor_s']:.3f} |", "",
+                  f"Beyond the products at the GEMM rate: {beyond:.3f} s ({beyond / epoch:.0%} "
+                  "of the epoch).", ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ import gc
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -197,7 +198,8 @@ def main(argv=None):
         elif args.memory:
             print(memory_mode(args, [arg for arg in argv if arg != "--memory"]))
         else:
-            return bench_command.run(args)
+            command = shlex.join(["python", "benchmarks/sparse_peers.py", *argv])
+            return bench_command.run(args, command)
     except FastnnError as exc:
         print(f"sparse_peers.py: error: {exc}", file=sys.stderr)
         return 2

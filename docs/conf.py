@@ -81,9 +81,8 @@ def setup(app):
 # The benchmark tables, rendered from the results files at every build.
 _generated = DOCS / "_generated"
 _generated.mkdir(exist_ok=True)
-_page = render_results.benchmarks_page()
-if (
-    not (_generated / "benchmarks.md").exists()
-    or (_generated / "benchmarks.md").read_text(encoding="utf-8") != _page
-):
-    (_generated / "benchmarks.md").write_text(_page, encoding="utf-8")
+for _name, _page in (("benchmarks.md", render_results.benchmarks_page()),
+                     ("phases.md", render_results.phases_page())):  # fmt: skip
+    _file = _generated / _name
+    if not _file.exists() or _file.read_text(encoding="utf-8") != _page:
+        _file.write_text(_page, encoding="utf-8")

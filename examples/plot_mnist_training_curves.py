@@ -33,10 +33,12 @@ print(f"test accuracy: {model.evaluate(X_test, y_test)['accuracy']:.4f}")
 per_sample = fn.plots.plot_history(history)
 
 # %%
-# Mini-batches with momentum
-# --------------------------
+# Mini-batches with momentum, keeping the best epoch
+# --------------------------------------------------
 # Two hidden layers, batches of 128, momentum 0.9, a learning rate that decays with the updates
-# and an L2 penalty on the weights.
+# and an L2 penalty on the weights. :class:`fastnn.EarlyStopping` watches the validation
+# accuracy and, with ``restore_best_weights=True``, ends training with the best epoch's weights
+# rather than the last one's.
 
 model = fn.Sequential(fn.dense_stack([784, 128, 128, 10]), loss="softmax_cross_entropy", seed=0)
 history = model.fit(
@@ -46,9 +48,10 @@ history = model.fit(
     batch_size=128,
     optimizer=fn.SGD(lr=0.05, momentum=0.9, decay=1e-4, l2=1e-5),
     validation_data=(X_val, y_val),
+    callbacks=[fn.EarlyStopping(monitor="val_accuracy", patience=2, restore_best_weights=True)],
     verbose=2,
 )
-print(f"best validation accuracy: {max(history.history['val_accuracy']):.4f}")
+print(f"best validation accuracy (the weights kept): {max(history.history['val_accuracy']):.4f}")
 print(f"test accuracy: {model.evaluate(X_test, y_test)['accuracy']:.4f}")
 print(f"training time: {sum(history.history['epoch_time']):.1f} s")
 mini_batch = fn.plots.plot_history(history)

@@ -301,7 +301,7 @@ class Training:
 
 # Mini-batches smaller than this (multiply-adds of the first layer's forward product) run in
 # one thread: below it, the threads' meetings cost more than the product gains.
-THREADS_FROM = 2e5
+THREADS_FROM = 2e6
 
 
 def usable_cpus():

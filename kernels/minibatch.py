@@ -49,8 +49,8 @@ from .update import _optimizer_update, is_plain_sgd, step_size
 # inputs that are nonzero is below SPARSE_DENSITY + SPARSE_ROWS / m, for a batch of m rows:
 # BLAS pays per call and gains with m, the sparse loops cost the same per nonzero input. The
 # constants are fitted to where the two paths tie (the performance notes give the runs).
-SPARSE_DENSITY = 0.1
-SPARSE_ROWS = 6.0
+SPARSE_DENSITY = 0.05
+SPARSE_ROWS = 1.0
 
 # A dense batch's products run over the stretches of consecutive inputs its rows use, read in
 # place (the batch's rows and the rows of W0 they meet, with their own strides): stretches

@@ -34,8 +34,8 @@ EPOCH_RTOL = 1e-9  # DESIGN.md: whole epochs on small data, float64 parameters
 
 def make_problem(loss, seed=0, n=40, n_in=12, zeros=0.5):
     """Inputs with a fraction ``zeros`` of zeros: the zero-skipping paths are exercised (batches
-    of 7 below a density of 0.96 take the sparse first layer, see ``goes_sparse``; 0 zeros
-    take BLAS)."""
+    of 7 below a density of 0.19 take the sparse first layer, see ``goes_sparse``; denser ones
+    take BLAS over the stretches of inputs they use)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
     X[rng.random(X.shape) < zeros] = 0

@@ -229,7 +229,8 @@ def check(args):
     return kind, peers, threads
 
 
-def run(args):
+def run(args, command=None):
+    """Run ``fastnn bench``; ``command`` is the line the results file records (default: typed)."""
     from .. import bench
 
     kind, peers, threads = check(args)
@@ -255,7 +256,7 @@ def run(args):
         hidden=args.hidden,
         csr=args.csr,
     )
-    result["command"] = shlex.join(["fastnn", *args.argv])
+    result["command"] = command or shlex.join(["fastnn", *args.argv])
     print(bench.format_report(result))
     if args.json is not None:
         print(f"wrote {bench.write_json(result, args.json)}")
