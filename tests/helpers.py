@@ -6,6 +6,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 
 import fastnn as fn
 from fastnn import cli
@@ -20,6 +21,14 @@ OPTIONS = {
     "momentum": dict(momentum=0.5),
     "adam": dict(beta1=0.8, beta2=0.99, eps=1e-6, l1=1e-3, l2=1e-2),
 }
+
+
+# The weighted half of the large parity matrices runs in the whole suite only, which keeps
+# ``pytest -m "not slow"`` quick; the fast lane still weighs samples in the thread-count tests
+# and the lower-level kernel tests.
+WEIGHTED_MATRIX = pytest.mark.parametrize(
+    "weighted", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["unweighted", "weighted"]
+)
 
 
 def make_optimizer(opts, lr=0.05):

@@ -45,7 +45,7 @@ def server(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.routes, httpd.requests = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield httpd

@@ -16,6 +16,7 @@ import naive
 from helpers import (
     EPOCH_RTOL,
     LOSS_NAMES,
+    WEIGHTED_MATRIX,
     assert_stats_close,
     assert_weights_close,
     make_model,
@@ -100,7 +101,7 @@ def _cases():
 @pytest.mark.parametrize("module, batch_size", list(_cases()))
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("opts", ["plain", "everything", "adam"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_epochs_with_dropout_match_the_naive_oracle(module, batch_size, loss, opts, weighted):
     X, y, n_out = make_problem(loss, seed=2, zeros=0.5)
     model = make_model(loss, X.shape[1], n_out, "numpy")

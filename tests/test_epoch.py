@@ -15,6 +15,7 @@ from helpers import (
     EPOCH_RTOL,
     LOSS_NAMES,
     OPTIONS,
+    WEIGHTED_MATRIX,
     assert_stats_close,
     assert_weights_close,
     make_model,
@@ -29,7 +30,7 @@ from helpers import (
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
 @pytest.mark.parametrize("zeros", [0.0, 0.95])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros, weighted):
     X, y, n_out = make_problem(loss, zeros=zeros)
     model = make_model(loss, X.shape[1], n_out, "numpy")
@@ -55,7 +56,7 @@ def test_epoch_kernels_match_the_naive_oracle(loss, batch_size, opts, zeros, wei
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", list(OPTIONS), ids=str)
 @pytest.mark.parametrize("zeros", [0.0, 0.95])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_backends_agree_over_several_epochs(loss, batch_size, opts, zeros, weighted):
     X, y, n_out = make_problem(loss, seed=1, zeros=zeros)
     trained = {}
@@ -109,7 +110,7 @@ def _mean_loss(model, params, X, labels, targets, weights, l1, l2):
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("m", [1, 6])
 @pytest.mark.parametrize("penalty", [(0.0, 0.0), (1e-3, 1e-2)], ids=["none", "l1l2"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_gradient_matches_finite_differences(backend, loss, m, penalty, weighted):
     """One step with lr=1 and no momentum moves the parameters by exactly -gradient (the
     gradient of the weighted mean loss plus the penalty over the batch's weight)."""

@@ -19,6 +19,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastnn.sklearn import FastMLPClassifier, FastMLPRegressor
 
+from helpers import WEIGHTED_MATRIX
+
 BACKENDS = ["numpy", "numba"]
 
 # BLAS computes one row with other kernels than a block of rows: in float32 a row's prediction
@@ -144,7 +146,7 @@ def assert_same_model(fast, sk, rtol=1e-8, atol=None):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("solver", list(SOLVERS))
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_the_same_numbers_as_sklearn_mlp(backend, kind, solver, weighted):
     """The same random_state gives scikit-learn's initial weights, validation split and
     shuffles, and then every solver, schedule and target gives scikit-learn's numbers."""

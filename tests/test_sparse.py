@@ -21,6 +21,7 @@ from helpers import (
     EPOCH_RTOL,
     LOSS_NAMES,
     OPTIONS,
+    WEIGHTED_MATRIX,
     assert_stats_close,
     make_model,
     make_problem,
@@ -52,7 +53,7 @@ def with_X(data, X):
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("batch_size", [1, 7])
 @pytest.mark.parametrize("opts", SPARSE_OPTIONS, ids=str)
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@WEIGHTED_MATRIX
 def test_sparse_epochs_match_the_oracle(loss, batch_size, opts, weighted):
     X, y, n_out = make_problem(loss, zeros=0.7)
     model = make_model(loss, X.shape[1], n_out, "numpy")

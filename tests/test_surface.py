@@ -12,6 +12,7 @@ import fastnn as fn
 from fastnn import cli, datasets
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_modules_are_attributes_imported_on_first_use():
     program = (
         "import sys, fastnn as fn\n"
