@@ -362,7 +362,7 @@ def phases_page(folder: Path = RESULTS) -> str:
             continue
         rate = result["gemm_gflops"]
         lines += [
-            f"{result['date']}, {machine_text(result)}; {result['threads']} thread(s); GEMM "
+            f"{machine_text(result)}; {result['threads']} thread(s); GEMM "
             f"rate of one thread on the epoch's shapes: fastnn {rate['fastnn']:.0f} GFLOP/s, "
             f"NumPy {rate['numpy']:.0f} GFLOP/s. Command: `{result['command']}`.",
             "",
