@@ -70,10 +70,11 @@ def deferred_interrupt():
     """Hold a Ctrl-C (SIGINT) until the block ends, then raise it.
 
     A backend call is never cut in half, so the parameters, the optimizer state and its update
-    count stay consistent. Outside the main thread (where no signal handler can be set) the
-    block runs as it is.
+    count stay consistent. Outside the main thread (where no signal handler can be set), and
+    where SIGINT is ignored (a shell's background job, ``nohup``), the block runs as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):  # fmt: skip
         yield
         return
     received = []

@@ -3,6 +3,7 @@ line in-process, and editing model files."""
 
 import io
 import json
+import signal
 import zipfile
 
 import numpy as np
@@ -155,3 +156,11 @@ def rewrite(src, dst, edit=None, entries=None, drop=()):
             if name not in drop:
                 zf.writestr(f"{name}.npy", data)
     return dst
+
+
+def ctrl_c_as_typed():
+    """A child process's ``preexec_fn``: SIGINT back to its default action, as in a terminal.
+
+    A shell starts background jobs (``pytest &``) with SIGINT ignored, and children inherit
+    that; a test that sends Ctrl-C to a child must not depend on how pytest was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,7 +14,7 @@ import pytest
 import fastnn as fn
 from fastnn import datasets
 
-from helpers import main, refused
+from helpers import ctrl_c_as_typed, main, refused
 
 FAST = ["--backend", "numpy", "--quiet"]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes where permissions forbid
@@ -223,7 +223,7 @@ def _interrupt_training(*args):
     process = subprocess.Popen(
         [sys.executable, "-m", "fastnn.cli", "train", "--dataset", "digits", "--hidden",
          "512,512", "--epochs", "500", *FAST, *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_typed,
     )  # fmt: skip
     try:
         for line in process.stdout:  # the process says when its first epoch is done

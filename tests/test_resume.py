@@ -3,7 +3,9 @@ generator, so that save, load and train on gives the bits of training straight t
 of the first format still load."""
 
 import json
+import os
 import pickle
+import signal
 import zipfile
 from pathlib import Path
 
@@ -196,3 +198,16 @@ def test_a_model_trained_with_lbfgs_saves_its_optimizer_and_keeps_the_rule(tmp_p
     assert repr(loaded.optimizer) == repr(net.optimizer) and loaded.epochs_trained == 0
     with pytest.raises(InputError, match="last fit used LBFGS"):
         loaded.fit(X, y, epochs=5, verbose=0)
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    """Where SIGINT is ignored (a background job), a slice does not turn it into an interrupt."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with training.deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    except KeyboardInterrupt:
+        pytest.fail("an ignored SIGINT came back as KeyboardInterrupt")
+    finally:
+        signal.signal(signal.SIGINT, previous)
