@@ -1,6 +1,7 @@
 """Helpers that several test modules share: building epochs to compare, running the command
 line in-process, and editing model files."""
 
+import contextlib
 import io
 import json
 import signal
@@ -158,9 +159,16 @@ def rewrite(src, dst, edit=None, entries=None, drop=()):
     return dst
 
 
+@contextlib.contextmanager
 def ctrl_c_as_typed():
-    """A child process's ``preexec_fn``: SIGINT back to its default action, as in a terminal.
+    """Children started inside get SIGINT's default action, as in a terminal.
 
-    A shell starts background jobs (``pytest &``) with SIGINT ignored, and children inherit
-    that; a test that sends Ctrl-C to a child must not depend on how pytest was started."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    A shell starts background jobs (``pytest &``) with SIGINT ignored, and children inherit an
+    ignored signal across ``exec`` but not a handled one: a test that sends Ctrl-C to a child
+    must not depend on how pytest was started. (A ``preexec_fn`` would do the same in the
+    child, at the cost of a plain ``fork`` of this multithreaded process.)"""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -220,11 +220,12 @@ def test_column_names_with_commas_survive_train_evaluate_and_predict(tmp_path, c
 
 def _interrupt_training(*args):
     """Start ``fastnn train`` on slow epochs, Ctrl-C it once the first epoch is done."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fastnn.cli", "train", "--dataset", "digits", "--hidden",
-         "512,512", "--epochs", "500", *FAST, *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_typed,
-    )  # fmt: skip
+    with ctrl_c_as_typed():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fastnn.cli", "train", "--dataset", "digits", "--hidden",
+             "512,512", "--epochs", "500", *FAST, *map(str, args)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     try:
         for line in process.stdout:  # the process says when its first epoch is done
             if line.startswith("epoch 1/500"):

@@ -49,8 +49,9 @@ except fn.TrainingInterrupted as exc:
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_ctrl_c_stops_fit_within_the_epoch_with_a_consistent_model(backend):
-    done = subprocess.run([sys.executable, "-c", CHILD, backend], capture_output=True,
-                          text=True, timeout=600, preexec_fn=ctrl_c_as_typed)  # fmt: skip
+    with ctrl_c_as_typed():
+        done = subprocess.run([sys.executable, "-c", CHILD, backend], capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("stopped after "), done.stdout + done.stderr
     updates = int(lines[0].split()[2])
