@@ -47,17 +47,26 @@ def _expected_failed_checks(estimator):
     return {}
 
 
+def _listed(marker):
+    """The same ``parametrize`` with its cases in a list: some scikit-learn releases hand
+    pytest a generator, which pytest deprecates."""
+    names, cases, *rest = marker.args
+    return pytest.mark.parametrize(names, list(cases), *rest, **marker.kwargs)
+
+
 @pytest.mark.slow
-@parametrize_with_checks(
-    [
-        FastMLPClassifier(backend="numba"),
-        FastMLPRegressor(backend="numba"),
-        FastMLPClassifier(backend="numba", dtype="float32"),
-        FastMLPRegressor(backend="numba", dtype="float32"),
-        FastMLPClassifier(backend="numpy"),
-        FastMLPRegressor(backend="numpy"),
-    ],
-    expected_failed_checks=_expected_failed_checks,
+@_listed(
+    parametrize_with_checks(
+        [
+            FastMLPClassifier(backend="numba"),
+            FastMLPRegressor(backend="numba"),
+            FastMLPClassifier(backend="numba", dtype="float32"),
+            FastMLPRegressor(backend="numba", dtype="float32"),
+            FastMLPClassifier(backend="numpy"),
+            FastMLPRegressor(backend="numpy"),
+        ],
+        expected_failed_checks=_expected_failed_checks,
+    )
 )
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # check_array_api_input (NumPy inputs with array API dispatch on) runs only with this set
