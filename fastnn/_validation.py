@@ -77,9 +77,25 @@ def as_array(X, name):
     return arr
 
 
+def all_finite(arr):
+    """Whether every value of the numeric array ``arr`` is finite, reading it once and
+    allocating nothing the size of it: a NaN or infinity makes the sum NaN or infinite, so a
+    finite sum settles it; an infinite one (finite values can overflow it) is settled value by
+    value."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "biu":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    return bool(np.isfinite(arr).all())
+
+
 def check_finite(arr, name, where=None):
     """Refuse ``arr`` unless every value is finite; ``where(i)`` names the place of the ``i``-th
     value (flat, C order) in the message, by default its index."""
+    if all_finite(arr):
+        return
     finite = np.isfinite(arr)
     if not finite.all():
         first = int(np.argmax(~finite))
@@ -103,10 +119,10 @@ def check_cast(source, dtype, name, where=None, copy=False):
             arr = np.array(source, dtype=dtype, order="C")
         else:
             arr = np.ascontiguousarray(source, dtype=dtype)
-    finite = np.isfinite(arr)
-    if finite.all():
+    if all_finite(arr):
         return arr
     check_finite(source, name, where)  # a NaN or infinity given is the first cause to name
+    finite = np.isfinite(arr)
     first = int(np.argmax(~finite))
     bad = int(finite.size - np.count_nonzero(finite))
     value = np.asarray(source)[np.unravel_index(first, arr.shape)].item()

@@ -32,6 +32,21 @@ def test_nan_and_inf_in_X(model, data):
             model.predict(Xb)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_finite_values_whose_sum_overflows_are_accepted(dtype):
+    # the finiteness check sums the values first: an overflowing sum is no reason to refuse
+    big = np.finfo(dtype).max / 2
+    X = np.array([[big, big], [big, -big], [0.5, big]], dtype)
+    model = fn.Sequential([fn.Dense(2, 2)], dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        model.fit(X * 0, [0, 1, 0], epochs=1, verbose=0)
+        assert model.predict(X).shape == (3,)
+    Xb = X.copy()
+    Xb[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity .*\(2, 0\)"):
+        model.predict(Xb)
+
+
 def test_values_that_overflow_float32(data):
     X, y = data
     model = fn.Sequential([fn.Dense(4, 3)], dtype="float32")
