@@ -119,11 +119,18 @@ class Optimizer:
         self._t[0] = value
 
     def config(self) -> OptimizerConfig:
-        """The hyperparameters as the :class:`OptimizerConfig` record the kernels read."""
+        """The hyperparameters as the :class:`OptimizerConfig` record the kernels read (built
+        again only when one of them has changed: it is asked for at every backend call)."""
+        key = (self.current_lr, *(getattr(self, name) for name in self._fields))
+        cached = self.__dict__.get("_config")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         fields = dict(_DEFAULTS, kind=self.kind)
         fields.update({name: getattr(self, name) for name in self._fields})
         fields["lr"] = self.current_lr
-        return OptimizerConfig(**{k: _plain(v) for k, v in fields.items()})
+        config = OptimizerConfig(**{k: _plain(v) for k, v in fields.items()})
+        self._config = (key, config)
+        return config
 
     def learning_rate(self) -> float:
         """The learning rate of the next update."""
@@ -159,7 +166,14 @@ class Optimizer:
         if state is not None:
             self.state[...] = state
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_config", None)  # the kernels' record is built anew, by this version's code
+        return state
+
     def __setstate__(self, state):
+        state = dict(state)
+        state.pop("_config", None)
         self.__dict__.update(state)
         if "plateau" not in state:  # pickled before the schedule's counter was the optimizer's
             self.plateau = Plateau(self.tol)

@@ -9,7 +9,6 @@ next, so slicing changes no number. What the backend needs beyond the parameters
 once per ``fit`` (see :class:`EpochRunner`), not per slice.
 """
 
-import contextlib
 import math
 import signal
 import sys
@@ -65,27 +64,58 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
-@contextlib.contextmanager
-def deferred_interrupt():
-    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it.
+class DeferredInterrupt:
+    """Hold a Ctrl-C (SIGINT) while a backend call runs, and raise it when the call returns.
 
     A backend call is never cut in half, so the parameters, the optimizer state and its update
-    count stay consistent. Outside the main thread (where no signal handler can be set), and
-    where SIGINT is ignored (a shell's background job, ``nohup``), the block runs as it is.
+    count stay consistent. Entered once around the whole training (the handler is installed
+    once, not per call); a Ctrl-C outside a backend call is raised at once, as without it.
+    Outside the main thread (where no signal handler can be set), and where SIGINT is ignored
+    (a shell's background job, ``nohup``), calls run as they are.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):  # fmt: skip
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
+
+    def __init__(self):
+        self.active = False
+        self.in_call = False
+        self.received = []
+        self.previous = None
+
+    def __enter__(self):
+        self.active = (threading.current_thread() is threading.main_thread()
+                       and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)  # fmt: skip
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+            self.active = False
+
+    def call(self, function, *args):
+        """``function(*args)``, with a Ctrl-C that arrives meanwhile raised after it returns."""
+        self.in_call = True
+        try:
+            function(*args)
+        finally:
+            self.in_call = False
+        if self.received:
+            frame = self.received[0]
+            self.received.clear()
+            self._forward(frame)
+
+    def _handle(self, signum, frame):
+        if self.in_call:
+            self.received.append(frame)
+        else:
+            self._forward(frame)
+
+    def _forward(self, frame):
+        """What the Ctrl-C would have done without this: the handler before it, if that is a
+        function of the program's own, else KeyboardInterrupt."""
+        previous = self.previous
         if callable(previous) and previous is not signal.default_int_handler:
-            previous(signal.SIGINT, received[0])
+            previous(signal.SIGINT, frame)
         else:
             raise KeyboardInterrupt
 
@@ -140,8 +170,8 @@ class EpochRunner:
     estimators, on a model's backend.
 
     Use it as a context manager: entering prepares the backend's training once
-    (``start_training``: the data as the kernels read it, the work buffers), leaving releases
-    it, also on an error or a Ctrl-C.
+    (``start_training``: the data as the kernels read it, the work buffers) and takes over
+    Ctrl-C (:class:`DeferredInterrupt`), leaving releases both, also on an error or a Ctrl-C.
 
     Parameters
     ----------
@@ -187,17 +217,22 @@ class EpochRunner:
         batches = int(_FIRST_SLICE_WORK / (3 * n_weights * batch_size))
         self._slice = min(max(1, batches), self._max_batches) * batch_size
         self.training = None
+        self._interrupts = DeferredInterrupt()
 
     def __enter__(self):
         m, o = self.model, self.optimizer
         self.training = m._ops.start_training(m._params, self.state, m._layout, self.data,
                                               m._loss_code, self.batch_size, o.config(),
                                               self.workers, self.dropout)  # fmt: skip
+        self._interrupts.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.training.close()
-        self.training = None
+        try:
+            self._interrupts.__exit__(*exc)
+        finally:
+            self.training.close()
+            self.training = None
 
     def run_part(self, order, stats):
         """Train on the samples ``order`` in one backend call."""
@@ -240,7 +275,7 @@ class EpochRunner:
                 record, elapsed = self.epoch(orders(epoch), epoch + 1, epochs)
                 opt = self.optimizer
                 opt.iteration_ends(opt.samples_seen + int(record["n_seen"]))
-                model.epochs_trained = epoch + 1
+                model._epochs_trained = epoch + 1  # a valid count: not checked again
                 epoch_logs = logs(record, elapsed)
                 history._append(epoch, epoch_logs)
                 if self.verbose:
@@ -316,8 +351,7 @@ class EpochRunner:
             while first < n:
                 part = order[first : first + self._slice]
                 began = time.perf_counter()
-                with deferred_interrupt():
-                    self.run_part(part, stats)
+                self._interrupts.call(self.run_part, part, stats)
                 self._resize(time.perf_counter() - began)
                 first += len(part)
                 running = stats["loss_sum"][0] / max(stats["n_seen"][0], 1)

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -200,12 +201,61 @@ def test_a_model_trained_with_lbfgs_saves_its_optimizer_and_keeps_the_rule(tmp_p
         loaded.fit(X, y, epochs=5, verbose=0)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT's Python default (KeyboardInterrupt) for the test, however pytest was started (a
+    shell's background job starts it with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
+def test_a_ctrl_c_during_a_backend_call_is_raised_when_the_call_returns():
+    done = []
+
+    def call():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler has run by now: the call goes on regardless
+        done.append(True)
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with training.DeferredInterrupt() as interrupts:
+            interrupts.call(call)
+            pytest.fail("the Ctrl-C was not raised after the call")
+    assert done == [True]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
+def test_a_ctrl_c_between_backend_calls_is_raised_at_once():
+    with pytest.raises(KeyboardInterrupt):
+        with training.DeferredInterrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+            pytest.fail("the Ctrl-C was held outside a backend call")
+
+
+def test_a_ctrl_c_goes_to_the_programs_own_handler():
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with training.DeferredInterrupt() as interrupts:
+            interrupts.call(os.kill, os.getpid(), signal.SIGINT)
+            assert seen == [signal.SIGINT]
+            interrupts.call(lambda: None)  # handled once
+        assert seen == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_an_ignored_ctrl_c_stays_ignored():
     """Where SIGINT is ignored (a background job), a slice does not turn it into an interrupt."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with training.deferred_interrupt():
-            os.kill(os.getpid(), signal.SIGINT)
+        with training.DeferredInterrupt() as interrupts:
+            interrupts.call(os.kill, os.getpid(), signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     except KeyboardInterrupt:
         pytest.fail("an ignored SIGINT came back as KeyboardInterrupt")
