@@ -85,9 +85,10 @@ def all_finite(arr):
     arr = np.asarray(arr)
     if arr.dtype.kind in "biu":
         return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(arr.sum()):
-            return True
+    if arr.dtype.kind in "fc":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(arr.sum()):
+                return True
     return bool(np.isfinite(arr).all())
 
 
