@@ -98,13 +98,12 @@ def check_finite(arr, name, where=None):
     if all_finite(arr):
         return
     finite = np.isfinite(arr)
-    if not finite.all():
-        first = int(np.argmax(~finite))
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise InputError(
-            f"{name} contains NaN or infinity ({bad} value(s) in {arr.dtype}, first at "
-            f"{_place(arr, first, where)}); remove or impute them first"
-        )
+    first = int(np.argmax(~finite))
+    bad = int(finite.size - np.count_nonzero(finite))
+    raise InputError(
+        f"{name} contains NaN or infinity ({bad} value(s) in {arr.dtype}, first at "
+        f"{_place(arr, first, where)}); remove or impute them first"
+    )
 
 
 def check_cast(source, dtype, name, where=None, copy=False):

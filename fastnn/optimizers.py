@@ -172,8 +172,6 @@ class Optimizer:
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
-        state.pop("_config", None)
         self.__dict__.update(state)
         if "plateau" not in state:  # pickled before the schedule's counter was the optimizer's
             self.plateau = Plateau(self.tol)
