@@ -90,9 +90,15 @@ def softmax_cross_entropy(logits, labels, weights, grad):
     Without ``weights`` (an empty array) every row weighs 1: the plain mean.
     """
     m = logits.shape[0]
-    weight = _total_weight(m, weights)
+    return _softmax_cross_entropy(logits, labels, weights, grad, m, _total_weight(m, weights))
+
+
+@njit(**JIT_OPTIONS)
+def _softmax_cross_entropy(logits, labels, weights, grad, m, weight):
+    """:func:`softmax_cross_entropy`'s terms for some rows of a batch of ``m`` rows
+    and weight ``weight`` (see :func:`rows_loss_and_grad`)."""
     total = 0.0
-    for r in range(m):
+    for r in range(logits.shape[0]):
         share = _share(r, m, weights, weight)
         z = logits[r]
         g = grad[r]
@@ -113,12 +119,19 @@ def binary_cross_entropy(logits, targets, weights, grad):
 
     Computed from the logits, so it is finite for any logit.
     """
-    m, k = logits.shape
-    weight = _total_weight(m, weights)
+    m = logits.shape[0]
+    return _binary_cross_entropy(logits, targets, weights, grad, m, _total_weight(m, weights))
+
+
+@njit(**JIT_OPTIONS)
+def _binary_cross_entropy(logits, targets, weights, grad, m, weight):
+    """:func:`binary_cross_entropy`'s terms for some rows of a batch of ``m`` rows
+    and weight ``weight`` (see :func:`rows_loss_and_grad`)."""
+    k = logits.shape[1]
     one = logits.dtype.type(1)
     zero = logits.dtype.type(0)
     total = 0.0
-    for r in range(m):
+    for r in range(logits.shape[0]):
         c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
@@ -132,10 +145,17 @@ def binary_cross_entropy(logits, targets, weights, grad):
 def mean_squared_error(outputs, targets, weights, grad):
     """Weighted mean over rows (and mean over outputs) of ``(y_hat - y)**2``;
     ``grad = 2 w (y_hat - y) / (sum(w) k)``."""
-    m, k = outputs.shape
-    weight = _total_weight(m, weights)
+    m = outputs.shape[0]
+    return _mean_squared_error(outputs, targets, weights, grad, m, _total_weight(m, weights))
+
+
+@njit(**JIT_OPTIONS)
+def _mean_squared_error(outputs, targets, weights, grad, m, weight):
+    """:func:`mean_squared_error`'s terms for some rows of a batch of ``m`` rows
+    and weight ``weight`` (see :func:`rows_loss_and_grad`)."""
+    k = outputs.shape[1]
     total = 0.0
-    for r in range(m):
+    for r in range(outputs.shape[0]):
         c = _share(r, m, weights, weight) / k
         scale = outputs.dtype.type(2 * c)
         for j in range(k):
@@ -158,10 +178,17 @@ def poisson(logits, targets, weights, grad):
     """Poisson deviance with a log link, from the linear outputs z (the mean is ``exp(z)``):
     weighted mean over rows (and mean over outputs) of ``exp(z) - y z + y log y - y``;
     ``grad = w (exp(z) - y) / (sum(w) k)``."""
-    m, k = logits.shape
-    weight = _total_weight(m, weights)
+    m = logits.shape[0]
+    return _poisson(logits, targets, weights, grad, m, _total_weight(m, weights))
+
+
+@njit(**JIT_OPTIONS)
+def _poisson(logits, targets, weights, grad, m, weight):
+    """:func:`poisson`'s terms for some rows of a batch of ``m`` rows
+    and weight ``weight`` (see :func:`rows_loss_and_grad`)."""
+    k = logits.shape[1]
     total = 0.0
-    for r in range(m):
+    for r in range(logits.shape[0]):
         c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
@@ -212,13 +239,24 @@ def loss_value(loss, outputs, labels, targets, weights):
 @njit(**JIT_OPTIONS)
 def loss_and_grad(loss, outputs, labels, targets, weights, grad):
     """The weighted mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
+    m = outputs.shape[0]
+    return rows_loss_and_grad(loss, outputs, labels, targets, weights, grad, m,
+                              _total_weight(m, weights))  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
+def rows_loss_and_grad(loss, outputs, labels, targets, weights, grad, m, weight):
+    """:func:`loss_and_grad` on some consecutive rows of a batch of ``m`` rows whose weight
+    (:func:`_total_weight`) is ``weight``, the arrays being those rows': their terms of the
+    batch's mean, and their rows of its gradient. The terms of consecutive blocks of rows,
+    added in order, are the batch's mean up to rounding."""
     if loss == SOFTMAX_CROSS_ENTROPY:
-        return softmax_cross_entropy(outputs, labels, weights, grad)
+        return _softmax_cross_entropy(outputs, labels, weights, grad, m, weight)
     if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(outputs, targets, weights, grad)
+        return _binary_cross_entropy(outputs, targets, weights, grad, m, weight)
     if loss == POISSON:
-        return poisson(outputs, targets, weights, grad)
-    return mean_squared_error(outputs, targets, weights, grad)
+        return _poisson(outputs, targets, weights, grad, m, weight)
+    return _mean_squared_error(outputs, targets, weights, grad, m, weight)
 
 
 @njit(**JIT_OPTIONS)

@@ -9,19 +9,25 @@ between the phases that need each other's results:
    the stretches of inputs the rows use (an image's empty border is left out, and so are the
    rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
 2. **first layer forward**, ``a = act(x W0 + b0)``;
-3. **the other layers forward**, then the loss and its gradient ``delta_L`` (thread 0);
+3. **the other layers forward**, then the loss and its gradient ``delta_L``;
 4. **backward** through the layers above the first: ``delta_{l-1} = delta_l W_l^T act'`` and
    the step of ``W_l``;
 5. **the first layer's step**.
 
-The threads share each layer's work by blocks of units, fixed by the layer's width alone
-(:func:`unit_blocks`): in the forward pass, blocks of the layer's outputs; backward, blocks of
+The threads share the forward pass of a batch of at least 2 :data:`ROWS_PER_BLOCK` rows, and
+at least as many rows as the first layer has units, by blocks of rows, fixed by the batch's
+size alone (:func:`row_blocks`): a thread takes its blocks through every layer and the loss
+with no meeting in between, and its first product reads the rows it copied itself (and all of
+``W0``). They share any other batch's forward pass, and every backward pass, by
+blocks of units, fixed by each layer's width alone (:func:`unit_blocks`): forward, blocks of
+the layer's outputs (the output layer and the loss then go to thread 0); backward, blocks of
 its inputs, so that a thread computes ``delta_{l-1}`` for its block from the rows of ``W_l`` it
 then steps itself. Every number is computed by the same operations in the same order whichever
-thread computes it, and sums over blocks are added in block order: the weights are the same
-bits for any number of threads. Each thread runs BLAS single-threaded (the epoch's own threads
-are the parallelism) on its blocks, with the products written straight into the layer's
-buffers (:func:`.blas.gemm`), and a plain SGD step is folded into the gradient's product.
+thread computes it, and sums over blocks (of rows or of units) are added in block order: the
+weights are the same bits for any number of threads. Each thread runs BLAS single-threaded
+(the epoch's own threads are the parallelism) on its blocks, with the products written
+straight into the layer's buffers (:func:`.blas.gemm`), and a plain SGD step is folded into
+the gradient's product.
 
 The weights' gradients are written into ``grads`` (laid out like ``params``) only for the
 optimizers that need them: momentum, Adam, penalties. Plain SGD steps the weights in the
@@ -40,7 +46,7 @@ from .activations import _activate_row
 from .blas import gemm, gemm_scratch
 from .codes import ACT, B_OFFSET, IDENTITY, N_IN, N_OUT, RELU, SIGMOID, TANH, TRANSPOSED, W_OFFSET
 from .dropout import _dropout_block, _times_factor
-from .losses import loss_and_grad, n_correct
+from .losses import _total_weight, n_correct, rows_loss_and_grad
 from .rows import _copy_into
 from .sync import barrier
 from .update import _optimizer_update, is_plain_sgd, step_size
@@ -66,6 +72,13 @@ UNITS_PER_BLOCK = 64
 MAX_BLOCKS = 8
 BLOCK_ALIGN = 16
 
+# The forward pass of a batch of at least 2 ROWS_PER_BLOCK rows, and at least as many rows as
+# the first layer's units, is shared by blocks of rows instead (:func:`row_blocks`): each
+# thread takes its rows through every layer and the loss with no barrier between the layers,
+# reading only the rows it copied itself and all of W0 (with more units than rows, W0 is the
+# larger, and by blocks of units each thread reads only its own units' columns of it).
+ROWS_PER_BLOCK = 64
+
 # the phases of a step (``last_phase`` stops each batch after one: a profiling aid)
 GATHER, FIRST_FORWARD, FORWARD, BACKWARD, FIRST_STEP = 1, 2, 3, 4, 5
 PHASES = ("gather", "first layer forward", "other layers forward and loss",
@@ -80,6 +93,18 @@ def goes_sparse(n_nonzero, m, n_in):
     """Whether a dense batch of ``m`` rows of ``n_in`` inputs, ``n_nonzero`` of them nonzero,
     takes the sparse first layer: its density is below SPARSE_DENSITY + SPARSE_ROWS / m."""
     return n_nonzero < (SPARSE_DENSITY * m + SPARSE_ROWS) * n_in
+
+
+@njit(**JIT_OPTIONS)
+def row_blocks(m, width):
+    """How many blocks of rows a batch of ``m`` rows is shared in for the forward pass, for a
+    first layer of ``width`` units: the largest power of two up to MAX_BLOCKS whose blocks have
+    at least ROWS_PER_BLOCK rows (block ``k`` is the rows ``k m // n`` to ``(k + 1) m // n``),
+    or 1 (blocks of units) where ``width`` is over ``m``. Not a function of the threads."""
+    n = 1
+    while width <= m and 2 * n <= MAX_BLOCKS and m >= 2 * n * ROWS_PER_BLOCK:
+        n *= 2
+    return n
 
 
 def unit_blocks(width):
@@ -118,7 +143,7 @@ def block_table(layout):
 BatchWork = namedtuple(
     "BatchWork",
     "capacity n_threads bounds n_blocks xbuf used nonzero_counts nonzero values counts abuf "
-    "dbuf grads labels targets weights zeros squares dropout_rates dropout_key dact",
+    "dbuf grads labels targets weights zeros squares row_losses dropout_rates dropout_key dact",
 )
 
 ZERO_ROWS = 64  # rows of zeros: an unused inputs' stretch is stepped this many rows at a time
@@ -154,6 +179,7 @@ def batch_work(layout, data, opt, batch_size, params, n_threads, dropout=None):
         weights=np.empty(batch_size if data.weights.shape[0] > 0 else 0, dtype),
         zeros=np.zeros((1 if plain else ZERO_ROWS) * n_out0, dtype),
         squares=np.zeros((layout.shape[0], MAX_BLOCKS), np.float64),
+        row_losses=np.zeros((MAX_BLOCKS, 2), np.float64),
         dropout_rates=np.empty(0) if dropout is None else np.asarray(dropout.rates, np.float64),
         dropout_key=np.array([0 if dropout is None else dropout.seed, 0], np.uint64),
         dact=np.empty(0 if dropout is None else batch_size * units, dtype),
@@ -201,14 +227,15 @@ def _drops(work, layer):
 
 
 @njit(**JIT_OPTIONS)
-def _drop_block(work, layout, layer, m, units, order, first, lo, hi):
-    """Dropout on the block ``lo:hi`` of ``layer``'s activations, just computed (and their
-    derivatives into ``dact``), when the layer has a rate."""
+def _drop_block(work, layout, layer, m, units, order, first, r0, r1, lo, hi):
+    """Dropout on the rows ``r0:r1`` and units ``lo:hi`` of ``layer``'s activations, just
+    computed (and their derivatives into ``dact``), when the layer has a rate."""
     if _drops(work, layer):
-        at = m * units[layer]
-        _dropout_block(work.abuf[at:], work.dact[at:], m, layout[layer, N_OUT], lo, hi,
+        width = layout[layer, N_OUT]
+        at = m * units[layer] + r0 * width
+        _dropout_block(work.abuf[at:], work.dact[at:], r1 - r0, width, lo, hi,
                        layout[layer, ACT], work.dropout_key[0], work.dropout_key[1], order,
-                       first, layer, work.dropout_rates[layer])  # fmt: skip
+                       first + r0, layer, work.dropout_rates[layer])  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)
@@ -223,12 +250,10 @@ def _column_sums(delta, m, width, lo, hi, out):
 
 
 @njit(**JIT_OPTIONS)
-def _gather(tid, n_threads, data, order, first, m, work):
-    """Copy this thread's share of the batch's rows: dense rows into ``xbuf`` (marking the
+def _gather(tid, lo, hi, data, order, first, m, work):
+    """Copy thread ``tid``'s rows ``lo:hi`` of the batch: dense rows into ``xbuf`` (marking the
     inputs they use and counting their nonzero entries), CSR rows as stored into the sparse
-    rows; thread 0 also copies the labels, targets and weights."""
-    share = -(-m // n_threads)
-    lo, hi = min(m, tid * share), min(m, (tid + 1) * share)
+    rows; thread 0 also copies the labels, targets and weights of all ``m`` rows."""
     if data.indptr.shape[0] == 0:
         n_in = data.X.shape[1]
         used = work.used[tid]
@@ -328,10 +353,9 @@ def _join_spans(columns, n_cols, gap, spans):
 
 
 @njit(**JIT_OPTIONS)
-def _sparse_rows(tid, n_threads, m, n_in, work):
-    """This thread's rows' nonzero entries, for a dense batch that goes sparse."""
-    share = -(-m // n_threads)
-    for r in range(min(m, tid * share), min(m, (tid + 1) * share)):
+def _sparse_rows(lo, hi, n_in, work):
+    """The nonzero entries of the rows ``lo:hi``, for a dense batch that goes sparse."""
+    for r in range(lo, hi):
         row, indices, values = work.xbuf[r * n_in : (r + 1) * n_in], work.nonzero[r], work.values[r]
         count = 0
         for i in range(n_in):  # branch-free, as rows._find_nonzero
@@ -377,22 +401,22 @@ def _block_index(bounds, layer, lo):
 
 
 @njit(**JIT_OPTIONS)
-def _first_forward(params, layout, work, m, path, spans, n_spans, lo, hi, scratch):
-    """``a0[:, lo:hi] = act(x W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer input: a
-    product per stretch of inputs (the rows of ``x`` and of ``W0`` read in place), or each
-    row's nonzero inputs (SPARSE)."""
+def _first_forward(params, layout, work, path, spans, n_spans, r0, r1, lo, hi, scratch):
+    """``a0[r0:r1, lo:hi] = act(x[r0:r1] W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer
+    input: a product per stretch of inputs (the rows of ``x`` and of ``W0`` read in place), or
+    each row's nonzero inputs (SPARSE)."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
     a = work.abuf
     if path == SPANS:
         for k in range(n_spans):
             start, end = spans[k, 0], spans[k, 1]
-            gemm(False, False, m, hi - lo, end - start, 1.0, work.xbuf[start:], n_in,
-                 params[w + start * n_out + lo :], n_out, 0.0 if k == 0 else 1.0, a[lo:], n_out,
-                 scratch)  # fmt: skip
+            gemm(False, False, r1 - r0, hi - lo, end - start, 1.0, work.xbuf[r0 * n_in + start :],
+                 n_in, params[w + start * n_out + lo :], n_out, 0.0 if k == 0 else 1.0,
+                 a[r0 * n_out + lo :], n_out, scratch)  # fmt: skip
     else:  # z[r, lo:hi] = sum over the row's nonzero x_i of x_i W0[i, lo:hi]
         zero = params.dtype.type(0)
-        for r in range(m):
+        for r in range(r0, r1):
             z = a[r * n_out + lo : r * n_out + hi]
             for j in range(hi - lo):
                 z[j] = zero
@@ -401,39 +425,64 @@ def _first_forward(params, layout, work, m, path, spans, n_spans, lo, hi, scratc
                 v, row = values[c], params[w + indices[c] * n_out + lo :]
                 for j in range(hi - lo):
                     z[j] += v * row[j]
-    _activate_block(a, m, n_out, lo, hi, params[b : b + n_out], layout[0, ACT])
+    _activate_block(a[r0 * n_out :], r1 - r0, n_out, lo, hi, params[b : b + n_out], layout[0, ACT])
 
 
 @njit(**JIT_OPTIONS)
-def _layer_forward(params, layout, layer, work, m, units, lo, hi, scratch):
-    """``a_l[:, lo:hi] = act(a_{l-1} W_l[:, lo:hi] + b_l[lo:hi])`` for a layer above the first."""
+def _layer_forward(params, layout, layer, work, m, units, r0, r1, lo, hi, scratch):
+    """``a_l[r0:r1, lo:hi] = act(a_{l-1}[r0:r1] W_l[:, lo:hi] + b_l[lo:hi])`` for a layer above
+    the first, in a batch of ``m`` rows."""
     n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
     w, b = layout[layer, W_OFFSET], layout[layer, B_OFFSET]
-    x = work.abuf[m * units[layer - 1] :]
-    a = work.abuf[m * units[layer] :]
+    x = work.abuf[m * units[layer - 1] + r0 * n_in :]
+    a = work.abuf[m * units[layer] + r0 * n_out :]
     if layout[layer, TRANSPOSED]:  # W^T stored (n_out, n_in): its rows lo:hi
-        gemm(False, True, m, hi - lo, n_in, 1.0, x, n_in, params[w + lo * n_in :], n_in, 0.0,
-             a[lo:], n_out, scratch)  # fmt: skip
+        gemm(False, True, r1 - r0, hi - lo, n_in, 1.0, x, n_in, params[w + lo * n_in :], n_in,
+             0.0, a[lo:], n_out, scratch)  # fmt: skip
     else:
-        gemm(False, False, m, hi - lo, n_in, 1.0, x, n_in, params[w + lo :], n_out, 0.0, a[lo:],
-             n_out, scratch)  # fmt: skip
-    _activate_block(a, m, n_out, lo, hi, params[b : b + n_out], layout[layer, ACT])
+        gemm(False, False, r1 - r0, hi - lo, n_in, 1.0, x, n_in, params[w + lo :], n_out, 0.0,
+             a[lo:], n_out, scratch)  # fmt: skip
+    _activate_block(a, r1 - r0, n_out, lo, hi, params[b : b + n_out], layout[layer, ACT])
 
 
 @njit(**JIT_OPTIONS)
-def _loss(params, layout, work, m, units, loss, weighted):
-    """The batch's mean loss, and its gradient as the output layer's delta (times the output
-    activation's derivative); returns (mean loss, correct predictions)."""
+def _loss(layout, work, m, units, loss, weighted, r0, r1):
+    """The terms of the rows ``r0:r1`` in the mean loss of a batch of ``m`` rows, and their
+    rows of its gradient as the output layer's delta (times the output activation's
+    derivative); returns (their terms of the mean loss, their correct predictions)."""
     n_layers = layout.shape[0]
     k = layout[n_layers - 1, N_OUT]
-    out = work.abuf[m * units[n_layers - 1] : m * units[n_layers]].reshape(m, k)
-    delta = work.dbuf[m * units[n_layers - 1] : m * units[n_layers]].reshape(m, k)
-    weights = work.weights[:m] if weighted else work.weights
-    mean = loss_and_grad(loss, out, work.labels[:m], work.targets[:m], weights, delta)
-    correct = n_correct(loss, out, work.labels[:m], work.targets[:m], weights)
-    _times_derivative(work.dbuf[m * units[n_layers - 1] :], work.abuf[m * units[n_layers - 1] :],
-                      m, k, 0, k, layout[n_layers - 1, ACT])  # fmt: skip
+    at = m * units[n_layers - 1]
+    out = work.abuf[at + r0 * k : at + r1 * k].reshape(r1 - r0, k)
+    delta = work.dbuf[at + r0 * k : at + r1 * k].reshape(r1 - r0, k)
+    weights = work.weights[r0:r1] if weighted else work.weights
+    labels, targets = work.labels[r0:r1], work.targets[r0:r1]
+    total = _total_weight(m, work.weights[:m] if weighted else work.weights)
+    mean = rows_loss_and_grad(loss, out, labels, targets, weights, delta, m, total)
+    correct = n_correct(loss, out, labels, targets, weights)
+    _times_derivative(work.dbuf[at + r0 * k :], work.abuf[at + r0 * k :], r1 - r0, k, 0, k,
+                      layout[n_layers - 1, ACT])  # fmt: skip
     return mean, correct
+
+
+@njit(**JIT_OPTIONS)
+def _rows_forward(params, layout, work, m, units, order, first, path, spans, n_spans, r0, r1,
+                  loss, weighted, last_phase, scratch):  # fmt: skip
+    """The rows ``r0:r1`` of a batch of ``m`` rows through every layer (all of each layer's
+    units) and the loss: returns :func:`_loss` of the rows (zeros below the FORWARD phase)."""
+    n_layers = layout.shape[0]
+    if last_phase >= FIRST_FORWARD:
+        n_out = layout[0, N_OUT]
+        _first_forward(params, layout, work, path, spans, n_spans, r0, r1, 0, n_out, scratch)
+        _drop_block(work, layout, 0, m, units, order, first, r0, r1, 0, n_out)
+    if last_phase < FORWARD:
+        return 0.0, 0.0
+    for layer in range(1, n_layers):
+        n_out = layout[layer, N_OUT]
+        _layer_forward(params, layout, layer, work, m, units, r0, r1, 0, n_out, scratch)
+        if layer < n_layers - 1:
+            _drop_block(work, layout, layer, m, units, order, first, r0, r1, 0, n_out)
+    return _loss(layout, work, m, units, loss, weighted, r0, r1)
 
 
 @njit(**JIT_OPTIONS)
@@ -625,38 +674,61 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         rate = step_size(opt, t0 + steps)
         penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         steps += 1
-        # 1. each thread's share of the rows, then the batch's plan (every thread alike)
-        _gather(tid, n_threads, data, order, first, m, work)
+        # 1. each thread's rows (those of its blocks of rows, consecutive, where the batch
+        # has several; else an even share), then the batch's plan (every thread alike)
+        n_rows = row_blocks(m, layout[0, N_OUT])
+        mine_first, mine_last = tid * n_rows // n_threads, (tid + 1) * n_rows // n_threads
+        if n_rows > 1:
+            lo, hi = mine_first * m // n_rows, mine_last * m // n_rows
+        else:
+            share = -(-m // n_threads)
+            lo, hi = min(m, tid * share), min(m, (tid + 1) * share)
+        _gather(tid, lo, hi, data, order, first, m, work)
         barrier(sync, n_threads)
         path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
         if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
-            _sparse_rows(tid, n_threads, m, n_in0, work)
+            _sparse_rows(lo, hi, n_in0, work)
             barrier(sync, n_threads)
-        # 2. the first layer forward
-        if last_phase >= FIRST_FORWARD:
-            for k in range(count[0]):
-                lo, hi = mine[0, k, 0], mine[0, k, 1]
-                _first_forward(params, layout, work, m, path, spans, n_spans, lo, hi, scratch)
-                _drop_block(work, layout, 0, m, units, order, first, lo, hi)
+        # 2-3. the forward pass and the loss: by blocks of rows, each through every layer, or
+        # for a batch of one block, by blocks of units, a barrier after each layer
+        if n_rows > 1:
+            for k in range(mine_first, mine_last):
+                work.row_losses[k, 0], work.row_losses[k, 1] = _rows_forward(
+                    params, layout, work, m, units, order, first, path, spans, n_spans,
+                    k * m // n_rows, (k + 1) * m // n_rows, loss, weighted, last_phase,
+                    scratch)  # fmt: skip
+        else:
+            if last_phase >= FIRST_FORWARD:
+                for k in range(count[0]):
+                    lo, hi = mine[0, k, 0], mine[0, k, 1]
+                    _first_forward(params, layout, work, path, spans, n_spans, 0, m, lo, hi,
+                                   scratch)  # fmt: skip
+                    _drop_block(work, layout, 0, m, units, order, first, 0, m, lo, hi)
+            barrier(sync, n_threads)
+            for layer in range(1, n_layers - 1):
+                if last_phase >= FORWARD:
+                    for k in range(count[layer]):
+                        lo, hi = mine[layer, k, 0], mine[layer, k, 1]
+                        _layer_forward(params, layout, layer, work, m, units, 0, m, lo, hi,
+                                       scratch)  # fmt: skip
+                        _drop_block(work, layout, layer, m, units, order, first, 0, m, lo, hi)
+                barrier(sync, n_threads)
+            if tid == 0 and last_phase >= FORWARD:  # the output layer and the loss
+                if n_layers > 1:
+                    _layer_forward(params, layout, n_layers - 1, work, m, units, 0, m, 0,
+                                   layout[n_layers - 1, N_OUT], scratch)  # fmt: skip
+                mean, correct = _loss(layout, work, m, units, loss, weighted, 0, m)
+                work.row_losses[0, 0], work.row_losses[0, 1] = mean, correct
         barrier(sync, n_threads)
-        # 3. the other layers forward, a barrier after each; the output and the loss: thread 0
-        for layer in range(1, n_layers - 1):
-            if last_phase >= FORWARD:
-                for k in range(count[layer]):
-                    lo, hi = mine[layer, k, 0], mine[layer, k, 1]
-                    _layer_forward(params, layout, layer, work, m, units, lo, hi, scratch)
-                    _drop_block(work, layout, layer, m, units, order, first, lo, hi)
-            barrier(sync, n_threads)
         if tid == 0 and last_phase >= FORWARD:
-            if n_layers > 1:
-                _layer_forward(params, layout, n_layers - 1, work, m, units, 0,
-                               layout[n_layers - 1, N_OUT], scratch)  # fmt: skip
-            mean, correct = _loss(params, layout, work, m, units, loss, weighted)
+            mean, correct = 0.0, 0.0
+            for k in range(n_rows):  # in block order, whoever computed each
+                mean += work.row_losses[k, 0]
+                correct += work.row_losses[k, 1]
             record["loss_sum"] += total * mean
             record["batch_loss_sum"] += m * mean
             record["correct_sum"] += correct
             record["weight_sum"] += total
-        barrier(sync, n_threads)
         # 4. backward through the layers above the first, by blocks of each one's inputs
         for layer in range(n_layers - 1, 0, -1):
             if last_phase >= BACKWARD:

@@ -317,7 +317,7 @@ def _first_batch_plan(X, y, batch_size):
     arrays = compiled_data(model._epoch_data(X, y, None))
     work = batch_work(model._layout, arrays, make_optimizer("plain").config(), batch_size,
                       model._params, 1)  # fmt: skip
-    _gather(0, 1, arrays, np.arange(len(X)), 0, batch_size, work)
+    _gather(0, 0, batch_size, arrays, np.arange(len(X)), 0, batch_size, work)
     columns, position = np.empty(n_in, np.int64), np.empty(n_in, np.int64)
     spans = np.empty((n_in + 1, 2), np.int64)
     path, _, n_spans = _plan(batch_size, n_in, work, True, False, columns, position, spans)
@@ -501,6 +501,47 @@ def test_mini_batches_give_the_same_bits_for_any_number_of_threads(monkeypatch, 
         np.testing.assert_array_equal(results["numba", threads], results["numba", 1])
     np.testing.assert_allclose(results["numba", 1], results["numpy", 1], rtol=EPOCH_RTOL,
                                atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("opts", ["plain", "adam"])
+@pytest.mark.parametrize("zeros, sparse", [(0.6, False), (0.97, False), (0.6, True)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_large_batches_go_by_rows_to_the_same_bits(monkeypatch, loss, opts, zeros, sparse,
+                                                   weighted):  # fmt: skip
+    """Batches of 128 rows and more, with at least as many rows as the first layer's units,
+    take the forward pass and the loss by fixed blocks of rows (``row_blocks``: here four of 64
+    rows), the threads taking whole blocks through every layer: 1, 2 or 3 threads train to the
+    same bits, the numpy backend's numbers, with dropout. The last batch (88 rows) is shared by
+    blocks of units."""
+    import scipy.sparse as sp
+
+    from fastnn.kernels import epoch
+    from fastnn.kernels.minibatch import row_blocks
+
+    assert [row_blocks(m, 100) for m in (88, 127, 128, 255, 256, 1024)] == [1, 1, 2, 2, 4, 8]
+    assert [row_blocks(m, 200) for m in (128, 199, 200, 256)] == [1, 1, 2, 4]
+    monkeypatch.setattr(epoch, "THREADS_FROM", 0)
+    monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
+    X, y, n_out = make_problem(loss, seed=6, n=600, n_in=40, zeros=zeros)
+    w = sample_weights(weighted, n=600)
+    last = "sigmoid" if loss in ("binary_cross_entropy", "multilabel") else None
+    results = {}
+    for backend, threads in (("numpy", 1), ("numba", 1), ("numba", 2), ("numba", 3)):
+        monkeypatch.setenv("FASTNN_NUM_THREADS", str(threads))
+        model = fn.Sequential([fn.Dense(40, 200, "relu"), fn.Dropout(0.3),
+                               fn.Dense(200, 130, "tanh"), fn.Dense(130, n_out, last)],
+                              loss="binary_cross_entropy" if loss == "multilabel" else loss,
+                              backend=backend, dtype="float64", seed=1)  # fmt: skip
+        history = model.fit(sp.csr_matrix(X) if sparse else X, y, epochs=2, batch_size=256,
+                            optimizer=make_optimizer(opts), sample_weight=w, verbose=0)  # fmt: skip
+        results[backend, threads] = model._params.copy(), history.history["loss"]
+    for threads in (2, 3):
+        np.testing.assert_array_equal(results["numba", threads][0], results["numba", 1][0])
+        assert results["numba", threads][1] == results["numba", 1][1]
+    np.testing.assert_allclose(results["numba", 1][0], results["numpy", 1][0], rtol=EPOCH_RTOL,
+                               atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(results["numba", 1][1], results["numpy", 1][1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("opts", ["momentum", "adam"])

@@ -99,6 +99,39 @@ def test_loss_table_and_weighted_counts_agree(dtype, weighting):
         assert_agree(counts, dtype, positions=[], compare_value=True)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_a_batch_loss_taken_by_blocks_of_rows_is_the_batch_loss(dtype, weighting):
+    """The mini-batch epoch takes a batch's loss by blocks of rows (``rows_loss_and_grad``
+    with the batch's size and weight): each row's gradient is the same bits as the whole
+    batch's, and the blocks' terms, added in order, are its mean up to rounding."""
+    from fastnn._codes import LOSSES
+    from fastnn.kernels.losses import _total_weight, loss_and_grad, rows_loss_and_grad
+
+    m = 6
+    rng = np.random.default_rng(11)
+    w = _weights(weighting, dtype, m=m)
+    for name, code in LOSSES.items():
+        k = 1 if name == "binary_cross_entropy" else 3
+        z = _logits(2, dtype, m=m, k=k)
+        labels = rng.integers(0, k, m) if name == "softmax_cross_entropy" else np.empty(0, int)
+        targets = np.abs(rng.normal(size=(m, k))).astype(dtype)
+        if name == "binary_cross_entropy":
+            targets = (targets > 0.7).astype(dtype)
+        whole = np.empty_like(z)
+        mean = loss_and_grad(code, z, labels, targets, w, whole)
+        total = _total_weight(m, w)
+        parts, blocks = 0.0, np.empty_like(z)
+        for r0, r1 in ((0, 2), (2, 3), (3, m)):
+            rows = slice(r0, r1)
+            parts += rows_loss_and_grad(code, z[rows], labels[rows] if labels.size else labels,
+                                        targets[rows], w[rows] if w.size else w, blocks[rows], m,
+                                        total)  # fmt: skip
+        np.testing.assert_array_equal(blocks, whole, err_msg=name)
+        np.testing.assert_allclose(parts, mean, rtol=1e-15, atol=1e-300, err_msg=name)
+        assert parts != 0
+
+
 @pytest.mark.parametrize("backend", [numba_backend, numpy_backend])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_losses_are_stable_for_any_logit(backend, dtype):
