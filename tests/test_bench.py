@@ -34,6 +34,26 @@ def mnist():
     return (X[:1000], y[:1000]), (X_test[:2000], y_test[:2000])
 
 
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch):
+    """No pause between the runs of these small benchmarks (see the test of the pause)."""
+    monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.0)
+
+
+def test_each_run_starts_after_a_pause_outside_its_timing(monkeypatch):
+    """The timed region of a run starts after a pause of SETTLE_SECONDS, which it does not
+    count, so that threads a previous run left spinning have gone to sleep."""
+    monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.05)
+    calls = []
+    real_sleep = runner.time.sleep
+    monkeypatch.setattr(runner.time, "sleep", lambda s: calls.append(s) or real_sleep(s))
+    job = bench.Job("fastnn numba", "batch", 128, 0.1, 1000, "1", lambda: None, lambda: None,
+                    lambda: 1.0)  # fmt: skip
+    runner.time_jobs([job], repeat=2)
+    assert calls == [0.05] * 3  # the warm-up run too
+    assert len(job.times) == 2 and max(job.times) < 0.05
+
+
 def missing(*names):
     """A stand-in for peers.import_peer under which ``names`` are not installed."""
     real = peers.import_peer

@@ -24,7 +24,10 @@ What is timed, and what is not:
   starting one implementation further along), so a change of load on the machine touches all
   of them alike. A first round, the warm-up (JIT compilation, lazy initialisation: a whole
   epoch on MNIST, the first 64 rows on bag-of-words, where a slow peer's epoch takes
-  minutes), is excluded. The median and the minimum of the timed rounds are reported.
+  minutes), is excluded. The median and the minimum of the timed rounds are reported. Each
+  run starts after an untimed pause of 0.3 s, so that threads the previous run's library left
+  spinning (OpenBLAS's, for a tenth of a second or more after a product) do not take a core
+  from it.
 - Every implementation starts from the same initial weights, fastnn's (He normal for the ReLU
   layers, Glorot uniform for the output layer, zero biases, drawn from ``seed``), and fastnn,
   PyTorch and JAX visit the samples in the same shuffled order. On MNIST scikit-learn

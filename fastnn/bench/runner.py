@@ -32,6 +32,10 @@ ACCURACY_MARGIN = 0.02  # a row this much below fastnn numba's accuracy on its s
 # its model after its run)
 NETWORK_COPIES = 8
 TEST_ROWS = 10000  # the test rows, evaluated at once
+# The pause before each timed run, outside its timing: threads that the previous run's library
+# left spinning (OpenBLAS's spin for a tenth of a second or more after a product) would
+# otherwise take a core from the next run (docs/benchmarks.md gives the measurements).
+SETTLE_SECONDS = 0.3
 CSR = f"{NUMBA}, CSR rows"
 
 
@@ -336,7 +340,8 @@ def time_jobs(jobs, repeat, torch=None, progress=None):
     Each job warms up untimed (its ``warm_up``, or a whole run), then each round runs every
     job once, starting one job further along the list each round, so that neither a change of
     load nor a job's place after another favours one; its times and accuracies go into the
-    job. A peer's failure is recorded in its ``error`` and it runs no more; fastnn's is raised.
+    job. Each run starts :data:`SETTLE_SECONDS` after the one before, untimed. A peer's
+    failure is recorded in its ``error`` and it runs no more; fastnn's is raised.
     ``torch``, when given, gets its thread count back at the end.
     """
     say = progress or (lambda line: None)
@@ -368,6 +373,7 @@ def _run_once(job, warmup):
             return
         job.prepare()
         gc.collect()  # the previous run's garbage is not collected inside this run's timing
+        time.sleep(SETTLE_SECONDS)  # and the threads it left spinning have gone to sleep
         started = time.perf_counter()
         job.epoch()
         elapsed = time.perf_counter() - started
