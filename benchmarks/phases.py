@@ -17,9 +17,12 @@ gather of the batch's rows (and their compaction), the first layer's forward pro
 other layers and the loss, the backward pass above the first layer, the first layer's step.
 The products of each phase are counted too (multiply-adds of the epoch's actual shapes: the
 inputs each batch uses), and the floor of each phase is that count at the GEMM rate this
-machine measures for the same shapes with one thread, divided by the threads the epoch uses.
-The rate of fastnn's own product (``fastnn.kernels.blas.gemm``) and NumPy's on those shapes
-are printed side by side.
+machine measures with one thread, divided by the threads the epoch uses, on the shape of a
+thread's share of the first layer's forward product by blocks of units: all the batch's rows
+by one block of units (a batch that goes forward by blocks of rows, such as 128 rows at 128
+units, runs the other split, a block of rows by all the units, at a rate within a few percent
+of it on the 2-core AMD EPYC machine of the performance notes). The rate of fastnn's own
+product (``fastnn.kernels.blas.gemm``) and NumPy's on that shape are printed side by side.
 
 Each phase's cost is the difference between the driver stopping after it and after the one
 before (cumulative runs keep the caches as warm as in a real epoch). The whole epoch (one
