@@ -75,6 +75,13 @@ def _total_weight(m, weights):
 
 
 @njit(**JIT_OPTIONS)
+def _whole_batch(outputs, weights):
+    """The size and the weight of the batch whose rows are all of ``outputs``."""
+    m = outputs.shape[0]
+    return m, _total_weight(m, weights)
+
+
+@njit(**JIT_OPTIONS)
 def _share(r, m, weights, total):
     """Row ``r``'s share of the batch: ``w_r / sum(w)``, or ``1 / m`` without weights; zero in
     a batch of zero weight. Computed per row, so that no loss allocates."""
@@ -89,8 +96,7 @@ def softmax_cross_entropy(logits, labels, weights, grad):
 
     Without ``weights`` (an empty array) every row weighs 1: the plain mean.
     """
-    m = logits.shape[0]
-    return _softmax_cross_entropy(logits, labels, weights, grad, m, _total_weight(m, weights))
+    return _softmax_cross_entropy(logits, labels, weights, grad, *_whole_batch(logits, weights))
 
 
 @njit(**JIT_OPTIONS)
@@ -119,8 +125,7 @@ def binary_cross_entropy(logits, targets, weights, grad):
 
     Computed from the logits, so it is finite for any logit.
     """
-    m = logits.shape[0]
-    return _binary_cross_entropy(logits, targets, weights, grad, m, _total_weight(m, weights))
+    return _binary_cross_entropy(logits, targets, weights, grad, *_whole_batch(logits, weights))
 
 
 @njit(**JIT_OPTIONS)
@@ -145,8 +150,7 @@ def _binary_cross_entropy(logits, targets, weights, grad, m, weight):
 def mean_squared_error(outputs, targets, weights, grad):
     """Weighted mean over rows (and mean over outputs) of ``(y_hat - y)**2``;
     ``grad = 2 w (y_hat - y) / (sum(w) k)``."""
-    m = outputs.shape[0]
-    return _mean_squared_error(outputs, targets, weights, grad, m, _total_weight(m, weights))
+    return _mean_squared_error(outputs, targets, weights, grad, *_whole_batch(outputs, weights))
 
 
 @njit(**JIT_OPTIONS)
@@ -178,8 +182,7 @@ def poisson(logits, targets, weights, grad):
     """Poisson deviance with a log link, from the linear outputs z (the mean is ``exp(z)``):
     weighted mean over rows (and mean over outputs) of ``exp(z) - y z + y log y - y``;
     ``grad = w (exp(z) - y) / (sum(w) k)``."""
-    m = logits.shape[0]
-    return _poisson(logits, targets, weights, grad, m, _total_weight(m, weights))
+    return _poisson(logits, targets, weights, grad, *_whole_batch(logits, weights))
 
 
 @njit(**JIT_OPTIONS)
@@ -239,9 +242,8 @@ def loss_value(loss, outputs, labels, targets, weights):
 @njit(**JIT_OPTIONS)
 def loss_and_grad(loss, outputs, labels, targets, weights, grad):
     """The weighted mean loss of code ``loss`` and its gradient: the loss table, dispatched."""
-    m = outputs.shape[0]
-    return rows_loss_and_grad(loss, outputs, labels, targets, weights, grad, m,
-                              _total_weight(m, weights))  # fmt: skip
+    return rows_loss_and_grad(loss, outputs, labels, targets, weights, grad,
+                              *_whole_batch(outputs, weights))  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)
