@@ -18,13 +18,17 @@ The threads share the forward pass of a batch of at least 2 :data:`ROWS_PER_BLOC
 at least as many rows as the first layer has units, by blocks of rows, fixed by the batch's
 size alone (:func:`row_blocks`): a thread takes its blocks through every layer and the loss
 with no meeting in between, and its first product reads the rows it copied itself (and all of
-``W0``). They share any other batch's forward pass, and every backward pass, by
-blocks of units, fixed by each layer's width alone (:func:`unit_blocks`): forward, blocks of
-the layer's outputs (the output layer and the loss then go to thread 0); backward, blocks of
-its inputs, so that a thread computes ``delta_{l-1}`` for its block from the rows of ``W_l`` it
-then steps itself. Every number is computed by the same operations in the same order whichever
-thread computes it, and sums over blocks (of rows or of units) are added in block order: the
-weights are the same bits for any number of threads. Each thread runs BLAS single-threaded
+``W0``). They share any other batch's forward pass, and the backward pass through the
+layers above the first, by blocks of units, fixed by each layer's width alone
+(:func:`unit_blocks`): forward, blocks of the layer's outputs (the output layer and the loss
+then go to thread 0); backward, blocks of its inputs, so that a thread computes
+``delta_{l-1}`` for its block from the rows of ``W_l`` it then steps itself. The first layer's
+step goes by fixed stretches of its rows (its inputs) where it has at most half as many units
+as inputs (:func:`first_step_by_rows`): each thread computes the gradient of its rows and steps
+them at once; a wider first layer is stepped by the blocks of units of its delta. Every
+number is computed by the same operations in the same order whichever thread computes it, and
+sums over blocks (of rows or of units) are added in block order: the weights are the same bits
+for any number of threads. Each thread runs BLAS single-threaded
 (the epoch's own threads are the parallelism) on its blocks, with the products written
 straight into the layer's buffers (:func:`.blas.gemm`), and a plain SGD step is folded into
 the gradient's product.
@@ -105,6 +109,15 @@ def row_blocks(m, width):
     while width <= m and 2 * n <= MAX_BLOCKS and m >= 2 * n * ROWS_PER_BLOCK:
         n *= 2
     return n
+
+
+@njit(**JIT_OPTIONS)
+def first_step_by_rows(n_in, width):
+    """Whether the threads share the first layer's step (of ``n_in`` inputs, ``width`` units)
+    by fixed stretches of its rows: each thread then reads every delta_0 and the rows' columns
+    of the batch's inputs it steps, instead of every input and its own units' deltas; the
+    rows are cheaper where the layer has at most half as many units as inputs."""
+    return 2 * width <= n_in
 
 
 def unit_blocks(width):
@@ -558,12 +571,12 @@ def _bias_step(params, state, layout, layer, work, m, units, lo, hi, plain, opt,
 
 
 @njit(**JIT_OPTIONS)
-def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans, lo, hi,
-                    plain, rate, scratch):  # fmt: skip
-    """The first layer's block ``lo:hi``: plain SGD's step ``W0[:, lo:hi] -= rate x^T
-    delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the products of the
-    stretches; SPARSE as each row's outer product), or for the other optimizers that gradient,
-    written into ``grads`` where :func:`_first_rows_step` reads it."""
+def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans, i0, i1, lo,
+                    hi, plain, rate, scratch):  # fmt: skip
+    """The first layer's block ``W0[i0:i1, lo:hi]``: plain SGD's step ``W0[i0:i1, lo:hi] -=
+    rate x[:, i0:i1]^T delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the
+    products of the stretches; SPARSE as each row's outer product), or for the other
+    optimizers that gradient, written into ``grads`` where :func:`_first_rows_step` reads it."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     delta = work.dbuf
@@ -571,32 +584,38 @@ def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spa
     if path == SPANS:
         target = params if plain else work.grads
         for k in range(n_spans):
-            start, end = spans[k, 0], spans[k, 1]
-            gemm(True, False, end - start, width, m, -rate if plain else 1.0, work.xbuf[start:],
-                 n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
-                 target[w + start * n_out + lo :], n_out, scratch)  # fmt: skip
+            start, end = max(i0, spans[k, 0]), min(i1, spans[k, 1])
+            if start < end:
+                gemm(True, False, end - start, width, m, -rate if plain else 1.0,
+                     work.xbuf[start:], n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                     target[w + start * n_out + lo :], n_out, scratch)  # fmt: skip
     elif plain:  # SPARSE: W0[i, lo:hi] -= rate x_i delta_0[r, lo:hi] for each row's nonzero x_i
         lr = params.dtype.type(rate)
         for r in range(m):
             d = delta[r * n_out + lo : r * n_out + hi]
             indices, values = work.nonzero[r], work.values[r]
             for c in range(work.counts[r]):
-                step, row = lr * values[c], params[w + indices[c] * n_out + lo :]
-                for j in range(width):
-                    row[j] -= step * d[j]
+                i = indices[c]
+                if i0 <= i < i1:
+                    step, row = lr * values[c], params[w + i * n_out + lo :]
+                    for j in range(width):
+                        row[j] -= step * d[j]
     else:  # SPARSE: the used inputs' rows of the gradient, zeroed, then summed into
         grads = work.grads
         for c in range(n_cols):
-            row = grads[w + columns[c] * n_out + lo : w + columns[c] * n_out + hi]
-            for j in range(width):
-                row[j] = 0
+            if i0 <= columns[c] < i1:
+                row = grads[w + columns[c] * n_out + lo : w + columns[c] * n_out + hi]
+                for j in range(width):
+                    row[j] = 0
         for r in range(m):
             d = delta[r * n_out + lo : r * n_out + hi]
             indices, values = work.nonzero[r], work.values[r]
             for c in range(work.counts[r]):
-                v, row = values[c], grads[w + indices[c] * n_out + lo :]
-                for j in range(width):
-                    row[j] += v * d[j]
+                i = indices[c]
+                if i0 <= i < i1:
+                    v, row = values[c], grads[w + i * n_out + lo :]
+                    for j in range(width):
+                        row[j] += v * d[j]
 
 
 @njit(**JIT_OPTIONS)
@@ -643,7 +662,8 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
     """
     n_threads = work.n_threads
     n_layers = layout.shape[0]
-    n_in0 = layout[0, N_IN]
+    n_in0, n_out0 = layout[0, N_IN], layout[0, N_OUT]
+    rows_step = first_step_by_rows(n_in0, n_out0)
     units = np.zeros(n_layers + 1, np.int64)
     widest = 0
     for layer in range(n_layers):
@@ -743,16 +763,32 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                                mine[layer, k, 1], plain, opt, rate, row)  # fmt: skip
             if layer > 1:  # the layer below needs every block of this delta
                 barrier(sync, n_threads)
-        # 5. the first layer's step: its blocks' gradient, from the deltas this thread made;
-        # the optimizers that step every row then take the rows in fixed stretches
+        # 5. the first layer's step: by fixed stretches of its rows (its inputs), each thread
+        # the gradient and the step of its own, from the whole delta_0; or for a wide layer by
+        # its blocks of units, from the deltas this thread made, and then (the optimizers that
+        # step every row) the rows in those stretches
+        if rows_step:
+            if n_layers > 1:  # every block of delta_0
+                barrier(sync, n_threads)
+            if last_phase >= FIRST_STEP:
+                for b in range(tid, n_chunks, n_threads):
+                    i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
+                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
+                                    n_spans, i0, i1, 0, n_out0, plain, rate, scratch)  # fmt: skip
+                    if not plain:
+                        work.squares[0, b] = _first_rows_step(
+                            params, state, layout, work, position, i0, i1, lazy, opt, rate,
+                            penalty_scale)  # fmt: skip
+        elif last_phase >= FIRST_STEP:
+            for k in range(count[0]):
+                _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans,
+                                0, n_in0, mine[0, k, 0], mine[0, k, 1], plain, rate,
+                                scratch)  # fmt: skip
         if last_phase >= FIRST_STEP:
             for k in range(count[0]):
-                lo, hi = mine[0, k, 0], mine[0, k, 1]
-                _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans,
-                                lo, hi, plain, rate, scratch)  # fmt: skip
-                _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
-                           row)  # fmt: skip
-        if not plain:
+                _bias_step(params, state, layout, 0, work, m, units, mine[0, k, 0],
+                           mine[0, k, 1], plain, opt, rate, row)  # fmt: skip
+        if not plain and not rows_step:
             barrier(sync, n_threads)
             if last_phase >= FIRST_STEP:
                 for b in range(tid, n_chunks, n_threads):

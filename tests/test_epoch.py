@@ -456,15 +456,20 @@ THREAD_OPTIONS = {**OPTIONS, "lazy-adam": dict(beta1=0.8, beta2=0.99, eps=1e-6)}
 @pytest.mark.parametrize("opts", list(THREAD_OPTIONS))
 @pytest.mark.parametrize("zeros, sparse", [(0.0, False), (0.6, False), (0.97, False), (0.6, True)])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("n_in", [40, 400], ids=["step-by-units", "step-by-rows"])
 def test_mini_batches_give_the_same_bits_for_any_number_of_threads(monkeypatch, opts, zeros,
-                                                                    sparse, weighted):  # fmt: skip
-    """The threads share each batch by blocks of units fixed by the layers' widths, and sum
-    across blocks in block order: 1, 2 or 3 threads train to the same bits, which are the
-    numpy backend's numbers. Inputs with no zeros take BLAS over every input, 60% zeros over
-    the used ones, 97% the sparse first layer; CSR rows are read as stored."""
+                                                                    sparse, weighted,
+                                                                    n_in):  # fmt: skip
+    """The threads share each batch by blocks of units fixed by the layers' widths, and the
+    first layer's step by blocks of units (40 inputs, 200 units) or by fixed stretches of its
+    rows (400 inputs), and sum across blocks in block order: 1, 2 or 3 threads
+    train to the same bits, which are the numpy backend's numbers. Inputs with no zeros take
+    BLAS over every input, 60% zeros over the used ones, 97% the sparse first layer; CSR rows
+    are read as stored."""
     import scipy.sparse as sp
 
     from fastnn.kernels import epoch
+    from fastnn.kernels.minibatch import first_step_by_rows
 
     monkeypatch.setattr(epoch, "THREADS_FROM", 0)  # threads even for this small problem
     monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
@@ -472,12 +477,13 @@ def test_mini_batches_give_the_same_bits_for_any_number_of_threads(monkeypatch, 
     start = epoch._Team.__init__
     monkeypatch.setattr(epoch._Team, "__init__", lambda team, n: teams.append(n) or start(team, n))
     rng = np.random.default_rng(4)
-    X = rng.normal(size=(90, 40))
+    X = rng.normal(size=(90, n_in))
     X[rng.random(X.shape) < zeros] = 0
     X[:, [3, 17]] = 0  # inputs no row uses
     y = rng.integers(0, 3, 90)
     w = sample_weights(weighted, n=90)
-    layers = [fn.Dense(40, 200, "relu"), fn.Dense(200, 130, "tanh"), fn.Dense(130, 3)]
+    assert first_step_by_rows(n_in, 200) == (n_in == 400)
+    layers = [fn.Dense(n_in, 200, "relu"), fn.Dense(200, 130, "tanh"), fn.Dense(130, 3)]
     lazy = opts == "lazy-adam"
     optimizer_args = THREAD_OPTIONS[opts]
     results = {}
