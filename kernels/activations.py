@@ -10,12 +10,13 @@ from numba import njit
 
 from ._config import JIT_OPTIONS
 from .codes import RELU, SIGMOID, TANH
+from .exponential import exp
 
 
 @njit(**JIT_OPTIONS)
 def _sigmoid(z, one):
     # Stable for any z: exp never sees a positive argument. ``one`` carries the dtype.
-    e = math.exp(-abs(z))
+    e = exp(-abs(z))
     if z >= 0:
         return one / (one + e)
     return e / (one + e)

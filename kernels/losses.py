@@ -22,6 +22,7 @@ from numba import njit
 from ._config import EXACT_OPTIONS, JIT_OPTIONS
 from .activations import _sigmoid
 from .codes import BINARY_CROSS_ENTROPY, POISSON, SOFTMAX_CROSS_ENTROPY
+from .exponential import exp
 
 
 @njit(**EXACT_OPTIONS)
@@ -32,7 +33,7 @@ def _exact_difference(a, b):
 @njit(**EXACT_OPTIONS)
 def _binary_term(z, y, zero):
     # max(z, 0) - z y + log(1 + exp(-|z|)), finite for any logit z
-    return (max(z, zero) - z * y) + math.log1p(math.exp(-abs(z)))
+    return (max(z, zero) - z * y) + math.log1p(exp(-abs(z)))
 
 
 @njit(**JIT_OPTIONS)
@@ -46,7 +47,7 @@ def _softmax_row(z, out):
     for j in range(z.shape[0]):
         top = max(top, z[j])
     for j in range(z.shape[0]):
-        out[j] = math.exp(z[j] - top)
+        out[j] = exp(z[j] - top)
     s = z.dtype.type(0)
     for j in range(z.shape[0]):  # reads only: see the module's docstring
         s += out[j]
@@ -174,7 +175,7 @@ def _mean_squared_error(outputs, targets, weights, grad, m, weight):
 def _poisson_term(z, y):
     # the deviance y log(y / mu) - y + mu with mu = exp(z): exp(z) - y z + y log y - y
     tail = y * math.log(y) - y if y > 0 else 0.0
-    return (math.exp(z) - y * z) + tail
+    return (exp(z) - y * z) + tail
 
 
 @njit(**JIT_OPTIONS)
@@ -195,7 +196,7 @@ def _poisson(logits, targets, weights, grad, m, weight):
         c = _share(r, m, weights, weight) / k
         scale = logits.dtype.type(c)
         for j in range(k):
-            grad[r, j] = (math.exp(logits[r, j]) - targets[r, j]) * scale
+            grad[r, j] = (exp(logits[r, j]) - targets[r, j]) * scale
         for j in range(k):  # reads only: see the module's docstring
             total += c * _poisson_term(logits[r, j], targets[r, j])
     return total
@@ -209,7 +210,7 @@ def _log_sum_exp_row(z):
         top = max(top, z[j])
     s = z.dtype.type(0)
     for j in range(z.shape[0]):
-        s += math.exp(z[j] - top)
+        s += exp(z[j] - top)
     return top + math.log(s)
 
 
