@@ -260,8 +260,7 @@ def _batch_table(X, hidden, batch_size, stages, names, medians):
     """The phases of a batch epoch against the floor of their products."""
     from fastnn.kernels.epoch import batch_threads
 
-    model = _model(hidden)
-    threads = batch_threads(model._layout, batch_size, model._params.dtype)
+    threads = batch_threads(_model(hidden)._layout, batch_size)
     products = batch_products(X, hidden, batch_size)
     used = int(np.mean([np.count_nonzero(np.any(X[s : s + batch_size] != 0, axis=0))
                         for s in range(0, len(X), batch_size)]))  # fmt: skip

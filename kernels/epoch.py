@@ -250,7 +250,7 @@ class Training:
         self.batch_size, self.workers = batch_size, workers
         self.team = self._blas = None
         if batch_size > 1:
-            n_threads = batch_threads(layout, batch_size, params.dtype)
+            n_threads = batch_threads(layout, batch_size)
             self.work = batch_work(layout, self.data, opt, batch_size, params, n_threads,
                                    dropout)  # fmt: skip
             self.sync = new_sync()
@@ -299,9 +299,8 @@ class Training:
         self.close()
 
 
-# Mini-batches smaller than this (multiply-adds of the first layer's forward product, in
-# float32: a float64 one counts twice, as it takes about twice as long) run in one thread:
-# below it, the threads' meetings cost more than the product gains.
+# Mini-batches smaller than this (multiply-adds of the first layer's forward product) run in
+# one thread: below it, the threads' meetings cost more than the product gains.
 THREADS_FROM = 2e6
 
 
@@ -313,18 +312,16 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def batch_threads(layout, batch_size, dtype):
-    """How many threads share each mini-batch of parameters of ``dtype``: one per block of the
-    first layer's units (see :func:`.minibatch.unit_blocks`), at most one per CPU this process
-    may use and at most ``$FASTNN_NUM_THREADS``; one for small products (:data:`THREADS_FROM`).
-    The weights do not depend on it."""
+def batch_threads(layout, batch_size):
+    """How many threads share each mini-batch: one per block of the first layer's units (see
+    :func:`.minibatch.unit_blocks`), at most one per CPU this process may use and at most
+    ``$FASTNN_NUM_THREADS``; one for small products. The weights do not depend on it."""
     blocks = len(unit_blocks(int(layout[0, N_OUT]))) - 1
     most = usable_cpus()
     limit = os.environ.get("FASTNN_NUM_THREADS", "").strip()
     if limit.isdigit() and int(limit) >= 1:
         most = min(most, int(limit))
-    work = batch_size * layout[0, N_IN] * layout[0, N_OUT] * np.dtype(dtype).itemsize / 4
-    if work < THREADS_FROM:
+    if batch_size * layout[0, N_IN] * layout[0, N_OUT] < THREADS_FROM:
         most = 1
     return max(1, min(blocks, most))
 

@@ -294,7 +294,7 @@ def test_the_numba_rows_name_the_threads_that_train(mnist):
     model = fn.Sequential(fn.dense_stack([784, 128, 10]))
     model._build()
     assert rows["per-sample"]["threads"] == "1"
-    assert rows["batch"]["threads"] == str(batch_threads(model._layout, 128, model._params.dtype))
+    assert rows["batch"]["threads"] == str(batch_threads(model._layout, 128))
 
 
 def test_pytorch_peer(mnist, monkeypatch):

@@ -509,26 +509,6 @@ def test_mini_batches_give_the_same_bits_for_any_number_of_threads(monkeypatch, 
                                atol=1e-12)  # fmt: skip
 
 
-def test_small_batches_train_in_one_thread_and_float64_counts_twice(monkeypatch):
-    """Below THREADS_FROM multiply-adds a batch (in float32) one thread trains; a float64
-    product takes about twice as long, and counts twice: the digits' 64-100-10 in batches of
-    200 (1.28 million) go to two threads in float64 only. FASTNN_NUM_THREADS caps them."""
-    from fastnn.kernels import epoch
-
-    monkeypatch.setattr(epoch, "usable_cpus", lambda: 4)
-    monkeypatch.delenv("FASTNN_NUM_THREADS", raising=False)
-    digits = fn.Sequential(fn.dense_stack([64, 100, 10]))
-    mnist = fn.Sequential(fn.dense_stack([784, 128, 10]))
-    digits._build()
-    mnist._build()
-    assert epoch.batch_threads(digits._layout, 200, np.float32) == 1
-    assert epoch.batch_threads(digits._layout, 200, np.float64) == 2
-    assert epoch.batch_threads(digits._layout, 50, np.float64) == 1
-    assert epoch.batch_threads(mnist._layout, 128, np.float32) == 2
-    monkeypatch.setenv("FASTNN_NUM_THREADS", "1")
-    assert epoch.batch_threads(mnist._layout, 128, np.float32) == 1
-
-
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("opts", ["plain", "adam"])
 @pytest.mark.parametrize("zeros, sparse", [(0.6, False), (0.97, False), (0.6, True)])

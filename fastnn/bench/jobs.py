@@ -131,7 +131,7 @@ def _numba_threads(model, batch_size):
     from ..kernels.epoch import batch_threads
 
     model._build()
-    return str(batch_threads(model._layout, batch_size, model._params.dtype))
+    return str(batch_threads(model._layout, batch_size))
 
 
 def fastnn_job(backend, data, regime, n, settings, implementation=None):
