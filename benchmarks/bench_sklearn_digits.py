@@ -17,8 +17,10 @@ same epoch with the same accuracy; the fit time is what differs.
   script on two cores), then the accuracy on the 10,000 test images.
 
 fastnn's kernels are compiled (or loaded from the disk cache) by an untimed fit before any
-timing. Convergence warnings (``max_iter`` reached) are silenced: the table shows the epochs
-run. The speed-up is MLPClassifier's fit time divided by the row's (above 1: faster than
+timing. Each estimator's fits start after an untimed pause (``SETTLE_SECONDS``, as in ``fastnn
+bench``), so that no BLAS threads the one before left spinning take a core from them.
+Convergence warnings (``max_iter`` reached) are silenced: the table shows the epochs run. The
+speed-up is MLPClassifier's fit time divided by the row's (above 1: faster than
 scikit-learn).
 
     python benchmarks/bench_sklearn_digits.py [--repeats 5] [--digits-max-iter N]
@@ -40,6 +42,7 @@ The figures depend on the machine and on whatever else runs on it: compare rows 
 """
 
 import argparse
+import gc
 import shlex
 import sys
 import time
@@ -57,6 +60,7 @@ from sklearn.preprocessing import StandardScaler
 
 import fastnn
 from fastnn.bench import machine_info, write_json
+from fastnn.bench.runner import SETTLE_SECONDS
 from fastnn.sklearn import FastMLPClassifier
 
 SKLEARN = "MLPClassifier(random_state=0)"
@@ -80,6 +84,14 @@ def _estimators(with_numpy):
     return rows
 
 
+def _settle():
+    """An untimed pause before each estimator's fits, as the benchmark runner makes before each
+    run: the previous estimator's garbage is collected, and the BLAS threads it left spinning
+    go to sleep instead of taking a core from the fits that follow."""
+    gc.collect()
+    time.sleep(SETTLE_SECONDS)
+
+
 def _digits(estimators, repeats, max_iter):
     """{name: (median total fit seconds, mean accuracy, mean epochs, (lowest, highest)
     speed-up over the rounds)} over 3-fold CV rounds."""
@@ -88,6 +100,7 @@ def _digits(estimators, repeats, max_iter):
     rounds = {name: [] for name, _ in estimators}
     for _ in range(repeats):
         for name, make in estimators:  # interleaved: each round times every estimator in turn
+            _settle()
             scores = cross_validate(make_pipeline(StandardScaler(), make(**options)), X, y, cv=3,
                                     return_estimator=True)  # fmt: skip
             epochs = np.mean([pipe[-1].n_iter_ for pipe in scores["estimator"]])
@@ -111,6 +124,7 @@ def _mnist(estimators, n_samples, max_iter):
     results = {}
     for name, make in estimators:
         estimator = make(max_iter=max_iter)
+        _settle()
         started = time.perf_counter()
         estimator.fit(X, y)
         seconds = time.perf_counter() - started

@@ -10,10 +10,14 @@ from conftest import load_script
 pytestmark = pytest.mark.slow
 
 
-def test_the_digits_table_and_its_results_file(tmp_path, capsys):
+def test_the_digits_table_and_its_results_file(tmp_path, capsys, monkeypatch):
     script = load_script("bench_sklearn_digits")
     path = tmp_path / "digits.json"
+    settled = []
+    monkeypatch.setattr(script, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(script, "_settle", lambda settle=script._settle: settled.append(settle()))
     script.main(["--digits-max-iter", "3", "--repeats", "2", "--no-mnist", "--json", str(path)])
+    assert len(settled) == 2 * 3  # a pause before each estimator's cross-validation, each round
     out = capsys.readouterr().out
     assert "median of 2" in out and 'dtype="float32"' in out
     rows = json.loads(path.read_text())["results"]
