@@ -1,12 +1,12 @@
 """The exponential in arithmetic that vectorises: :func:`exp`, for float32 and float64.
 
 ``math.exp`` compiles to a call of the C library's ``exp`` for each number, which no loop can
-vectorise; a softmax over ten logits spends most of its time in those calls. :func:`exp` is
-the textbook method in plain arithmetic instead: ``x = k ln 2 + r`` with ``k`` the integer
-nearest ``x / ln 2`` (``ln 2`` split in two parts, the first with enough trailing zeros that
-``k`` times it is exact), ``e^r`` by a polynomial on ``|r| <= ln(2) / 2``, and ``2^k`` written
-as the bits of a float. It is within two units in the last place of the exact value over the
-whole range (the tests check it against NumPy's ``exp``); it gives ``inf`` above the largest
+vectorise. :func:`exp` is the textbook method in plain arithmetic instead: ``x = k ln 2 + r``
+with ``k`` the integer nearest ``x / ln 2`` (``ln 2`` split in two parts, the first with enough
+trailing zeros that ``k`` times it is exact), ``e^r`` by a polynomial on ``|r| <= ln(2) / 2``,
+and ``2^k`` written as the bits of a float. It is within one unit in the last place of the
+exact value over the whole range (the tests check it against the C library's ``exp``, whose
+errors are below half a unit); it gives ``inf`` above the largest
 float's logarithm, zero below the smallest subnormal's (flushed to zero below the smallest
 normal number in the compiled epochs, which run with the CPU's flush-to-zero mode), and NaN
 for NaN.
