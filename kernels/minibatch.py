@@ -762,38 +762,32 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                                mine[layer, k, 1], plain, opt, rate, row)  # fmt: skip
             if layer > 1:  # the layer below needs every block of this delta
                 barrier(sync, n_threads)
-        # 5. the first layer's step: by fixed stretches of its rows (its inputs), each thread
-        # the gradient and the step of its own, from the whole delta_0; or for a wide layer by
-        # its blocks of units, from the deltas this thread made, and then (the optimizers that
-        # step every row) the rows in those stretches
-        if rows_step:
-            if n_layers > 1:  # every block of delta_0
-                barrier(sync, n_threads)
-            if last_phase >= FIRST_STEP:
-                for b in range(tid, n_chunks, n_threads):
-                    i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
-                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
-                                    n_spans, i0, i1, 0, n_out0, plain, rate, scratch)  # fmt: skip
-                    if not plain:
-                        work.squares[0, b] = _first_rows_step(
-                            params, state, layout, work, position, i0, i1, lazy, opt, rate,
-                            penalty_scale)  # fmt: skip
-        elif last_phase >= FIRST_STEP:
-            for k in range(count[0]):
-                _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans,
-                                0, n_in0, mine[0, k, 0], mine[0, k, 1], plain, rate,
-                                scratch)  # fmt: skip
+        # 5. the first layer's step: for a wide layer, the gradient of this thread's blocks of
+        # units, from the deltas it made; then, in fixed stretches of the rows (the inputs), a
+        # narrow layer's gradient from the whole delta_0, and the step of the optimizers that
+        # step every row
+        if rows_step and n_layers > 1:  # every block of delta_0
+            barrier(sync, n_threads)
         if last_phase >= FIRST_STEP:
             for k in range(count[0]):
-                _bias_step(params, state, layout, 0, work, m, units, mine[0, k, 0],
-                           mine[0, k, 1], plain, opt, rate, row)  # fmt: skip
-        if not plain and not rows_step:
+                lo, hi = mine[0, k, 0], mine[0, k, 1]
+                if not rows_step:
+                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
+                                    n_spans, 0, n_in0, lo, hi, plain, rate, scratch)  # fmt: skip
+                _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
+                           row)  # fmt: skip
+        if not plain and not rows_step:  # every block of the gradient
             barrier(sync, n_threads)
-            if last_phase >= FIRST_STEP:
-                for b in range(tid, n_chunks, n_threads):
-                    work.squares[0, b] = _first_rows_step(
-                        params, state, layout, work, position, b * n_in0 // n_chunks,
-                        (b + 1) * n_in0 // n_chunks, lazy, opt, rate, penalty_scale)  # fmt: skip
+        if last_phase >= FIRST_STEP and (rows_step or not plain):
+            for b in range(tid, n_chunks, n_threads):
+                i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
+                if rows_step:
+                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
+                                    n_spans, i0, i1, 0, n_out0, plain, rate, scratch)  # fmt: skip
+                if not plain:
+                    work.squares[0, b] = _first_rows_step(params, state, layout, work, position,
+                                                          i0, i1, lazy, opt, rate,
+                                                          penalty_scale)  # fmt: skip
         barrier(sync, n_threads)
         if tid == 0 and opt.l2 * penalty_scale > 0 and last_phase >= FIRST_STEP:
             squares = 0.0
