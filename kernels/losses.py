@@ -85,7 +85,7 @@ def _whole_batch(outputs, weights):
 @njit(**JIT_OPTIONS)
 def _share(r, m, weights, total):
     """Row ``r``'s share of the batch: ``w_r / sum(w)``, or ``1 / m`` without weights; zero in
-    a batch of zero weight. Computed per row, so that no loss allocates."""
+    a batch of zero weight. Computed per row, so that no loss needs an array of shares."""
     if weights.shape[0] == 0:
         return 1.0 / m
     return weights[r] / total if total > 0 else 0.0
@@ -100,12 +100,27 @@ def softmax_cross_entropy(logits, labels, weights, grad):
     return _softmax_cross_entropy(logits, labels, weights, grad, *_whole_batch(logits, weights))
 
 
+# Blocks of at least COLUMNS_FROM rows are taken COLUMNS rows at a time, a class at a time
+# (:func:`_softmax_columns`): a row has a few classes (10 for digits), too few for a loop over
+# them to vectorise, while a class's column has a number for every row.
+COLUMNS_FROM = 16
+COLUMNS = 64
+
+
 @njit(**JIT_OPTIONS)
 def _softmax_cross_entropy(logits, labels, weights, grad, m, weight):
     """:func:`softmax_cross_entropy`'s terms for some rows of a batch of ``m`` rows
     and weight ``weight`` (see :func:`rows_loss_and_grad`)."""
+    n = logits.shape[0]
+    if n >= COLUMNS_FROM:
+        columns = np.empty((logits.shape[1] + 2, min(n, COLUMNS)), logits.dtype)
+        total = 0.0
+        for r0 in range(0, n, COLUMNS):
+            r1 = min(n, r0 + COLUMNS)
+            total += _softmax_columns(logits, labels, weights, grad, m, weight, r0, r1, columns)
+        return total
     total = 0.0
-    for r in range(logits.shape[0]):
+    for r in range(n):
         share = _share(r, m, weights, weight)
         z = logits[r]
         g = grad[r]
@@ -116,6 +131,48 @@ def _softmax_cross_entropy(logits, labels, weights, grad, m, weight):
         y = labels[r]
         g[y] -= c
         total += share * _exact_difference(log_norm, z[y])
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _softmax_columns(logits, labels, weights, grad, m, weight, r0, r1, columns):
+    """:func:`_softmax_cross_entropy` of the rows ``r0:r1``, a class at a time: ``columns``
+    holds the rows' logits of each class (then their exponentials), their maximum and their
+    sum, one row of ``columns`` each. Each row gets the operations of :func:`_softmax_row`, its
+    sum in the order of its classes; every loop runs over rows, so a row's numbers do not
+    depend on the rows beside it."""
+    n, k = r1 - r0, logits.shape[1]
+    top, s = columns[k, :n], columns[k + 1, :n]
+    for r in range(n):
+        for j in range(k):
+            columns[j, r] = logits[r0 + r, j]
+    for r in range(n):
+        top[r] = columns[0, r]
+    for j in range(k):
+        column = columns[j, :n]
+        for r in range(n):
+            top[r] = max(top[r], column[r])
+    for j in range(k):
+        column = columns[j, :n]
+        for r in range(n):
+            column[r] = exp(column[r] - top[r])
+    for r in range(n):
+        s[r] = 0
+    for j in range(k):  # each row's sum in the order of its classes
+        column = columns[j, :n]
+        for r in range(n):
+            s[r] += column[r]
+    total = 0.0
+    for r in range(n):
+        share = _share(r0 + r, m, weights, weight)
+        c = logits.dtype.type(share)
+        inverse = logits.dtype.type(1) / s[r]
+        g = grad[r0 + r]
+        for j in range(k):
+            g[j] = (columns[j, r] * inverse) * c
+        y = labels[r0 + r]
+        g[y] -= c
+        total += share * _exact_difference(top[r] + math.log(s[r]), logits[r0 + r, y])
     return total
 
 

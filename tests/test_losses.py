@@ -35,10 +35,13 @@ def test_softmax_parity(dtype, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
-def test_softmax_cross_entropy_parity(dtype, seed, weighting):
-    z = _logits(seed, dtype)
-    labels = np.random.default_rng(seed).integers(0, z.shape[1], z.shape[0])
-    w = _weights(weighting, dtype, seed=seed)
+@pytest.mark.parametrize("shape", [(6, 5), (16, 2), (65, 10), (200, 37)])
+def test_softmax_cross_entropy_parity(dtype, seed, weighting, shape):
+    """Row by row (a few rows) and a class at a time (16 rows or more, by 64 rows)."""
+    m, k = shape
+    z = _logits(seed, dtype, m=m, k=k)
+    labels = np.random.default_rng(seed).integers(0, k, m)
+    w = _weights(weighting, dtype, m=m, seed=seed)
     results = call_all("softmax_cross_entropy", z, labels, w, np.empty_like(z))
     assert_agree(results, dtype, positions=[3], compare_value=True)
 
@@ -101,14 +104,16 @@ def test_loss_table_and_weighted_counts_agree(dtype, weighting):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
-def test_a_batch_loss_taken_by_blocks_of_rows_is_the_batch_loss(dtype, weighting):
+@pytest.mark.parametrize("m, edges", [(6, [0, 2, 3, 6]), (200, [0, 64, 130, 200])])
+def test_a_batch_loss_taken_by_blocks_of_rows_is_the_batch_loss(dtype, weighting, m, edges):
     """The mini-batch epoch takes a batch's loss by blocks of rows (``rows_loss_and_grad``
     with the batch's size and weight): each row's gradient is the same bits as the whole
-    batch's, and the blocks' terms, added in order, are its mean up to rounding."""
+    batch's, and the blocks' terms, added in order, are its mean up to rounding. Blocks of
+    at least 16 rows go a class at a time, in stretches of 64 rows that start elsewhere than
+    the whole batch's."""
     from fastnn._codes import LOSSES
     from fastnn.kernels.losses import _total_weight, loss_and_grad, rows_loss_and_grad
 
-    m = 6
     rng = np.random.default_rng(11)
     w = _weights(weighting, dtype, m=m)
     for name, code in LOSSES.items():
@@ -122,13 +127,13 @@ def test_a_batch_loss_taken_by_blocks_of_rows_is_the_batch_loss(dtype, weighting
         mean = loss_and_grad(code, z, labels, targets, w, whole)
         total = _total_weight(m, w)
         parts, blocks = 0.0, np.empty_like(z)
-        for r0, r1 in ((0, 2), (2, 3), (3, m)):
+        for r0, r1 in zip(edges[:-1], edges[1:]):
             rows = slice(r0, r1)
             parts += rows_loss_and_grad(code, z[rows], labels[rows] if labels.size else labels,
                                         targets[rows], w[rows] if w.size else w, blocks[rows], m,
                                         total)  # fmt: skip
         np.testing.assert_array_equal(blocks, whole, err_msg=name)
-        np.testing.assert_allclose(parts, mean, rtol=1e-15, atol=1e-300, err_msg=name)
+        np.testing.assert_allclose(parts, mean, rtol=1e-14, atol=1e-300, err_msg=name)  # 200 terms
         assert parts != 0
 
 
@@ -189,19 +194,21 @@ EXTREMES = {np.float64: [1e8, 1e12, 1e16, 1e100, 1e300], np.float32: [1e8, 1e12,
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy"])
-def test_losses_are_exact_at_extreme_logits(dtype, name):
+@pytest.mark.parametrize("copies", [1, 5])
+def test_losses_are_exact_at_extreme_logits(dtype, name, copies):
     """A huge logit next to a small loss: the sum over samples keeps every sample's loss.
 
     Summed naively with reassociation, ``total + (log_norm - z_y)`` becomes
     ``(total + log_norm) - z_y``, which loses the small losses entirely at these scales.
+    Five copies of the rows take the softmax a class at a time.
     """
     for big in EXTREMES[dtype]:
         if name == "softmax_cross_entropy":
-            z = np.array([[0.0, 0.0], [0.0, big], [big, 0.0], [1.0, -1.0]], dtype)
-            y = np.array([0, 1, 0, 1])
+            z = np.array([[0.0, 0.0], [0.0, big], [big, 0.0], [1.0, -1.0]] * copies, dtype)
+            y = np.array([0, 1, 0, 1] * copies)
         else:
-            z = np.array([[0.0], [big], [-big], [1.0]], dtype)
-            y = np.array([[1.0], [1.0], [0.0], [0.0]], dtype)
+            z = np.array([[0.0], [big], [-big], [1.0]] * copies, dtype)
+            y = np.array([[1.0], [1.0], [0.0], [0.0]] * copies, dtype)
         results = call_all(name, z, y, NO_WEIGHTS, np.empty_like(z))
         expected = results["naive"][0]
         assert expected > 0.1  # the small losses are there: log 2 and log(1 + e^2)
