@@ -50,7 +50,10 @@ DropoutPlan = namedtuple("DropoutPlan", "rates seed")
 # training losses and of the correct predictions (both measured before each update), the sum of
 # the weights (the number of samples without weights), the number of samples trained on, and,
 # for scikit-learn's way of reporting a loss, the sum over batches of the batch's size times its
-# mean loss and times its L2 term's squared weights (before the update, scaled as the penalty).
+# mean loss and times its L2 term's squared weights (before the update, scaled as the penalty);
+# and whether the epoch stopped at a batch with a NaN or infinite input (a backend's training
+# whose ``checks_inputs`` is true checks every row it reads, and trains on none after such a
+# batch).
 EPOCH_STATS = np.dtype(
     [
         ("loss_sum", np.float64),
@@ -59,6 +62,7 @@ EPOCH_STATS = np.dtype(
         ("n_seen", np.int64),
         ("batch_loss_sum", np.float64),
         ("penalty_sum", np.float64),
+        ("nonfinite_inputs", np.int64),
     ]
 )
 

@@ -106,20 +106,22 @@ def check_finite(arr, name, where=None):
     )
 
 
-def check_cast(source, dtype, name, where=None, copy=False):
+def check_cast(source, dtype, name, where=None, copy=False, finite=True):
     """Return ``source`` as a C-contiguous array of ``dtype`` (a copy with ``copy``) whose values
     are all finite.
 
     A NaN or infinity in ``source`` itself is refused as such; a finite value that ``dtype``
     cannot hold (1e300 in float32 becomes infinity) is refused as out of range, with the
     largest value ``dtype`` holds: the cure differs (impute, or a wider dtype or rescaling).
+    With ``finite=False`` the values are left unchecked, for a caller that checks the cast
+    array as it reads it (and calls this again, checking, to name the value it found).
     """
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         if copy:
             arr = np.array(source, dtype=dtype, order="C")
         else:
             arr = np.ascontiguousarray(source, dtype=dtype)
-    if all_finite(arr):
+    if not finite or all_finite(arr):
         return arr
     check_finite(source, name, where)  # a NaN or infinity given is the first cause to name
     finite = np.isfinite(arr)
@@ -335,9 +337,10 @@ def _check_shape(shape, name, n_features):
         )
 
 
-def check_features(X, name, dtype, n_features=None, sparse=False):
+def check_features(X, name, dtype, n_features=None, sparse=False, finite=True):
     """Return ``X`` as a C-contiguous finite 2-D array of ``dtype`` with ``n_features`` columns;
-    with ``sparse``, a SciPy sparse ``X`` as :func:`check_sparse_features` returns it."""
+    with ``sparse``, a SciPy sparse ``X`` as :func:`check_sparse_features` returns it. A dense
+    ``X``'s values are left unchecked with ``finite=False`` (see :func:`check_cast`)."""
     if sparse and is_sparse(X):
         return check_sparse_features(X, name, dtype, n_features)
     arr = as_array(X, name)
@@ -353,7 +356,7 @@ def check_features(X, name, dtype, n_features=None, sparse=False):
             f"shape {arr.shape}{hint}"
         )
     _check_shape(arr.shape, name, n_features)
-    return check_cast(arr, dtype, name)
+    return check_cast(arr, dtype, name, finite=finite)
 
 
 def _as_column(y, name, n_samples):

@@ -21,6 +21,7 @@ from ._codes import (
     EpochData,
 )
 from ._validation import (
+    all_finite,
     check_choice,
     check_features,
     check_int,
@@ -418,12 +419,14 @@ class Sequential:
             )
         self._scaling = value
 
-    def _build_and_check_X(self, X, name="X"):
+    def _build_and_check_X(self, X, name="X", finite=True):
         """Build the model if it is not yet built, then return ``X`` checked, standardised with
-        :attr:`scaling` when there is one, and cast."""
+        :attr:`scaling` when there is one, and cast; with ``finite=False``, a dense ``X``
+        without scaling is cast but its values are left unchecked (see :meth:`fit`)."""
         self._build()
         if self.scaling is None:
-            return check_features(X, name, self.dtype, self.layers[0].n_in, sparse=True)
+            return check_features(X, name, self.dtype, self.layers[0].n_in, sparse=True,
+                                  finite=finite)  # fmt: skip
         if is_sparse(X):
             raise InputError(
                 f"{name} is sparse, but this model standardises its inputs (its scaling), "
@@ -433,9 +436,10 @@ class Sequential:
         raw = check_features(X, name, np.float64, self.layers[0].n_in)
         return check_features(self.scaling.features(raw, np.float64), name, self.dtype)
 
-    def _check_xy(self, X, y, x_name="X", y_name="y"):
-        """Checked (X, labels, targets); the loss that does not use one gets it empty."""
-        X = self._build_and_check_X(X, x_name)
+    def _check_xy(self, X, y, x_name="X", y_name="y", finite=True):
+        """Checked (X, labels, targets); the loss that does not use one gets it empty.
+        ``finite`` as :meth:`_build_and_check_X` takes it."""
+        X = self._build_and_check_X(X, x_name, finite)
         n, n_out = X.shape[0], self.layers[-1].n_out
         if self.loss != "mse" or self.scaling is None:
             labels, targets = check_loss_targets(y, y_name, n, self.loss, n_out, self.dtype)
@@ -444,9 +448,11 @@ class Sequential:
         targets = check_targets(self.scaling.targets(raw, np.float64), y_name, n, n_out, self.dtype)
         return X, np.empty(0, np.int64), targets
 
-    def _epoch_data(self, X, y, sample_weight=None, names=("X", "y", "sample_weight")):
-        """The checked data as the record the backends take (weights empty when None)."""
-        X, labels, targets = self._check_xy(X, y, *names[:2])
+    def _epoch_data(self, X, y, sample_weight=None, names=("X", "y", "sample_weight"),
+                    finite=True):  # fmt: skip
+        """The checked data as the record the backends take (weights empty when None);
+        ``finite`` as :meth:`_build_and_check_X` takes it."""
+        X, labels, targets = self._check_xy(X, y, *names[:2], finite)
         weights = check_sample_weight(sample_weight, names[2], X.shape[0], self.dtype)
         return EpochData(X, labels, targets, weights)
 
@@ -556,7 +562,17 @@ class Sequential:
             For dropout in mini-batches on the ``numba`` backend (per-sample training and the
             ``numpy`` backend apply it), before training starts.
         """
-        data = self._epoch_data(X, y, sample_weight)
+        # X's values are checked as the batch epoch copies its rows (every row once an epoch),
+        # where the backend does so, instead of in a pass of their own first; else just below
+        data = self._epoch_data(X, y, sample_weight, finite=False)
+        check_inputs = self._finite_check(X, data.X)
+
+        def check_now():  # the check the epochs would have made, made first
+            nonlocal check_inputs
+            if check_inputs is not None:
+                check_inputs()
+                check_inputs = None
+
         epochs = check_int(epochs, "epochs", low=0)
         batch_size = check_int(batch_size, "batch_size", low=1)
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -574,10 +590,17 @@ class Sequential:
                     "give validation_data or validation_split, not both: validation_split="
                     f"{split} would hold out rows of X while validation_data is given"
                 )
+            check_now()  # the held-out rows are not trained on
             data, validation = self._split_validation(data, split)
         if class_weight is not None:
             data = data._replace(weights=self._class_weights(class_weight, data))
+        previous_optimizer = self.optimizer
         optimizer = self._resolve_optimizer(optimizer)
+        if callbacks or isinstance(optimizer, LBFGS) or not (
+                isinstance(rollback, (bool, np.bool_)) and rollback):  # fmt: skip
+            # a callback acts on the training's start (a CSV log is emptied); L-BFGS has no
+            # epochs; without rollback there is no copy of the weights to go back to
+            check_now()
         if isinstance(optimizer, LBFGS):  # full batch: epochs, batch_size, shuffle do not apply
             return self._fit_lbfgs(optimizer, data, verbose, callbacks, split, initial_epoch)
         if workers > 1 and (batch_size != 1 or optimizer.kind != SGD_KIND):
@@ -604,16 +627,39 @@ class Sequential:
         schedule = adaptive_schedule(optimizer, validation is not None, verbose)
         callbacks = ([schedule] if schedule is not None else []) + callbacks
         params = self._history_params(epochs, first, batch_size, n, validation, verbose, optimizer)
-        with EpochRunner(self, data, batch_size, optimizer, workers, verbose,
-                         bool(rollback)) as runner:  # fmt: skip
-            runner.warm_up()  # load (or compile) the kernels first: epoch_time is training only
-            try:
-                return runner.run(end, orders, callbacks,
-                                  None if validation is None else validate, initial_epoch=first,
-                                  params=params)  # fmt: skip
-            except TrainingInterrupted as exc:
-                _rewind_shuffles_on_rollback(exc, self, rng, drawn)
-                raise
+        runner = EpochRunner(self, data, batch_size, optimizer, workers, verbose, bool(rollback),
+                             check_inputs=check_inputs)  # fmt: skip
+        try:
+            with runner:
+                runner.warm_up()  # load (or compile) the kernels first: epoch_time is training
+                try:
+                    return runner.run(end, orders, callbacks,
+                                      None if validation is None else validate,
+                                      initial_epoch=first, params=params)  # fmt: skip
+                except TrainingInterrupted as exc:
+                    _rewind_shuffles_on_rollback(exc, self, rng, drawn)
+                    raise
+        except InputError:
+            if runner.refused_inputs:  # as if X had been refused before anything
+                self.optimizer = previous_optimizer
+                if drawn:
+                    rng.bit_generator.state = drawn["state"]
+            raise
+
+    def _finite_check(self, X, cast):
+        """The finite check of ``fit``'s ``X`` that :meth:`_epoch_data` left out (``cast``, the
+        array it returned, unchecked where it is dense and the model has no scaling), as a
+        function to call once: it refuses a NaN or infinity of ``cast`` with the message of
+        :meth:`_build_and_check_X`; None where there is nothing left to check."""
+        if not isinstance(cast, np.ndarray) or self.scaling is not None:
+            return None
+
+        def check():
+            if not all_finite(cast):
+                self._build_and_check_X(X)  # names the first bad value, and says why
+                raise InputError("X contains NaN or infinity")  # not reached: it raised
+
+        return check
 
     def _history_params(self, epochs, first, batch_size, n, validation, verbose, optimizer):
         """The history's ``params``: the fit's settings, and the keys its logs will have."""

@@ -387,6 +387,7 @@ class Training:
         self.loss, self.batch_size, self.workers = loss, batch_size, workers
         self.dropout = dropout
         self.grads = np.zeros_like(params)  # the padding between layers stays zero
+        self.checks_inputs = False  # X must be checked before: its rows are read as they are
 
     def train(self, order, opt, t, stats, *, epoch=0):
         """Train on the samples ``order``, a batch of ``batch_size`` after another; ``epoch``
@@ -461,8 +462,8 @@ def start_training(params, state, layout, data, loss, batch_size, opt, workers=1
     stats, epoch=epoch)`` trains the samples ``order`` of ``data`` in batches of ``batch_size``,
     updating ``params`` and ``state`` in place, with the masks of ``dropout`` (a
     :data:`~fastnn._codes.DropoutPlan`, or None) for ``epoch``. Same contract as
-    :func:`fastnn.kernels.start_training`. A lazy optimizer steps only the first layer's rows
-    of the batch's nonzero inputs."""
+    :func:`fastnn.kernels.start_training`, but its ``checks_inputs`` is false. A lazy
+    optimizer steps only the first layer's rows of the batch's nonzero inputs."""
     return Training(params, state, layout, data, loss, batch_size, opt, workers, dropout)
 
 

@@ -189,13 +189,22 @@ class EpochRunner:
     stop_on_divergence : bool, default True
         Raise when the running loss becomes non-finite (after going back to the epoch's start
         with ``rollback``). False trains on through NaN and inf, as scikit-learn's MLP does.
+    check_inputs : callable or None, default None
+        The finite check of ``data.X``, not yet made: it raises :class:`InputError` naming a
+        NaN or infinity. Where the backend's training checks the rows it reads
+        (``checks_inputs``), a batch that holds one stops the epoch: the parameters and the
+        optimizer go back to the epoch's start (``rollback`` must be true) and the check
+        raises; ``refused_inputs`` is then true. Otherwise it is called on entering, before
+        any training. Every epoch reads every row, so the first one completed settles it.
     """
 
     def __init__(self, model, data, batch_size, optimizer, workers=1, verbose=1, rollback=True,
-                 stop_on_divergence=True):  # fmt: skip
+                 stop_on_divergence=True, check_inputs=None):  # fmt: skip
         self.model = model
         self.rollback = rollback
         self.stop_on_divergence = stop_on_divergence
+        self.check_inputs = check_inputs
+        self.refused_inputs = False
         self.data = data
         batch_size = max(1, min(batch_size, data.X.shape[0]))  # no buffers beyond the data
         self.batch_size = batch_size
@@ -224,6 +233,13 @@ class EpochRunner:
         self.training = m._ops.start_training(m._params, self.state, m._layout, self.data,
                                               m._loss_code, self.batch_size, o.config(),
                                               self.workers, self.dropout)  # fmt: skip
+        if self.check_inputs is not None and not self.training.checks_inputs:
+            try:
+                self._check_inputs_now()
+            except BaseException:
+                self.training.close()
+                self.training = None
+                raise
         self._interrupts.__enter__()
         return self
 
@@ -273,6 +289,7 @@ class EpochRunner:
                     callback.on_epoch_begin(epoch, {})
                 self._epoch = epoch
                 record, elapsed = self.epoch(orders(epoch), epoch + 1, epochs)
+                self.check_inputs = None  # every row was read, and found finite
                 opt = self.optimizer
                 opt.iteration_ends(opt.samples_seen + int(record["n_seen"]))
                 model._epochs_trained = epoch + 1  # a valid count: not checked again
@@ -291,6 +308,8 @@ class EpochRunner:
             raise
         except KeyboardInterrupt as exc:  # between two epochs: nothing to undo
             raise TrainingInterrupted(lambda: None, history) from exc
+        if self.check_inputs is not None:  # no epoch ran: X is checked all the same
+            self._check_inputs_now()
         for callback in callbacks:
             callback.on_train_end(dict(epoch_logs))
         return history
@@ -354,6 +373,7 @@ class EpochRunner:
                 self._interrupts.call(self.run_part, part, stats)
                 self._resize(time.perf_counter() - began)
                 first += len(part)
+                self._refuse_nonfinite_inputs(stats, saved)
                 running = stats["loss_sum"][0] / max(stats["n_seen"][0], 1)
                 if self.stop_on_divergence and not math.isfinite(running):
                     if saved is not None:
@@ -362,10 +382,31 @@ class EpochRunner:
                 bar.update(len(part))
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
         except KeyboardInterrupt as exc:
+            self._refuse_nonfinite_inputs(stats, saved)
             raise TrainingInterrupted(lambda: self._restore(saved)) from exc
         finally:
             bar.close()
         return stats[0], time.perf_counter() - started
+
+    def _check_inputs_now(self):
+        """The finite check of X, made before (or instead of) any training."""
+        try:
+            self.check_inputs()
+        except InputError:
+            self.refused_inputs = True
+            raise
+        self.check_inputs = None
+
+    def _refuse_nonfinite_inputs(self, stats, saved):
+        """Where the backend stopped at a batch with a NaN or infinite input: go back to the
+        epoch's start and raise the check's error."""
+        if not stats["nonfinite_inputs"][0]:
+            return
+        self._restore(saved)
+        self.refused_inputs = True
+        if self.check_inputs is not None:
+            self.check_inputs()
+        raise InputError("X contains NaN or infinity; remove or impute them first")
 
     def _resize(self, seconds):
         """Aim the next slice at :data:`SLICE_SECONDS`, in whole batches."""

@@ -249,6 +249,8 @@ class Training:
         self.data = compiled_data(data)
         self.batch_size, self.workers = batch_size, workers
         self.team = self._blas = None
+        # the batch epoch checks the dense rows it copies (see EPOCH_STATS)
+        self.checks_inputs = batch_size > 1 and self.data.indptr.shape[0] == 0
         if batch_size > 1:
             n_threads = batch_threads(layout, batch_size)
             self.work = batch_work(layout, self.data, opt, batch_size, params, n_threads,
@@ -399,6 +401,10 @@ def start_training(params, state, layout, data, loss, batch_size, opt, workers=1
     sample, plain SGD) the samples are shared among that many threads, Hogwild-style.
     ``dropout`` (a :data:`~fastnn._codes.DropoutPlan`, or None) drops units of the hidden
     layers, with masks keyed by the epoch that ``train`` is given (per sample only for now).
+    In batches of dense rows, ``checks_inputs`` is true: the values of every row copied are
+    checked on the way, and a batch holding a NaN or an infinity stops the call before any
+    training on it, counted in the stats' ``nonfinite_inputs`` (the caller may then skip the
+    finite check of ``X`` it would otherwise make first).
     """
     return Training(params, state, layout, data, loss, batch_size, opt, workers, dropout)
 

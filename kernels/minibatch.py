@@ -4,7 +4,8 @@ Each batch goes through the phases of a step, the threads meeting (:func:`.sync.
 between the phases that need each other's results:
 
 1. **gather**: the batch's rows are copied into a work buffer (the threads share the rows),
-   and the inputs some row uses are noted; then the batch's first layer is chosen: its
+   and the inputs some row uses are noted (a NaN or an infinity among dense rows' values stops
+   the call there, before any training on the batch); then the batch's first layer is chosen: its
    nonzero inputs one row at a time when they are few (:func:`goes_sparse`), else BLAS over
    the stretches of inputs the rows use (an image's empty border is left out, and so are the
    rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
@@ -144,18 +145,20 @@ def block_table(layout):
 
 
 # The work buffers, for batches of up to ``capacity`` rows and ``n_threads`` threads: the
-# batch's dense rows, each thread's mark of the inputs its rows use and its count of their
-# nonzero entries; the batch's sparse rows (indices, values, counts); every layer's activations
-# and deltas (m rows each, one layer after another); the weights' gradient laid out like the
-# parameters (for the optimizers that need it); the batch's labels, targets and weights; rows
-# of zeros (the gradient of unused inputs); the sum of squares of each block of weights (the
-# L2 term); and for dropout, each layer's rate (float64, empty without dropout), the masks'
-# key (the seed and the epoch, uint64) and the dropped units' factors, laid out as ``abuf``
-# (see :func:`.dropout._dropout_block`).
+# batch's dense rows, each thread's mark of the inputs its rows use, its count of their
+# nonzero entries and whether one of its rows holds a NaN or an infinity; the batch's sparse
+# rows (indices, values, counts); every layer's activations and deltas (m rows each, one
+# layer after another); the weights' gradient laid out like the parameters (for the
+# optimizers that need it); the batch's labels, targets and weights; rows of zeros (the
+# gradient of unused inputs); the sum of squares of each block of weights (the L2 term); and
+# for dropout, each layer's rate (float64, empty without dropout), the masks' key (the seed
+# and the epoch, uint64) and the dropped units' factors, laid out as ``abuf`` (see
+# :func:`.dropout._dropout_block`).
 BatchWork = namedtuple(
     "BatchWork",
-    "capacity n_threads bounds n_blocks xbuf used nonzero_counts nonzero values counts abuf "
-    "dbuf grads labels targets weights zeros squares row_losses dropout_rates dropout_key dact",
+    "capacity n_threads bounds n_blocks xbuf used nonzero_counts nonfinite nonzero values "
+    "counts abuf dbuf grads labels targets weights zeros squares row_losses dropout_rates "
+    "dropout_key dact",
 )
 
 ZERO_ROWS = 64  # rows of zeros: an unused inputs' stretch is stepped this many rows at a time
@@ -180,6 +183,7 @@ def batch_work(layout, data, opt, batch_size, params, n_threads, dropout=None):
         xbuf=np.empty(dense * batch_size * n_in0, dtype),
         used=np.zeros((n_threads, dense * n_in0), np.uint8),
         nonzero_counts=np.zeros(n_threads, np.int64),
+        nonfinite=np.zeros(n_threads, np.int64),
         nonzero=np.empty((batch_size, longest), data.indices.dtype),
         values=np.empty((batch_size, longest), dtype),
         counts=np.empty(batch_size, np.int64),
@@ -264,14 +268,16 @@ def _column_sums(delta, m, width, lo, hi, out):
 @njit(**JIT_OPTIONS)
 def _gather(tid, lo, hi, data, order, first, m, work):
     """Copy thread ``tid``'s rows ``lo:hi`` of the batch: dense rows into ``xbuf`` (marking the
-    inputs they use and counting their nonzero entries), CSR rows as stored into the sparse
-    rows; thread 0 also copies the labels, targets and weights of all ``m`` rows."""
+    inputs they use, counting their nonzero entries, and noting in ``nonfinite`` whether a
+    value is NaN or infinite), CSR rows as stored into the sparse rows; thread 0 also copies
+    the labels, targets and weights of all ``m`` rows."""
     if data.indptr.shape[0] == 0:
         n_in = data.X.shape[1]
         used = work.used[tid]
         for i in range(n_in):
             used[i] = 0
-        count = 0
+        count = nonfinite = 0
+        infinity = data.X.dtype.type(np.inf)  # |v| < inf is false for NaN and infinity alone
         for r in range(lo, hi):
             src, dst = data.X[order[first + r]], work.xbuf[r * n_in : (r + 1) * n_in]
             for i in range(n_in):
@@ -279,7 +285,9 @@ def _gather(tid, lo, hi, data, order, first, m, work):
                 dst[i] = v
                 used[i] |= v != 0
                 count += v != 0
+                nonfinite |= not abs(v) < infinity
         work.nonzero_counts[tid] = count
+        work.nonfinite[tid] = nonfinite
     else:
         for r in range(lo, hi):
             s = order[first + r]
@@ -296,6 +304,16 @@ def _gather(tid, lo, hi, data, order, first, m, work):
                 _copy_into(work.targets[r], data.targets[s], 0, work.targets.shape[1])
             if data.weights.shape[0] > 0:
                 work.weights[r] = data.weights[s]
+
+
+@njit(**JIT_OPTIONS)
+def _holds_nonfinite(work):
+    """Whether a row of the batch just gathered holds a NaN or an infinity (read by every
+    thread alike after the gather's barrier)."""
+    found = 0
+    for t in range(work.n_threads):
+        found |= work.nonfinite[t]
+    return found != 0
 
 
 @njit(**JIT_OPTIONS)
@@ -657,7 +675,10 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
 
     Every thread of ``work.n_threads`` runs this with its ``tid`` at once; thread 0 alone
     keeps ``t`` and ``stats``. ``last_phase`` below FIRST_STEP stops each batch after that
-    phase (a profiling aid; :data:`PHASES`): below BACKWARD the weights stay as they are.
+    phase (a profiling aid; :data:`PHASES`): below BACKWARD the weights stay as they are. A
+    batch of dense rows that hold a NaN or an infinity stops every thread before any training
+    on it, counted in ``stats``' ``nonfinite_inputs``; every batch is checked, those of weight
+    0 too.
     """
     n_threads = work.n_threads
     n_layers = layout.shape[0]
@@ -688,11 +709,6 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         total = _batch_weight(data, order, first, m)
         if tid == 0:
             record["n_seen"] += m
-        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
-            continue
-        rate = step_size(opt, t0 + steps)
-        penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
-        steps += 1
         # 1. each thread's rows (those of its blocks of rows, consecutive, where the batch
         # has several; else an even share), then the batch's plan (every thread alike)
         n_rows = row_blocks(m, layout[0, N_OUT])
@@ -704,6 +720,16 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
             lo, hi = min(m, tid * share), min(m, (tid + 1) * share)
         _gather(tid, lo, hi, data, order, first, m, work)
         barrier(sync, n_threads)
+        if dense and _holds_nonfinite(work):  # every thread stops here, before training on it
+            if tid == 0:
+                record["nonfinite_inputs"] += 1
+            break
+        if total == 0:  # a batch of weight 0 contributes nothing, and makes no update
+            barrier(sync, n_threads)  # its flags are read before any thread gathers the next
+            continue
+        rate = step_size(opt, t0 + steps)
+        penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
+        steps += 1
         path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
         if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
             _sparse_rows(lo, hi, n_in0, work)

@@ -32,6 +32,110 @@ def test_nan_and_inf_in_X(model, data):
             model.predict(Xb)
 
 
+def _weights_of(model):
+    return [array.copy() for pair in model.get_weights() for array in pair]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch_size", [8, 64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_a_bad_value_refused_in_batches_leaves_no_trace(backend, batch_size, bad):
+    """In batches the numba backend checks X's rows as it copies them, instead of in a pass of
+    their own first: a batch with a NaN or an infinity (or a value that float32 cannot hold)
+    stops the epoch before any training on it. The fit raises what the check before training
+    raises, and the model is as it was: its weights, its Adam moments and step count, its
+    shuffles and its epoch count (a model that never saw the bad fit trains on alike)."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+    Xb = X.copy()
+    Xb[50, 4] = bad
+
+    def model():
+        return fn.Sequential([fn.Dense(5, 8, activation="relu"), fn.Dense(8, 3)], seed=0,
+                             backend=backend, dtype="float32")  # fmt: skip
+
+    refused, clean = model(), model()
+    for m in (refused, clean):
+        m.fit(X, y, epochs=1, batch_size=batch_size, optimizer=fn.Adam(lr=0.01), verbose=0)
+    before, adam = _weights_of(refused), refused.optimizer
+    message = r"X holds 1 value\(s\) beyond the range of float32" if bad == 1e300 else (
+        "X contains NaN or infinity")  # fmt: skip
+    with pytest.raises(ValueError, match=rf"^{message} .*\(50, 4\)"):
+        refused.fit(Xb, y, epochs=3, batch_size=batch_size, optimizer=fn.SGD(), verbose=0)
+    assert refused.epochs_trained == 1
+    assert refused.optimizer is adam
+    for a, b in zip(_weights_of(refused), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for m in (refused, clean):
+        m.fit(X, y, epochs=1, batch_size=batch_size, verbose=0)  # the optimizer of the model
+    for a, b in zip(_weights_of(refused), _weights_of(clean), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("row", [300, 364])
+def test_a_bad_value_stops_both_threads_of_a_batch(row):
+    """Batches of 128 rows into 128 units are shared by two threads (where two CPUs are
+    there), each copying half of the rows: a bad value in either half stops both."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(512, 200)).astype(np.float32), rng.integers(0, 3, 512)
+    X[row, 150] = np.nan
+    model = fn.Sequential([fn.Dense(200, 128, activation="relu"), fn.Dense(128, 3)], seed=0)
+    before = _weights_of(model)
+    with pytest.raises(ValueError, match=rf"X contains NaN or infinity .*\({row}, 150\)"):
+        model.fit(X, y, batch_size=128, shuffle=False, verbose=0)
+    for a, b in zip(_weights_of(model), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bad_value_in_a_batch_of_weight_zero_is_refused(backend):
+    """A batch whose samples all weigh 0 trains on nothing, but its rows are checked too."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(16, 3)), rng.integers(0, 2, 16)
+    X[9, 1] = np.nan
+    weights = np.ones(16)
+    weights[8:12] = 0
+    model = fn.Sequential([fn.Dense(3, 2)], backend=backend)
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity .*\(9, 1\)"):
+        model.fit(X, y, batch_size=4, shuffle=False, sample_weight=weights, verbose=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epochs": 0},
+        {"validation_split": 0.25},
+        {"rollback": False},
+        {"callbacks": "csv"},
+        {"optimizer": "lbfgs"},
+    ],  # fmt: skip
+    ids=["no-epochs", "validation-split", "no-rollback", "callbacks", "lbfgs"],
+)
+def test_a_bad_value_is_refused_before_training_where_the_epochs_cannot_refuse_it(
+    backend, kwargs, tmp_path
+):
+    """X is checked first where no epoch runs, where some rows are held out, where there is
+    no copy of the weights to go back to, and where a callback acts on the training's start:
+    a CSV log keeps its rows."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    X[30, 2] = np.inf
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss\n0,0.5\n")
+    if kwargs.get("callbacks") == "csv":
+        kwargs = {"callbacks": [fn.callbacks.CSVLogger(log)]}
+    if kwargs.get("optimizer") == "lbfgs":
+        kwargs = {"optimizer": fn.LBFGS(max_iter=5), "batch_size": 1}
+    model = fn.Sequential([fn.Dense(3, 2)], backend=backend, seed=0)
+    before = _weights_of(model)
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity .*\(30, 2\)"):
+        model.fit(X, y, **{"batch_size": 8, "verbose": 0, **kwargs})
+    assert log.read_text() == "epoch,loss\n0,0.5\n"
+    for a, b in zip(_weights_of(model), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_finite_values_whose_sum_overflows_are_accepted(dtype):
     # the finiteness check sums the values first: an overflowing sum is no reason to refuse
