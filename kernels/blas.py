@@ -17,6 +17,7 @@ from numba import config, njit, types
 from numba.extending import get_cython_function_address
 
 from ._config import JIT_OPTIONS
+from .tiles import TILES, tiled_gemm
 
 for _name in ("sgemm", "dgemm"):
     ll.add_symbol(f"fastnn_{_name}", get_cython_function_address("scipy.linalg.cython_blas",
@@ -46,10 +47,17 @@ def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch
     ``a``, ``b`` and ``c`` are 1-D arrays whose first item is the matrix's first item (a slice
     of a flat buffer); ``lda``, ``ldb``, ``ldc`` are their row strides in items, so a block of
     columns of a wider matrix is its slice from the block's first column, with the wider
-    matrix's width as the stride. Nothing is done when a size is 0.
+    matrix's width as the stride. Nothing is done when a size is 0. Where the register tiles
+    apply (:mod:`.tiles`: ``B`` as stored, a processor with AVX-512), they compute the columns
+    they cover and BLAS the others.
     """
     if m == 0 or n == 0:
         return
+    if TILES and not trans_b and k > 0:  # register tiles where they apply, BLAS for the rest
+        done = tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        if done == n:
+            return
+        n, b, c = n - done, b[done:], c[done:]
     chars, ints, scalars = scratch
     # row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: BLAS gets B first
     chars[0] = _T if trans_b else _N

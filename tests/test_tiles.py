@@ -1,0 +1,94 @@
+"""The register tiles of the matrix products (kernels/tiles.py): every tile height (8, 4, 2 and
+1 rows), the columns they leave to BLAS, both orders of the tiles, ``beta`` 0 (``C`` not read)
+and 1, either ``A`` or its transpose, against NumPy in float64; and :func:`gemm`, which uses
+them, on the epoch's shapes."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastnn.kernels.blas import gemm, gemm_scratch
+from fastnn.kernels.tiles import IN_CACHE, TILES, tiled_gemm
+
+needs_tiles = pytest.mark.skipif(not TILES, reason="the tiles need AVX-512 and FMA")
+
+
+def _operands(rng, dtype, trans_a, m, n, k, extra=3):
+    """A, B and C as blocks of wider matrices (their rows start 2 columns in), C full of NaN
+    outside the block and inside it where beta is 0."""
+    A = rng.normal(size=(k, m + extra) if trans_a else (m, k + extra)).astype(dtype)
+    B = rng.normal(size=(k, n + extra)).astype(dtype)
+    C = rng.normal(size=(m, n + extra)).astype(dtype)
+    op_a = A[:, 2 : 2 + m].T if trans_a else A[:, 2 : 2 + k]
+    return A, B, C, op_a.astype(np.float64) @ B[:, 2 : 2 + n].astype(np.float64)
+
+
+@njit
+def _gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    gemm(trans_a, False, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemm_scratch(c))
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("k", [1, 7, 300])
+@pytest.mark.parametrize("m", [1, 15, 24])
+def test_the_tiles_give_numpys_product_and_leave_the_other_columns(dtype, trans_a, beta, k, m):
+    rng = np.random.default_rng(k * m)
+    width = 32 if dtype == np.float32 else 16
+    n = 2 * width + 5  # two tiles' columns, and five for the caller
+    alpha = -0.5
+    A, B, C, product = _operands(rng, dtype, trans_a, m, n, k)
+    if beta == 0:
+        C[:, 2 : 2 + n] = np.nan  # not read
+    before = C.copy()
+    covered = tiled_gemm(trans_a, m, n, k, alpha, A.ravel()[2:], A.shape[1], B.ravel()[2:],
+                         B.shape[1], beta, C.ravel()[2:], C.shape[1])  # fmt: skip
+    assert covered == 2 * width
+    expected = alpha * product[:, :covered] + (beta * before[:, 2 : 2 + covered] if beta else 0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C[:, 2 : 2 + covered], expected, rtol=rtol, atol=rtol * k)
+    np.testing.assert_array_equal(C[:, 2 + covered :], before[:, 2 + covered :])
+    np.testing.assert_array_equal(C[:, :2], before[:, :2])
+
+
+@needs_tiles
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_a_wide_b_goes_by_columns_and_a_product_too_large_for_the_cache_goes_to_blas(trans_a):
+    """B too large to stay in cache: the tiles go a column of tiles at a time (A stays); both
+    too large: nothing is tiled, and :func:`gemm` gives the product through BLAS."""
+    rng = np.random.default_rng(5)
+    k = 300
+    n = 32 * (IN_CACHE // (4 * k * 32) + 1)  # B just over the cache's share
+    for m in (20, IN_CACHE // (4 * k) + 8):  # A inside it, then over it
+        A, B, C, product = _operands(rng, np.float32, trans_a, m, n, k)
+        covered = tiled_gemm(trans_a, m, n, k, 1.0, A.ravel()[2:], A.shape[1], B.ravel()[2:],
+                             B.shape[1], 0.0, C.ravel()[2:], C.shape[1])  # fmt: skip
+        assert covered == (n if m == 20 else 0)
+        if covered:
+            np.testing.assert_allclose(C[:, 2 : 2 + n], product, rtol=1e-5, atol=1e-3)
+        _gemm(trans_a, m, n, k, 1.0, A.ravel()[2:], A.shape[1], B.ravel()[2:], B.shape[1], 0.0,
+              C.ravel()[2:], C.shape[1])  # fmt: skip
+        np.testing.assert_allclose(C[:, 2 : 2 + n], product, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize(
+    "m, n, k", [(64, 128, 518), (77, 128, 128), (200, 100, 64), (13, 10, 100), (3, 40, 5)]
+)
+def test_gemm_gives_numpys_product_on_the_epochs_shapes(dtype, trans_a, beta, m, n, k):
+    """A block of a batch's rows by a stretch of inputs, a stretch of inputs' gradient, the
+    digits' layers, an output layer narrower than a tile, a few rows: tiles where they apply
+    and BLAS for the rest give NumPy's product (also where the tiles do not apply)."""
+    rng = np.random.default_rng(m + n + k)
+    A, B, C, product = _operands(rng, dtype, trans_a, m, n, k, extra=40)
+    before = C.copy()
+    _gemm(trans_a, m, n, k, -2.0, A.ravel()[2:], A.shape[1], B.ravel()[2:], B.shape[1], beta,
+          C.ravel()[2:], C.shape[1])  # fmt: skip
+    expected = -2.0 * product + beta * before[:, 2 : 2 + n]
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C[:, 2 : 2 + n], expected, rtol=rtol, atol=rtol * k)
+    np.testing.assert_array_equal(C[:, 2 + n :], before[:, 2 + n :])
