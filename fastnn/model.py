@@ -594,13 +594,13 @@ class Sequential:
             data, validation = self._split_validation(data, split)
         if class_weight is not None:
             data = data._replace(weights=self._class_weights(class_weight, data))
-        previous_optimizer = self.optimizer
-        optimizer = self._resolve_optimizer(optimizer)
         if callbacks or isinstance(optimizer, LBFGS) or not (
                 isinstance(rollback, (bool, np.bool_)) and rollback):  # fmt: skip
             # a callback acts on the training's start (a CSV log is emptied); L-BFGS has no
             # epochs; without rollback there is no copy of the weights to go back to
             check_now()
+        previous_optimizer = self.optimizer
+        optimizer = self._resolve_optimizer(optimizer)
         if isinstance(optimizer, LBFGS):  # full batch: epochs, batch_size, shuffle do not apply
             return self._fit_lbfgs(optimizer, data, verbose, callbacks, split, initial_epoch)
         if workers > 1 and (batch_size != 1 or optimizer.kind != SGD_KIND):
