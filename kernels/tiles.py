@@ -31,7 +31,7 @@ from ._config import JIT_OPTIONS
 def _target_has(feature):
     """Whether the processor Numba compiles for has ``feature``: the host's, unless
     ``NUMBA_CPU_NAME`` names another (with ``NUMBA_CPU_FEATURES``)."""
-    if config.CPU_NAME:
+    if config.CPU_NAME and config.CPU_NAME != "host":
         return f"+{feature}" in (config.CPU_FEATURES or "").split(",")
     return bool(ll.get_host_cpu_features().get(feature, False))
 

@@ -92,3 +92,23 @@ def test_gemm_gives_numpys_product_on_the_epochs_shapes(dtype, trans_a, beta, m,
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(C[:, 2 : 2 + n], expected, rtol=rtol, atol=rtol * k)
     np.testing.assert_array_equal(C[:, 2 + n :], before[:, 2 + n :])
+
+
+def test_the_tiles_follow_the_processor_numba_compiles_for(monkeypatch):
+    """The host's features, unless NUMBA_CPU_NAME names another processor (a portable cache
+    built for "generic" gets no AVX-512, so no tiles)."""
+    import llvmlite.binding as ll
+    from numba import config
+
+    from fastnn.kernels.tiles import _target_has
+
+    host = bool(ll.get_host_cpu_features().get("avx512f", False))
+    for name in ("", "host"):
+        monkeypatch.setattr(config, "CPU_NAME", name)
+        assert _target_has("avx512f") == host
+    monkeypatch.setattr(config, "CPU_NAME", "generic")
+    monkeypatch.setattr(config, "CPU_FEATURES", "")
+    assert not _target_has("avx512f")
+    monkeypatch.setattr(config, "CPU_NAME", "skylake-avx512")
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+fma,-avx512vnni")
+    assert _target_has("avx512f") and _target_has("fma") and not _target_has("avx512vnni")
