@@ -29,9 +29,10 @@ as inputs (:func:`first_step_by_rows`): each thread computes the gradient of its
 them at once; a wider first layer is stepped by the blocks of units of its delta. Every
 number is computed by the same operations in the same order whichever thread computes it, and
 sums over blocks (of rows or of units) are added in block order: the weights are the same bits
-for any number of threads. Each thread runs BLAS single-threaded (the epoch's own threads are
-the parallelism) on its blocks, with the products written straight into the layer's buffers
-(:func:`.blas.gemm`), and a plain SGD step is folded into the gradient's product.
+for any number of threads. Each thread runs its blocks' products single-threaded (the
+epoch's own threads are the parallelism: register tiles where they apply, else BLAS, see
+:func:`.blas.gemm`), written straight into the layer's buffers, and a plain SGD step is folded
+into the gradient's product.
 
 The weights' gradients are written into ``grads`` (laid out like ``params``) only for the
 optimizers that need them: momentum, Adam, penalties. Plain SGD steps the weights in the

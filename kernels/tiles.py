@@ -147,19 +147,14 @@ _tile_8, _tile_4, _tile_2, _tile_1 = _tile(8), _tile(4), _tile(2), _tile(1)
 
 
 @njit(**JIT_OPTIONS)
-def tile_columns(c):
-    """How many columns a tile of ``c``'s dtype covers: two vectors of 512 bits."""
-    return 32 if c.itemsize == 4 else 16
-
-
-@njit(**JIT_OPTIONS)
 def tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """``C[:, :n'] = alpha op(A) B[:, :n'] + beta C[:, :n']`` for the largest ``n'`` up to
-    ``n`` that is a multiple of :func:`tile_columns`, on row-major matrices as
-    :func:`.blas.gemm` takes them (``a``, ``b``, ``c`` flat from their first items); returns
-    ``n'``: the columns from there are the caller's. ``n'`` is 0 (nothing done) where neither
+    ``n`` that is a multiple of a tile's columns (two vectors of 512 bits: 32 float32 or 16
+    float64 columns), on row-major matrices as :func:`.blas.gemm` takes them (``a``, ``b``,
+    ``c`` flat from their first items); returns ``n'``: the columns from there are the
+    caller's. ``n'`` is 0 (nothing done) where neither
     operand fits in :data:`IN_CACHE`."""
-    width = tile_columns(c)
+    width = 2 * 64 // c.itemsize
     covered = n - n % width
     size = c.itemsize
     by_rows = k * covered * size <= IN_CACHE  # B stays in cache: a tile's rows at a time
