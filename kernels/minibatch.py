@@ -6,9 +6,9 @@ between the phases that need each other's results:
 1. **gather**: the batch's rows are copied into a work buffer (the threads share the rows),
    and the inputs some row uses are noted (a NaN or an infinity among dense rows' values stops
    the call there, before any training on the batch); then the batch's first layer is chosen: its
-   nonzero inputs one row at a time when they are few (:func:`goes_sparse`), else BLAS over
-   the stretches of inputs the rows use (an image's empty border is left out, and so are the
-   rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
+   nonzero inputs one row at a time when they are few (:func:`goes_sparse`), else products
+   over the stretches of inputs the rows use (an image's empty border is left out, and so are
+   the rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
 2. **first layer forward**, ``a = act(x W0 + b0)``;
 3. **the other layers forward**, then the loss and its gradient ``delta_L``;
 4. **backward** through the layers above the first: ``delta_{l-1} = delta_l W_l^T act'`` and
@@ -54,6 +54,7 @@ from .dropout import _dropout_block, _times_factor
 from .losses import _total_weight, n_correct, rows_loss_and_grad
 from .rows import _copy_into
 from .sync import barrier
+from .tiles import ROWS, STEPS, TILES, picked_gemm
 from .update import _optimizer_update, is_plain_sgd, step_size
 
 # A batch's first layer goes sparse (its nonzero inputs, row by row) when the fraction of its
@@ -67,7 +68,9 @@ SPARSE_ROWS = 1.0
 # place (the batch's rows and the rows of W0 they meet, with their own strides): stretches
 # fewer than SPAN_GAP inputs apart are joined (a product per stretch costs a call and a pass
 # over its output, a few unused inputs cost little); where that leaves more than MAX_SPANS
-# stretches, the gap doubles until it does not.
+# stretches, the gap doubles until it does not. Where the register tiles run, they take the
+# used inputs themselves (:func:`.tiles.picked_gemm`), and the stretches only the columns
+# they leave, through BLAS.
 SPAN_GAP = 8
 MAX_SPANS = 16
 
@@ -322,9 +325,8 @@ def _plan(m, n_in, work, dense, lazy, columns, position, spans):
     """This batch's first layer, worked out alike by every thread into its own arrays once the
     rows are gathered: the inputs some row uses in ``columns`` (in input order for dense rows,
     in order of first use for CSR rows), and ``position`` of each input among them (-1 for an
-    unused one); for SPANS the stretches of inputs the products run over in ``spans`` (first,
-    last + 1), and ``position`` 0 inside them, -1 outside. Returns (path, the number of used
-    inputs, the number of spans)."""
+    unused one); for SPANS the stretches of inputs the BLAS products run over in ``spans``
+    (first, last + 1). Returns (path, the number of used inputs, the number of spans)."""
     for i in range(n_in):
         position[i] = -1
     n_cols = 0
@@ -356,11 +358,6 @@ def _plan(m, n_in, work, dense, lazy, columns, position, spans):
     while n_spans > MAX_SPANS:
         gap *= 2
         n_spans = _join_spans(columns, n_cols, gap, spans)
-    for i in range(n_in):
-        position[i] = -1
-    for k in range(n_spans):
-        for i in range(spans[k, 0], spans[k, 1]):
-            position[i] = 0
     return SPANS, n_cols, n_spans
 
 
@@ -432,19 +429,27 @@ def _block_index(bounds, layer, lo):
 
 
 @njit(**JIT_OPTIONS)
-def _first_forward(params, layout, work, path, spans, n_spans, r0, r1, lo, hi, scratch):
+def _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, r0, r1, lo, hi,
+                   scratch):  # fmt: skip
     """``a0[r0:r1, lo:hi] = act(x[r0:r1] W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer
-    input: a product per stretch of inputs (the rows of ``x`` and of ``W0`` read in place), or
-    each row's nonzero inputs (SPARSE)."""
+    input: the register tiles over the used inputs ``columns[:n_cols]`` and BLAS over the
+    stretches of inputs for the columns they leave (the rows of ``x`` and of ``W0`` read in
+    place), or each row's nonzero inputs (SPARSE)."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
     a = work.abuf
     if path == SPANS:
-        for k in range(n_spans):
+        done = 0
+        if TILES:  # the tiles over the used inputs, the columns they leave over the stretches
+            done = picked_gemm(False, r1 - r0, hi - lo, n_cols, 1.0, work.xbuf[r0 * n_in :],
+                               n_in, params[w + lo :], n_out, 0.0, a[r0 * n_out + lo :], n_out,
+                               columns, STEPS)  # fmt: skip
+        for k in range(n_spans if done < hi - lo else 0):
             start, end = spans[k, 0], spans[k, 1]
-            gemm(False, False, r1 - r0, hi - lo, end - start, 1.0, work.xbuf[r0 * n_in + start :],
-                 n_in, params[w + start * n_out + lo :], n_out, 0.0 if k == 0 else 1.0,
-                 a[r0 * n_out + lo :], n_out, scratch)  # fmt: skip
+            gemm(False, False, r1 - r0, hi - lo - done, end - start, 1.0,
+                 work.xbuf[r0 * n_in + start :], n_in, params[w + start * n_out + lo + done :],
+                 n_out, 0.0 if k == 0 else 1.0, a[r0 * n_out + lo + done :], n_out,
+                 scratch)  # fmt: skip
     else:  # z[r, lo:hi] = sum over the row's nonzero x_i of x_i W0[i, lo:hi]
         zero = params.dtype.type(0)
         for r in range(r0, r1):
@@ -497,14 +502,15 @@ def _loss(layout, work, m, units, loss, weighted, r0, r1):
 
 
 @njit(**JIT_OPTIONS)
-def _rows_forward(params, layout, work, m, units, order, first, path, spans, n_spans, r0, r1,
-                  loss, weighted, last_phase, scratch):  # fmt: skip
+def _rows_forward(params, layout, work, m, units, order, first, path, n_cols, columns, spans,
+                  n_spans, r0, r1, loss, weighted, last_phase, scratch):  # fmt: skip
     """The rows ``r0:r1`` of a batch of ``m`` rows through every layer (all of each layer's
     units) and the loss: returns :func:`_loss` of the rows (zeros below the FORWARD phase)."""
     n_layers = layout.shape[0]
     if last_phase >= FIRST_FORWARD:
         n_out = layout[0, N_OUT]
-        _first_forward(params, layout, work, path, spans, n_spans, r0, r1, 0, n_out, scratch)
+        _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, r0, r1, 0,
+                       n_out, scratch)  # fmt: skip
         _drop_block(work, layout, 0, m, units, order, first, r0, r1, 0, n_out)
     if last_phase < FORWARD:
         return 0.0, 0.0
@@ -593,20 +599,33 @@ def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spa
                     hi, plain, rate, scratch):  # fmt: skip
     """The first layer's block ``W0[i0:i1, lo:hi]``: plain SGD's step ``W0[i0:i1, lo:hi] -=
     rate x[:, i0:i1]^T delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the
-    products of the stretches; SPARSE as each row's outer product), or for the other
-    optimizers that gradient, written into ``grads`` where :func:`_first_rows_step` reads it."""
+    products: the register tiles over the used inputs, BLAS over the stretches for the columns
+    the tiles leave; SPARSE as each row's outer product), or for the other optimizers that
+    gradient, written into ``grads`` where :func:`_first_rows_step` reads it (the rows of the
+    used inputs; of the others, a stretch's product may write zeros)."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     delta = work.dbuf
     width = hi - lo
     if path == SPANS:
         target = params if plain else work.grads
-        for k in range(n_spans):
+        done = 0
+        if TILES:  # the tiles over the used inputs from i0 to i1, the rest over the stretches
+            c0 = 0
+            while c0 < n_cols and columns[c0] < i0:
+                c0 += 1
+            c1 = c0
+            while c1 < n_cols and columns[c1] < i1:
+                c1 += 1
+            done = picked_gemm(True, c1 - c0, width, m, -rate if plain else 1.0, work.xbuf,
+                               n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                               target[w + lo :], n_out, columns[c0:c1], ROWS)  # fmt: skip
+        for k in range(n_spans if done < width else 0):
             start, end = max(i0, spans[k, 0]), min(i1, spans[k, 1])
             if start < end:
-                gemm(True, False, end - start, width, m, -rate if plain else 1.0,
-                     work.xbuf[start:], n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
-                     target[w + start * n_out + lo :], n_out, scratch)  # fmt: skip
+                gemm(True, False, end - start, width - done, m, -rate if plain else 1.0,
+                     work.xbuf[start:], n_in, delta[lo + done :], n_out, 1.0 if plain else 0.0,
+                     target[w + start * n_out + lo + done :], n_out, scratch)  # fmt: skip
     elif plain:  # SPARSE: W0[i, lo:hi] -= rate x_i delta_0[r, lo:hi] for each row's nonzero x_i
         lr = params.dtype.type(rate)
         for r in range(m):
@@ -640,10 +659,10 @@ def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spa
 def _first_rows_step(params, state, layout, work, position, first_row, last_row, lazy,
                      opt, rate, penalty_scale):  # fmt: skip
     """The optimizer's step of the first layer's rows ``first_row:last_row`` along the
-    gradient :func:`_first_gradient` wrote (``position`` >= 0: the rows it wrote), a stretch of
-    such rows (or of the others) at a time: the others along zeros (their momentum and moments
-    decay), or not at all for a lazy optimizer. Returns the rows' sum of squared weights before
-    the step (the L2 term), else 0."""
+    gradient :func:`_first_gradient` wrote (``position`` >= 0: the used inputs' rows), a
+    stretch of such rows (or of the others) at a time: the others along zeros (their momentum
+    and moments decay), or not at all for a lazy optimizer. Returns the rows' sum of squared
+    weights before the step (the L2 term), else 0."""
     n_out = layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     squares = 0.0
@@ -740,15 +759,15 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         if n_rows > 1:
             for k in range(mine_first, mine_last):
                 work.row_losses[k, 0], work.row_losses[k, 1] = _rows_forward(
-                    params, layout, work, m, units, order, first, path, spans, n_spans,
-                    k * m // n_rows, (k + 1) * m // n_rows, loss, weighted, last_phase,
+                    params, layout, work, m, units, order, first, path, n_cols, columns, spans,
+                    n_spans, k * m // n_rows, (k + 1) * m // n_rows, loss, weighted, last_phase,
                     scratch)  # fmt: skip
         else:
             if last_phase >= FIRST_FORWARD:
                 for k in range(count[0]):
                     lo, hi = mine[0, k, 0], mine[0, k, 1]
-                    _first_forward(params, layout, work, path, spans, n_spans, 0, m, lo, hi,
-                                   scratch)  # fmt: skip
+                    _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans,
+                                   0, m, lo, hi, scratch)  # fmt: skip
                     _drop_block(work, layout, 0, m, units, order, first, 0, m, lo, hi)
             barrier(sync, n_threads)
             for layer in range(1, n_layers - 1):

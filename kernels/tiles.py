@@ -14,6 +14,13 @@ an element of each row of ``op(A)`` per step, one fused multiply-add per vector.
 left over go in tiles of 4, 2 and 1 rows; the columns left over are the caller's. Each entry
 of ``C`` is the sum over ``k`` in order, so its rounding depends on nothing but the operands.
 
+:func:`picked_gemm` runs the same tiles over a list of the inputs a batch uses: as the steps
+of the inner dimension (the first layer's forward product, all in one pass, where a product
+per stretch of inputs would write ``C`` out and read it back for each stretch), or as rows
+(the first layer's gradient, in whole tiles of 8 rows, where each stretch would leave a few
+rows to smaller tiles). The loop of a listed tile is not unrolled: unrolled, it runs out of
+registers.
+
 The tile is written in LLVM IR (:func:`_tile`), as Numba cannot hold an array in registers.
 It is used where Numba compiles for a processor with AVX-512 and FMA (:data:`TILES`): on
 others a vector of 16 floats is split or emulated, and BLAS is the better choice.
@@ -54,25 +61,43 @@ def _splat(builder, vector_type, value):
     return builder.shuffle_vector(first, undef, zeros)
 
 
-def _tile_codegen(rows, scalar, lanes):
-    """The code of one tile of ``rows`` rows and ``2 lanes`` columns of ``scalar`` floats."""
+def _no_unrolling(module, branch):
+    """Mark the loop whose back edge is ``branch`` not to be unrolled (loop metadata: a node
+    that names itself first, then the hint)."""
+    hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+    node = ir.values.MDValue(module, [], name=str(len(module.metadata)))
+    node.operands = (node, hint)
+    branch.set_metadata("llvm.loop", node)
+
+
+def _tile_codegen(rows, scalar, lanes, picks):
+    """The code of one tile of ``rows`` rows and ``2 lanes`` columns of ``scalar`` floats,
+    over every step of the inner dimension and row (``picks`` :data:`EVERY`), the steps
+    listed (:data:`STEPS`) or the rows listed (:data:`ROWS`)."""
     vector = ir.VectorType(scalar, lanes)
     single = isinstance(scalar, ir.FloatType)
     name = f"llvm.fma.v{lanes}{'f32' if single else 'f64'}"
     align = 4 if single else 8  # an element's: the tiles' rows start anywhere
 
     def codegen(context, builder, sig, args):
-        a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, alpha, beta = args
+        a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, alpha, beta, listed_at = args
         fma = builder.module.declare_intrinsic(name, fnty=ir.FunctionType(vector, [vector] * 3))
         pointer = scalar.as_pointer()
         a, b, c = (builder.inttoptr(at, pointer) for at in (a_at, b_at, c_at))
+        listed = builder.inttoptr(listed_at, _I64.as_pointer())
         zero = ir.Constant(vector, [0.0] * lanes)
+        # the rows of op(A) and of C: r, or the r-th listed (their offsets in A worked out
+        # once; the others' in the loop, where LLVM steps from row to row by adding a_rows)
+        row_of = [builder.load(builder.gep(listed, [ir.Constant(_I64, r)])) if picks == ROWS
+                  else ir.Constant(_I64, r) for r in range(rows)]  # fmt: skip
+        listed_offsets = [builder.mul(row, a_rows) for row in row_of] if picks == ROWS else None
         entry = builder.block
         loop = builder.append_basic_block("tile.loop")
         done = builder.append_basic_block("tile.done")
         builder.cbranch(builder.icmp_signed(">", k, ir.Constant(_I64, 0)), loop, done)
 
-        # the loop over the inner dimension: sums[r][h] += op(A)[r, step] * B[step, h-th half]
+        # the loop over the inner dimension: sums[r][h] += op(A)[r, s] * B[s, h-th half] for
+        # the step s (or the step-th listed)
         builder.position_at_end(loop)
         step = builder.phi(_I64)
         step.add_incoming(ir.Constant(_I64, 0), entry)
@@ -80,15 +105,17 @@ def _tile_codegen(rows, scalar, lanes):
         for row in sums:
             for s in row:
                 s.add_incoming(zero, entry)
-        b_row = builder.gep(b, [builder.mul(step, ldb)])
+        at_step = builder.load(builder.gep(listed, [step])) if picks == STEPS else step
+        b_row = builder.gep(b, [builder.mul(at_step, ldb)])
         halves = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(_I64, h * lanes)]),
                                                vector.as_pointer()), align=align)
                   for h in range(2)]  # fmt: skip
-        a_step = builder.gep(a, [builder.mul(step, a_steps)])
+        a_step = builder.gep(a, [builder.mul(at_step, a_steps)])
         new = []
         for r in range(rows):
-            element = builder.load(builder.gep(a_step, [builder.mul(ir.Constant(_I64, r),
-                                                                     a_rows)]))  # fmt: skip
+            offset = (listed_offsets[r] if picks == ROWS
+                      else builder.mul(ir.Constant(_I64, r), a_rows))  # fmt: skip
+            element = builder.load(builder.gep(a_step, [offset]))
             broadcast = _splat(builder, vector, element)
             new.append([builder.call(fma, [broadcast, halves[h], sums[r][h]]) for h in range(2)])
         following = builder.add(step, ir.Constant(_I64, 1))
@@ -97,7 +124,9 @@ def _tile_codegen(rows, scalar, lanes):
         for r in range(rows):
             for h in range(2):
                 sums[r][h].add_incoming(new[r][h], end)
-        builder.cbranch(builder.icmp_signed("<", following, k), loop, done)
+        back = builder.cbranch(builder.icmp_signed("<", following, k), loop, done)
+        if picks != EVERY:  # unrolled, the loop of a listed tile spills its sums to memory
+            _no_unrolling(builder.module, back)
 
         # C = alpha sums + beta C; C is not read when beta is 0 (as BLAS)
         builder.position_at_end(done)
@@ -109,7 +138,7 @@ def _tile_codegen(rows, scalar, lanes):
         scale, keep = _splat(builder, vector, alpha), _splat(builder, vector, beta)
         overwrite = builder.fcmp_ordered("==", beta, ir.Constant(scalar, 0.0))
         for r in range(rows):
-            c_row = builder.gep(c, [builder.mul(ir.Constant(_I64, r), ldc)])
+            c_row = builder.gep(c, [builder.mul(row_of[r], ldc)])
             for h in range(2):
                 total = totals[r][h]
                 target = builder.bitcast(builder.gep(c_row, [ir.Constant(_I64, h * lanes)]),
@@ -127,23 +156,30 @@ def _tile_codegen(rows, scalar, lanes):
     return codegen
 
 
-def _tile(rows):
+def _tile(rows, picks):
     """The intrinsic of a tile of ``rows`` rows: ``(a, a_rows, a_steps, b, ldb, c, ldc, k,
-    alpha, beta)``, the addresses of the tile's first elements and the strides in elements
-    (``op(A)[r, s]`` is at ``a + r a_rows + s a_steps``), alpha and beta in the dtype."""
+    alpha, beta, listed)``, the addresses of the tile's first elements and the strides in
+    elements (``op(A)[r, s]`` is at ``a + r a_rows + s a_steps``), alpha and beta in the
+    dtype, and the address of what ``picks`` lists (unread for EVERY): for STEPS, the
+    ``k`` steps of the inner dimension in the order of the sum; for ROWS, the tile's rows (of
+    ``op(A)`` and of ``C``)."""
 
     @intrinsic
-    def tile(typingctx, a, a_rows, a_steps, b, ldb, c, ldc, k, alpha, beta):
+    def tile(typingctx, a, a_rows, a_steps, b, ldb, c, ldc, k, alpha, beta, listed):
         if alpha not in (types.float32, types.float64):
             return None
         scalar, lanes = (ir.FloatType(), 16) if alpha == types.float32 else (ir.DoubleType(), 8)
-        signature = types.void(*([types.int64] * 8), alpha, alpha)
-        return signature, _tile_codegen(rows, scalar, lanes)
+        signature = types.void(*([types.int64] * 8), alpha, alpha, types.int64)
+        return signature, _tile_codegen(rows, scalar, lanes, picks)
 
     return tile
 
 
-_tile_8, _tile_4, _tile_2, _tile_1 = _tile(8), _tile(4), _tile(2), _tile(1)
+# what a tile runs over: every step and row, the steps listed, the rows listed
+EVERY, STEPS, ROWS = 0, 1, 2
+_tile_8, _tile_4, _tile_2, _tile_1 = (_tile(rows, EVERY) for rows in (8, 4, 2, 1))
+_steps_8, _steps_4, _steps_2, _steps_1 = (_tile(rows, STEPS) for rows in (8, 4, 2, 1))
+_rows_8, _rows_4, _rows_2, _rows_1 = (_tile(rows, ROWS) for rows in (8, 4, 2, 1))
 
 
 @njit(**JIT_OPTIONS)
@@ -152,8 +188,20 @@ def tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     ``n`` that is a multiple of a tile's columns (two vectors of 512 bits: 32 float32 or 16
     float64 columns), on row-major matrices as :func:`.blas.gemm` takes them (``a``, ``b``,
     ``c`` flat from their first items); returns ``n'``: the columns from there are the
-    caller's. ``n'`` is 0 (nothing done) where neither
-    operand fits in :data:`IN_CACHE`."""
+    caller's. ``n'`` is 0 (nothing done) where neither operand fits in :data:`IN_CACHE`."""
+    return picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, _NONE, EVERY)
+
+
+_NONE = np.zeros(0, np.int64)
+
+
+@njit(**JIT_OPTIONS)
+def picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, listed, picks):
+    """:func:`tiled_gemm` over some steps of the inner dimension or some rows, listed in
+    ``listed`` (int64): with ``picks`` STEPS, ``op(A)`` is ``op(A)[:, listed[:k]]`` and ``B``
+    ``B[listed[:k]]`` (the sum runs over the listed steps in their order); with ROWS,
+    ``op(A)`` is ``op(A)[listed[:m]]`` and ``C`` ``C[listed[:m]]``, the other rows of ``C``
+    left alone; EVERY: :func:`tiled_gemm`."""
     width = 2 * 64 // c.itemsize
     covered = n - n % width
     size = c.itemsize
@@ -161,6 +209,7 @@ def tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     if covered == 0 or not (by_rows or m * k * size <= IN_CACHE):
         return 0
     a_at, b_at, c_at = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    at = (a_at, b_at, c_at, np.int64(listed.ctypes.data))
     a_rows, a_steps = (1, lda) if trans_a else (lda, 1)
     scale, keep = c.dtype.type(alpha), c.dtype.type(beta)
     if by_rows:
@@ -168,33 +217,55 @@ def tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         while r < m:
             rows = _rows_from(m - r)
             for j in range(0, covered, width):
-                _tile_at(rows, a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, scale, keep, r,
-                         j, size)  # fmt: skip
+                _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, size)
             r += rows
     else:  # A stays in cache: a tile's columns at a time
         for j in range(0, covered, width):
             r = 0
             while r < m:
                 rows = _rows_from(m - r)
-                _tile_at(rows, a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, scale, keep, r,
-                         j, size)  # fmt: skip
+                _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, size)
                 r += rows
     return covered
 
 
 @njit(**JIT_OPTIONS)
-def _tile_at(rows, a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, scale, keep, r, j, size):
-    """The tile of ``rows`` rows from row ``r`` and column ``j`` of ``C``."""
-    first_a, first_b = a_at + size * r * a_rows, b_at + size * j
-    first_c = c_at + size * (r * ldc + j)
-    if rows == 8:
-        _tile_8(first_a, a_rows, a_steps, first_b, ldb, first_c, ldc, k, scale, keep)
-    elif rows == 4:
-        _tile_4(first_a, a_rows, a_steps, first_b, ldb, first_c, ldc, k, scale, keep)
-    elif rows == 2:
-        _tile_2(first_a, a_rows, a_steps, first_b, ldb, first_c, ldc, k, scale, keep)
+def _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, size):
+    """The tile of ``rows`` rows from row ``r`` (or the ``r``-th listed) and column ``j`` of
+    ``C``; ``at`` the addresses of A, B, C and the list."""
+    a_at, b_at, c_at, listed = at
+    first_b = b_at + size * j
+    if picks == ROWS:  # the rows' places are listed
+        first_a, first_c, listed = a_at, c_at + size * j, listed + 8 * r
     else:
-        _tile_1(first_a, a_rows, a_steps, first_b, ldb, first_c, ldc, k, scale, keep)
+        first_a, first_c = a_at + size * r * a_rows, c_at + size * (r * ldc + j)
+    args = (first_a, a_rows, a_steps, first_b, ldb, first_c, ldc, k, scale, keep, listed)
+    if picks == EVERY:
+        if rows == 8:
+            _tile_8(*args)
+        elif rows == 4:
+            _tile_4(*args)
+        elif rows == 2:
+            _tile_2(*args)
+        else:
+            _tile_1(*args)
+    elif picks == STEPS:
+        if rows == 8:
+            _steps_8(*args)
+        elif rows == 4:
+            _steps_4(*args)
+        elif rows == 2:
+            _steps_2(*args)
+        else:
+            _steps_1(*args)
+    elif rows == 8:
+        _rows_8(*args)
+    elif rows == 4:
+        _rows_4(*args)
+    elif rows == 2:
+        _rows_2(*args)
+    else:
+        _rows_1(*args)
 
 
 @njit(**JIT_OPTIONS)

@@ -1,14 +1,14 @@
 """The register tiles of the matrix products (kernels/tiles.py): every tile height (8, 4, 2 and
 1 rows), the columns they leave to BLAS, both orders of the tiles, ``beta`` 0 (``C`` not read)
-and 1, either ``A`` or its transpose, against NumPy in float64; and :func:`gemm`, which uses
-them, on the epoch's shapes."""
+and 1, either ``A`` or its transpose, over every step and row or over the steps or rows
+listed, against NumPy in float64; and :func:`gemm`, which uses them, on the epoch's shapes."""
 
 import numpy as np
 import pytest
 from numba import njit
 
 from fastnn.kernels.blas import gemm, gemm_scratch
-from fastnn.kernels.tiles import IN_CACHE, TILES, tiled_gemm
+from fastnn.kernels.tiles import IN_CACHE, ROWS, STEPS, TILES, picked_gemm, tiled_gemm
 
 needs_tiles = pytest.mark.skipif(not TILES, reason="the tiles need AVX-512 and FMA")
 
@@ -71,6 +71,60 @@ def test_a_wide_b_goes_by_columns_and_a_product_too_large_for_the_cache_goes_to_
         _gemm(trans_a, m, n, k, 1.0, A.ravel()[2:], A.shape[1], B.ravel()[2:], B.shape[1], 0.0,
               C.ravel()[2:], C.shape[1])  # fmt: skip
         np.testing.assert_allclose(C[:, 2 : 2 + n], product, rtol=1e-5, atol=1e-3)
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("steps", [list(range(40)), [3, 4, 5, 12, 20, 21, 39], [30, 2, 17], []])
+def test_tiles_over_listed_steps_sum_those_steps_alone(dtype, trans_a, beta, steps):
+    """STEPS: the sum over the listed steps of the inner dimension, in their order (none:
+    C = beta C), the others left out, 19 rows (tiles of 8, 2 and 1)."""
+    rng = np.random.default_rng(len(steps))
+    m, n, k = 19, 2 * (32 if dtype == np.float32 else 16) + 3, 40
+    A, B, C, _ = _operands(rng, dtype, trans_a, m, n, k)
+    if beta == 0:
+        C[:, 2 : 2 + n] = np.nan
+    before = C.copy()
+    listed = np.array(steps, np.int64)
+    op_a = (A[:, 2 : 2 + m].T if trans_a else A[:, 2 : 2 + k]).astype(np.float64)
+    product = op_a[:, listed] @ B[listed, 2 : 2 + n].astype(np.float64)
+    covered = picked_gemm(trans_a, m, n, len(listed), 0.5, A.ravel()[2:], A.shape[1],
+                          B.ravel()[2:], B.shape[1], beta, C.ravel()[2:], C.shape[1], listed,
+                          STEPS)  # fmt: skip
+    assert covered == n - 3
+    expected = 0.5 * product[:, :covered] + (beta * before[:, 2 : 2 + covered] if beta else 0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C[:, 2 : 2 + covered], expected, rtol=rtol, atol=rtol * k)
+    np.testing.assert_array_equal(C[:, 2 + covered :], before[:, 2 + covered :])
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("n_rows", [0, 1, 15])
+def test_tiles_over_listed_rows_write_those_rows_alone(dtype, trans_a, beta, n_rows):
+    """ROWS: the rows of op(A) and of C listed (out of order, with gaps), the other rows of C
+    untouched (none listed: C untouched)."""
+    rng = np.random.default_rng(n_rows)
+    m, n, k = 40, 32 if dtype == np.float32 else 16, 23
+    A, B, C, product = _operands(rng, dtype, trans_a, m, n, k)
+    rows = rng.permutation(m)[:n_rows].astype(np.int64)
+    if beta == 0:
+        C[rows, 2 : 2 + n] = np.nan
+    before = C.copy()
+    covered = picked_gemm(trans_a, n_rows, n, k, -1.5, A.ravel()[2:], A.shape[1], B.ravel()[2:],
+                          B.shape[1], beta, C.ravel()[2:], C.shape[1], rows, ROWS)  # fmt: skip
+    assert covered == n
+    expected = before.copy()
+    expected[rows, 2 : 2 + n] = -1.5 * product[rows] + (beta * before[rows, 2 : 2 + n] if beta
+                                                         else 0)  # fmt: skip
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C, expected, rtol=rtol, atol=rtol * k)
+    others = np.setdiff1d(np.arange(m), rows)
+    np.testing.assert_array_equal(C[others], before[others])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
