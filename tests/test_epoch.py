@@ -377,6 +377,36 @@ def test_batches_over_the_stretches_of_inputs_they_use_match_the_naive_oracle(op
         np.testing.assert_array_equal(W0[unused], W0_before[unused])
 
 
+@pytest.mark.parametrize("opts", ["plain", "adam"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_first_layer_wider_than_a_tile_matches_the_naive_oracle(opts, dtype):
+    """A first layer of 37 units (tiles of 32 float32 or 16 float64 columns over the used
+    inputs, BLAS over the stretches of inputs for the 5 columns left), batches whose rows
+    leave stretches of inputs zero, and one batch all zero."""
+    n_in = 120
+    X, y, n_out = make_problem("softmax_cross_entropy", seed=14, n=96, n_in=n_in, zeros=0.4)
+    X[:, 30:60] = 0  # a gap wider than SPAN_GAP in every row
+    X[:, :5] = 0  # and the first inputs: the used ones start later
+    X[64:80] = 0  # one batch with no input used at all
+    model = fn.Sequential([fn.Dense(n_in, 37, activation="relu"), fn.Dense(37, n_out)],
+                          dtype=dtype, seed=2)  # fmt: skip
+    data = model._epoch_data(X.astype(dtype), y)
+    order = np.arange(len(X))
+    results = {
+        module.__name__: run_epoch(module, model, data, order, 16, make_optimizer(opts))
+        for module in (numba_backend, numpy_backend, naive)
+    }
+    ref = results["naive"]
+    rtol, atol = (EPOCH_RTOL, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
+    for name, (params, state, stats, _) in results.items():
+        np.testing.assert_allclose(params, ref[0], rtol=rtol, atol=atol, err_msg=name)
+        np.testing.assert_allclose(state, ref[1], rtol=rtol, atol=atol, err_msg=name)
+    if opts == "plain":  # the rows of inputs no row uses do not move
+        W0 = layer_views(results["fastnn.kernels"][0], model._layout, 0)[0]
+        W0_before = layer_views(model._params, model._layout, 0)[0]
+        np.testing.assert_array_equal(W0[30:60], W0_before[30:60])
+
+
 def test_small_layers_after_the_first_are_stored_transposed_behind_the_same_views():
     """The layout stores a layer after the first with fewer than 16 outputs as W^T; every
     view of it (layer.W, get_weights, the estimators' coefs_) is still (n_in, n_out)."""
