@@ -180,6 +180,7 @@ EVERY, STEPS, ROWS = 0, 1, 2
 _tile_8, _tile_4, _tile_2, _tile_1 = (_tile(rows, EVERY) for rows in (8, 4, 2, 1))
 _steps_8, _steps_4, _steps_2, _steps_1 = (_tile(rows, STEPS) for rows in (8, 4, 2, 1))
 _rows_8, _rows_4, _rows_2, _rows_1 = (_tile(rows, ROWS) for rows in (8, 4, 2, 1))
+_NONE = np.zeros(0, np.int64)  # the list of an EVERY tile (unread)
 
 
 @njit(**JIT_OPTIONS)
@@ -190,9 +191,6 @@ def tiled_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     ``c`` flat from their first items); returns ``n'``: the columns from there are the
     caller's. ``n'`` is 0 (nothing done) where neither operand fits in :data:`IN_CACHE`."""
     return picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, _NONE, EVERY)
-
-
-_NONE = np.zeros(0, np.int64)
 
 
 @njit(**JIT_OPTIONS)
@@ -235,7 +233,7 @@ def _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, s
     ``C``; ``at`` the addresses of A, B, C and the list."""
     a_at, b_at, c_at, listed = at
     first_b = b_at + size * j
-    if picks == ROWS:  # the rows' places are listed
+    if picks == ROWS:  # the rows' places are listed (int64, 8 bytes each) from the r-th on
         first_a, first_c, listed = a_at, c_at + size * j, listed + 8 * r
     else:
         first_a, first_c = a_at + size * r * a_rows, c_at + size * (r * ldc + j)
