@@ -26,15 +26,23 @@ def _adam_step(p, m, v, g, lr, b1, b2, one_b1, one_b2, eps, tiny):
 
 
 @njit(**JIT_OPTIONS)
+def adam_scalars(params, opt, rate):
+    """The scalars of a step, in the dtype of ``params``: ``(lr, b1, b2, 1 - b1, 1 - b2, eps,
+    tiny)``, ``tiny`` the smallest normal number (the moments' flush)."""
+    typ = params.dtype.type
+    lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
+    one_b1, one_b2 = typ(1.0 - opt.beta1), typ(1.0 - opt.beta2)  # 1 - b in float64, then cast
+    return lr, b1, b2, one_b1, one_b2, eps, smallest_normal(params)
+
+
+@njit(**JIT_OPTIONS)
 def adam_update(params, m, v, grad, opt, rate, penalty_scale):
     """Update the 1-D ``params`` and the moments ``m``, ``v`` in place from ``grad``; return the
     sum of the squared ``params`` before the step when an L2 term applies (else 0)."""
     typ = params.dtype.type
-    lr, b1, b2, eps = typ(rate), typ(opt.beta1), typ(opt.beta2), typ(opt.eps)
-    one_b1, one_b2 = typ(1.0 - opt.beta1), typ(1.0 - opt.beta2)  # 1 - b in float64, then cast
+    lr, b1, b2, one_b1, one_b2, eps, tiny = adam_scalars(params, opt, rate)
     c1, c2 = typ(opt.l1 * penalty_scale), typ(2 * opt.l2 * penalty_scale)
     squares = _squares(params) if opt.l2 * penalty_scale > 0 else 0.0  # a pass of its own: sgd.py
-    tiny = smallest_normal(params)
     penalised = c1 != 0 or c2 != 0
     for i in range(params.shape[0]):
         p = params[i]

@@ -38,7 +38,9 @@ The weights' gradients are written into ``grads`` (laid out like ``params``) onl
 optimizers that need them: momentum, Adam, penalties. Plain SGD steps the weights in the
 products themselves, and moves only the first layer's rows of the inputs the batch uses, as
 the gradient of the others is zero. The lazy optimizers step only those rows too, with their
-state.
+state. Adam without penalties steps the first layer's rows of the used inputs inside the
+register tiles of their gradient, where the tiles cover the layer (:func:`_fuses_adam`): the
+gradient is neither written out nor read back.
 """
 
 from collections import namedtuple
@@ -48,14 +50,15 @@ from numba import njit
 
 from ._config import JIT_OPTIONS
 from .activations import _activate_row
+from .adam import adam_scalars
 from .blas import gemm, gemm_scratch
 from .codes import ACT, B_OFFSET, IDENTITY, N_IN, N_OUT, RELU, SIGMOID, TANH, TRANSPOSED, W_OFFSET
 from .dropout import _dropout_block, _times_factor
 from .losses import _total_weight, n_correct, rows_loss_and_grad
 from .rows import _copy_into
 from .sync import barrier
-from .tiles import ROWS, STEPS, TILES, picked_gemm
-from .update import _optimizer_update, is_plain_sgd, step_size
+from .tiles import IN_CACHE, ROWS, STEPS, TILES, adam_rows_gemm, picked_gemm
+from .update import ADAM_KIND, _optimizer_update, is_plain_sgd, step_size
 
 # A batch's first layer goes sparse (its nonzero inputs, row by row) when the fraction of its
 # inputs that are nonzero is below SPARSE_DENSITY + SPARSE_ROWS / m, for a batch of m rows:
@@ -595,14 +598,28 @@ def _bias_step(params, state, layout, layer, work, m, units, lo, hi, plain, opt,
 
 
 @njit(**JIT_OPTIONS)
-def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spans, i0, i1, lo,
-                    hi, plain, rate, scratch):  # fmt: skip
+def _fuses_adam(opt, path, m, width, params, state):
+    """Whether the first layer's Adam step of the used inputs' rows runs inside the tiles of
+    its gradient (:func:`.tiles.adam_rows_gemm`), for a batch of ``m`` rows on ``path`` (a
+    lazy optimizer's batches go SPARSE) and a layer of ``width`` units: where the tiles cover
+    every unit with ``delta_0`` in cache, the moments have the weights' dtype, and the step
+    takes no penalty."""
+    size = params.itemsize
+    return (TILES and path == SPANS and opt.kind == ADAM_KIND and state.itemsize == size
+            and opt.l1 == 0 and opt.l2 == 0
+            and width % (128 // size) == 0 and m * width * size <= IN_CACHE)  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
+def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans, n_spans, i0,
+                    i1, lo, hi, plain, opt, rate, fused, scratch):  # fmt: skip
     """The first layer's block ``W0[i0:i1, lo:hi]``: plain SGD's step ``W0[i0:i1, lo:hi] -=
     rate x[:, i0:i1]^T delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the
     products: the register tiles over the used inputs, BLAS over the stretches for the columns
     the tiles leave; SPARSE as each row's outer product), or for the other optimizers that
     gradient, written into ``grads`` where :func:`_first_rows_step` reads it (the rows of the
-    used inputs; of the others, a stretch's product may write zeros)."""
+    used inputs; of the others, a stretch's product may write zeros). ``fused``
+    (:func:`_fuses_adam`): Adam's step of the used inputs' rows instead, inside the tiles."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     delta = work.dbuf
@@ -617,9 +634,15 @@ def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spa
             c1 = c0
             while c1 < n_cols and columns[c1] < i1:
                 c1 += 1
-            done = picked_gemm(True, c1 - c0, width, m, -rate if plain else 1.0, work.xbuf,
-                               n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
-                               target[w + lo :], n_out, columns[c0:c1], ROWS)  # fmt: skip
+            if fused:  # every column: no gradient written
+                done = adam_rows_gemm(c1 - c0, width, m, work.xbuf, n_in, delta[lo:], n_out,
+                                      params[w + lo :], state[0, w + lo :], state[1, w + lo :],
+                                      n_out, columns[c0:c1],
+                                      adam_scalars(params, opt, rate))  # fmt: skip
+            else:
+                done = picked_gemm(True, c1 - c0, width, m, -rate if plain else 1.0, work.xbuf,
+                                   n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                                   target[w + lo :], n_out, columns[c0:c1], ROWS)  # fmt: skip
         for k in range(n_spans if done < width else 0):
             start, end = max(i0, spans[k, 0]), min(i1, spans[k, 1])
             if start < end:
@@ -657,12 +680,13 @@ def _first_gradient(params, layout, work, m, path, n_cols, columns, spans, n_spa
 
 @njit(**JIT_OPTIONS)
 def _first_rows_step(params, state, layout, work, position, first_row, last_row, lazy,
-                     opt, rate, penalty_scale):  # fmt: skip
+                     opt, rate, penalty_scale, fused):  # fmt: skip
     """The optimizer's step of the first layer's rows ``first_row:last_row`` along the
-    gradient :func:`_first_gradient` wrote (``position`` >= 0: the used inputs' rows), a
-    stretch of such rows (or of the others) at a time: the others along zeros (their momentum
-    and moments decay), or not at all for a lazy optimizer. Returns the rows' sum of squared
-    weights before the step (the L2 term), else 0."""
+    gradient :func:`_first_gradient` wrote (``position`` >= 0: the used inputs' rows; not
+    where ``fused``: their step is done), a stretch of such rows (or of the others) at a time:
+    the others along zeros (their momentum and moments decay), or not at all for a lazy
+    optimizer. Returns the rows' sum of squared weights before the step (the L2 term), else
+    0."""
     n_out = layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     squares = 0.0
@@ -673,10 +697,10 @@ def _first_rows_step(params, state, layout, work, position, first_row, last_row,
         while end < last_row and (position[end] >= 0) == used:
             end += 1
         first = w + i * n_out
-        if used:
+        if used and not fused:
             squares += _step_segment(params, state, first, work.grads[first : w + end * n_out],
                                      opt, rate, 0.0 if lazy else penalty_scale)  # fmt: skip
-        elif not lazy:
+        elif not used and not lazy:
             for start in range(i, end, ZERO_ROWS):
                 rows = min(ZERO_ROWS, end - start)
                 squares += _step_segment(params, state, w + start * n_out,
@@ -751,6 +775,7 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         steps += 1
         path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
+        fused = rows_step and _fuses_adam(opt, path, m, n_out0, params, state)
         if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
             _sparse_rows(lo, hi, n_in0, work)
             barrier(sync, n_threads)
@@ -818,8 +843,9 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
             for k in range(count[0]):
                 lo, hi = mine[0, k, 0], mine[0, k, 1]
                 if not rows_step:
-                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
-                                    n_spans, 0, n_in0, lo, hi, plain, rate, scratch)  # fmt: skip
+                    _first_gradient(params, state, layout, work, m, path, n_cols, columns,
+                                    spans, n_spans, 0, n_in0, lo, hi, plain, opt, rate, False,
+                                    scratch)  # fmt: skip
                 _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
                            row)  # fmt: skip
         if not plain and not rows_step:  # every block of the gradient
@@ -828,12 +854,13 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
             for b in range(tid, n_chunks, n_threads):
                 i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
                 if rows_step:
-                    _first_gradient(params, layout, work, m, path, n_cols, columns, spans,
-                                    n_spans, i0, i1, 0, n_out0, plain, rate, scratch)  # fmt: skip
+                    _first_gradient(params, state, layout, work, m, path, n_cols, columns,
+                                    spans, n_spans, i0, i1, 0, n_out0, plain, opt, rate, fused,
+                                    scratch)  # fmt: skip
                 if not plain:
                     work.squares[0, b] = _first_rows_step(params, state, layout, work, position,
                                                           i0, i1, lazy, opt, rate,
-                                                          penalty_scale)  # fmt: skip
+                                                          penalty_scale, fused)  # fmt: skip
         barrier(sync, n_threads)
         if tid == 0 and opt.l2 * penalty_scale > 0 and last_phase >= FIRST_STEP:
             squares = 0.0

@@ -32,7 +32,7 @@ from llvmlite import ir
 from numba import config, njit, types
 from numba.extending import intrinsic
 
-from ._config import JIT_OPTIONS
+from ._config import EXACT_OPTIONS, JIT_OPTIONS
 
 
 def _target_has(feature):
@@ -70,18 +70,23 @@ def _no_unrolling(module, branch):
     branch.set_metadata("llvm.loop", node)
 
 
-def _tile_codegen(rows, scalar, lanes, picks):
+def _tile_codegen(rows, scalar, lanes, picks, adam=False):
     """The code of one tile of ``rows`` rows and ``2 lanes`` columns of ``scalar`` floats,
     over every step of the inner dimension and row (``picks`` :data:`EVERY`), the steps
-    listed (:data:`STEPS`) or the rows listed (:data:`ROWS`)."""
+    listed (:data:`STEPS`) or the rows listed (:data:`ROWS`); with ``adam``, Adam's step of
+    ``C`` along the tile's sums (:func:`_adam_epilogue`) instead of ``alpha sums + beta C``."""
     vector = ir.VectorType(scalar, lanes)
     single = isinstance(scalar, ir.FloatType)
-    name = f"llvm.fma.v{lanes}{'f32' if single else 'f64'}"
+    kind = f"v{lanes}{'f32' if single else 'f64'}"
     align = 4 if single else 8  # an element's: the tiles' rows start anywhere
 
     def codegen(context, builder, sig, args):
-        a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, alpha, beta, listed_at = args
-        fma = builder.module.declare_intrinsic(name, fnty=ir.FunctionType(vector, [vector] * 3))
+        if adam:
+            a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, listed_at, m_at, v_at = args[:11]
+        else:
+            a_at, a_rows, a_steps, b_at, ldb, c_at, ldc, k, alpha, beta, listed_at = args
+        fma_type = ir.FunctionType(vector, [vector] * 3)
+        fma = builder.module.declare_intrinsic(f"llvm.fma.{kind}", fnty=fma_type)
         pointer = scalar.as_pointer()
         a, b, c = (builder.inttoptr(at, pointer) for at in (a_at, b_at, c_at))
         listed = builder.inttoptr(listed_at, _I64.as_pointer())
@@ -128,22 +133,33 @@ def _tile_codegen(rows, scalar, lanes, picks):
         if picks != EVERY:  # unrolled, the loop of a listed tile spills its sums to memory
             _no_unrolling(builder.module, back)
 
-        # C = alpha sums + beta C; C is not read when beta is 0 (as BLAS)
         builder.position_at_end(done)
         totals = [[builder.phi(vector) for _ in range(2)] for _ in range(rows)]
         for r in range(rows):
             for h in range(2):
                 totals[r][h].add_incoming(zero, entry)
                 totals[r][h].add_incoming(new[r][h], end)
+
+        def at(base, r, h):  # the address of C's (or a moment's) r-th row, h-th half
+            row = builder.gep(base, [builder.mul(row_of[r], ldc)])
+            return builder.bitcast(builder.gep(row, [ir.Constant(_I64, h * lanes)]),
+                                   vector.as_pointer())  # fmt: skip
+
+        if adam:
+            bases = [c] + [builder.inttoptr(x, pointer) for x in (m_at, v_at)]
+            scalars = [_splat(builder, vector, x) for x in args[11:]]
+            for r in range(rows):
+                for h in range(2):
+                    _adam_epilogue(builder, kind, vector, align, totals[r][h],
+                                   [at(base, r, h) for base in bases], scalars)  # fmt: skip
+            return context.get_dummy_value()
+        # C = alpha sums + beta C; C is not read when beta is 0 (as BLAS)
         scale, keep = _splat(builder, vector, alpha), _splat(builder, vector, beta)
         overwrite = builder.fcmp_ordered("==", beta, ir.Constant(scalar, 0.0))
         for r in range(rows):
-            c_row = builder.gep(c, [builder.mul(row_of[r], ldc)])
             for h in range(2):
-                total = totals[r][h]
-                target = builder.bitcast(builder.gep(c_row, [ir.Constant(_I64, h * lanes)]),
-                                         vector.as_pointer())  # fmt: skip
-                product = builder.fmul(scale, total)
+                target = at(c, r, h)
+                product = builder.fmul(scale, totals[r][h])
                 with builder.if_else(overwrite) as (then, otherwise):
                     with then:
                         builder.store(product, target, align=align)
@@ -154,6 +170,29 @@ def _tile_codegen(rows, scalar, lanes, picks):
         return context.get_dummy_value()
 
     return codegen
+
+
+def _adam_epilogue(builder, kind, vector, align, g, targets, scalars):
+    """Adam's step of a vector of weights along their gradient ``g``, as
+    :func:`.adam._adam_step` computes it, operation by operation and without fastmath flags
+    (the same bits): ``targets`` the addresses of the weights and their two moments,
+    ``scalars`` the splatted ``lr, b1, b2, 1 - b1, 1 - b2, eps, tiny``."""
+    lr, b1, b2, one_b1, one_b2, eps, tiny = scalars
+    module = builder.module
+    unary = ir.FunctionType(vector, [vector])
+    fabs = module.declare_intrinsic(f"llvm.fabs.{kind}", fnty=unary)
+    sqrt = module.declare_intrinsic(f"llvm.sqrt.{kind}", fnty=unary)
+
+    def flushed(x):  # zero where |x| < tiny (a subnormal number); NaN stays NaN
+        small = builder.fcmp_ordered("<", builder.call(fabs, [x]), tiny)
+        return builder.select(small, builder.fsub(x, x), x)
+
+    p, m, v = (builder.load(target, align=align) for target in targets)
+    m = flushed(builder.fadd(builder.fmul(b1, m), builder.fmul(one_b1, g)))
+    v = flushed(builder.fadd(builder.fmul(b2, v), builder.fmul(one_b2, builder.fmul(g, g))))
+    step = builder.fdiv(builder.fmul(lr, m), builder.fadd(builder.call(sqrt, [v]), eps))
+    for value, target in zip((builder.fsub(p, step), m, v), targets):
+        builder.store(value, target, align=align)
 
 
 def _tile(rows, picks):
@@ -175,11 +214,30 @@ def _tile(rows, picks):
     return tile
 
 
+def _adam_tile(rows):
+    """The intrinsic of a tile of ``rows`` listed rows whose sums are the gradient of ``C``
+    and step it by Adam: ``(a, a_rows, a_steps, b, ldb, c, ldc, k, listed, m, v, lr, b1, b2,
+    one_b1, one_b2, eps, tiny)``, as :func:`_tile`'s, with the addresses of the two moments
+    (laid out as ``C``) and Adam's scalars in the dtype."""
+
+    @intrinsic
+    def tile(typingctx, a, a_rows, a_steps, b, ldb, c, ldc, k, listed, m, v, lr, b1, b2,
+             one_b1, one_b2, eps, tiny):  # fmt: skip
+        if lr not in (types.float32, types.float64):
+            return None
+        scalar, lanes = (ir.FloatType(), 16) if lr == types.float32 else (ir.DoubleType(), 8)
+        signature = types.void(*([types.int64] * 11), *([lr] * 7))
+        return signature, _tile_codegen(rows, scalar, lanes, ROWS, adam=True)
+
+    return tile
+
+
 # what a tile runs over: every step and row, the steps listed, the rows listed
 EVERY, STEPS, ROWS = 0, 1, 2
 _tile_8, _tile_4, _tile_2, _tile_1 = (_tile(rows, EVERY) for rows in (8, 4, 2, 1))
 _steps_8, _steps_4, _steps_2, _steps_1 = (_tile(rows, STEPS) for rows in (8, 4, 2, 1))
 _rows_8, _rows_4, _rows_2, _rows_1 = (_tile(rows, ROWS) for rows in (8, 4, 2, 1))
+_adam_8, _adam_4, _adam_2, _adam_1 = (_adam_tile(rows) for rows in (8, 4, 2, 1))
 _NONE = np.zeros(0, np.int64)  # the list of an EVERY tile (unread)
 
 
@@ -224,6 +282,42 @@ def picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, listed, p
                 rows = _rows_from(m - r)
                 _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, size)
                 r += rows
+    return covered
+
+
+@njit(**EXACT_OPTIONS)  # fastmath flags, which Numba puts on every instruction, would fuse
+def adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, scalars):
+    """Adam's step of the rows ``listed[:m]`` of ``C`` (and of the moments ``moment`` and
+    ``square``, laid out as ``C``) along the gradient ``A[:, listed[:m]]^T B``, as
+    :func:`picked_gemm` computes it with ``trans_a``, ``alpha`` 1 and ``beta`` 0 into a
+    gradient that :func:`.adam.adam_update` then steps along: the same bits, without
+    writing the gradient out and reading it back. ``scalars`` :func:`.adam.adam_scalars`.
+    Returns the columns done as :func:`tiled_gemm` does; 0 (nothing done) where ``B`` does
+    not fit in :data:`IN_CACHE`."""
+    width = 2 * 64 // c.itemsize
+    covered = n - n % width
+    size = c.itemsize
+    if covered == 0 or k * covered * size > IN_CACHE:
+        return 0
+    a_at, b_at, c_at = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    m_at, v_at = np.int64(moment.ctypes.data), np.int64(square.ctypes.data)
+    listed_at = np.int64(listed.ctypes.data)
+    lr, b1, b2, one_b1, one_b2, eps, tiny = scalars
+    r = 0
+    while r < m:
+        rows = _rows_from(m - r)
+        for j in range(0, covered, width):  # the rows' places are listed from the r-th on
+            places = (a_at, 1, lda, b_at + size * j, ldb, c_at + size * j, ldc, k,
+                      listed_at + 8 * r, m_at + size * j, v_at + size * j)  # fmt: skip
+            if rows == 8:
+                _adam_8(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+            elif rows == 4:
+                _adam_4(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+            elif rows == 2:
+                _adam_2(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+            else:
+                _adam_1(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+        r += rows
     return covered
 
 

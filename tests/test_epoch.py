@@ -398,13 +398,60 @@ def test_a_first_layer_wider_than_a_tile_matches_the_naive_oracle(opts, dtype):
     }
     ref = results["naive"]
     rtol, atol = (EPOCH_RTOL, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
-    for name, (params, state, stats, _) in results.items():
+    for name, (params, state, *_) in results.items():
         np.testing.assert_allclose(params, ref[0], rtol=rtol, atol=atol, err_msg=name)
         np.testing.assert_allclose(state, ref[1], rtol=rtol, atol=atol, err_msg=name)
     if opts == "plain":  # the rows of inputs no row uses do not move
         W0 = layer_views(results["fastnn.kernels"][0], model._layout, 0)[0]
         W0_before = layer_views(model._params, model._layout, 0)[0]
         np.testing.assert_array_equal(W0[30:60], W0_before[30:60])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_adams_first_layer_step_inside_the_tiles_matches_the_twin_for_any_thread_count(
+    monkeypatch, dtype
+):
+    """Adam without penalties, a first layer of 128 units on 256 inputs (stepped by stretches
+    of rows, every unit in a tile), dense batches with unused inputs: the used inputs' rows are
+    stepped inside the gradient's tiles, the others along zeros. 1, 2 or 3 threads train to the
+    same bits, the numpy backend's numbers; in float64, the naive oracle's too."""
+    from fastnn.kernels import epoch
+    from fastnn.kernels.minibatch import SPANS, _fuses_adam, first_step_by_rows
+    from fastnn.kernels.tiles import TILES
+
+    monkeypatch.setattr(epoch, "THREADS_FROM", 0)
+    monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(100, 256))
+    X[rng.random(X.shape) < 0.5] = 0
+    X[:, 40:60] = 0  # unused in every batch
+    X[:32, 100:110] = 0  # and in the first batch alone
+    y = rng.integers(0, 3, 100)
+
+    def optimizer():
+        return fn.Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
+
+    assert first_step_by_rows(256, 128)
+    results = {}
+    for backend, threads in (("numpy", 1), ("numba", 1), ("numba", 2), ("numba", 3)):
+        monkeypatch.setenv("FASTNN_NUM_THREADS", str(threads))
+        model = fn.Sequential([fn.Dense(256, 128, "relu"), fn.Dense(128, 3)], backend=backend,
+                              dtype=dtype, seed=1)  # fmt: skip
+        model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer(), verbose=0)
+        results[backend, threads] = model._params.copy()
+    params = results["numba", 1]
+    assert _fuses_adam(optimizer().config(), SPANS, 32, 128, params, params[None]) == TILES
+    for threads in (2, 3):
+        np.testing.assert_array_equal(results["numba", threads], params)
+    rtol, atol = (EPOCH_RTOL, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
+    np.testing.assert_allclose(params, results["numpy", 1], rtol=rtol, atol=atol)
+    if dtype == "float64":  # one epoch against the oracle (its state in the weights' dtype)
+        data = model._epoch_data(X, y)
+        order = np.arange(len(X))
+        kernels, ref = (run_epoch(module, model, data, order, 32, optimizer())
+                        for module in (numba_backend, naive))  # fmt: skip
+        for got, want in zip(kernels[:2], ref[:2], strict=True):
+            np.testing.assert_allclose(got, want, rtol=EPOCH_RTOL, atol=1e-12)
 
 
 def test_small_layers_after_the_first_are_stored_transposed_behind_the_same_views():

@@ -1,14 +1,26 @@
 """The register tiles of the matrix products (kernels/tiles.py): every tile height (8, 4, 2 and
 1 rows), the columns they leave to BLAS, both orders of the tiles, ``beta`` 0 (``C`` not read)
 and 1, either ``A`` or its transpose, over every step and row or over the steps or rows
-listed, against NumPy in float64; and :func:`gemm`, which uses them, on the epoch's shapes."""
+listed, against NumPy in float64; Adam's step inside the tiles, against the gradient's tiles
+and then :func:`adam_update`, bit for bit; and :func:`gemm`, which uses them, on the epoch's
+shapes."""
 
 import numpy as np
 import pytest
 from numba import njit
 
+from fastnn.kernels.adam import adam_scalars, adam_update
 from fastnn.kernels.blas import gemm, gemm_scratch
-from fastnn.kernels.tiles import IN_CACHE, ROWS, STEPS, TILES, picked_gemm, tiled_gemm
+from fastnn.kernels.tiles import (
+    IN_CACHE,
+    ROWS,
+    STEPS,
+    TILES,
+    adam_rows_gemm,
+    picked_gemm,
+    tiled_gemm,
+)
+from fastnn.optimizers import Adam
 
 needs_tiles = pytest.mark.skipif(not TILES, reason="the tiles need AVX-512 and FMA")
 
@@ -125,6 +137,81 @@ def test_tiles_over_listed_rows_write_those_rows_alone(dtype, trans_a, beta, n_r
     np.testing.assert_allclose(C, expected, rtol=rtol, atol=rtol * k)
     others = np.setdiff1d(np.arange(m), rows)
     np.testing.assert_array_equal(C[others], before[others])
+
+
+@njit
+def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, grads, opt, rate):
+    """The listed rows' gradient by the tiles into ``grads``, then Adam's step along it."""
+    done = picked_gemm(True, m, n, k, 1.0, a, lda, b, ldb, 0.0, grads, ldc, rows, ROWS)
+    for r in range(m):
+        first = rows[r] * ldc
+        last = first + done
+        adam_update(c[first:last], moment[first:last], square[first:last], grads[first:last],
+                    opt, rate, 0.0)  # fmt: skip
+    return done
+
+
+@njit
+def _adam_in_the_tiles(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, opt, rate):
+    return adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows,
+                          adam_scalars(c, opt, rate))  # fmt: skip
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_rows", [0, 1, 15, 40])
+def test_adams_step_inside_the_tiles_is_the_gradient_then_the_step_to_the_bit(dtype, n_rows):
+    """:func:`adam_rows_gemm` steps the listed rows of C (out of order, with gaps) and of the
+    moments as the gradient written out and then :func:`adam_update` do, to the bit: moments
+    that flush to zero (subnormal), a gradient whose square overflows (v inf, a step of 0),
+    NaN in a gradient. Other rows, and the columns beyond the tiles', are untouched."""
+    rng = np.random.default_rng(n_rows)
+    m, k = 40, 23
+    n = 2 * (32 if dtype == np.float32 else 16) + 3  # two tiles' columns, and three left
+    A, B, C, _ = _operands(rng, dtype, True, m, n, k)
+    huge = 100 * np.finfo(dtype).max ** 0.5  # its square overflows
+    B[0, 2:6], B[1, 6], B[:, 7:9] = huge, np.nan, 0  # (C's columns 0:4, 4, 5:7)
+    tiny = np.finfo(dtype).smallest_normal
+    moment = rng.normal(size=C.shape).astype(dtype) * 1e-3
+    square = np.abs(rng.normal(size=C.shape)).astype(dtype) * 1e-5
+    moment[:, 7:9], square[:, 7:9] = tiny, tiny / 2  # subnormal once decayed, or already
+    rows = rng.permutation(m)[:n_rows].astype(np.int64)
+    opt = Adam(lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-7).config()
+    flat = [x.ravel()[2:] for x in (A, B)]
+    expected = [x.copy() for x in (C, moment, square)]
+    grads = np.full_like(C, np.nan)
+    done = _gradient_then_adam(n_rows, n, k, flat[0], A.shape[1], flat[1], B.shape[1],
+                               *(x.ravel()[2:] for x in expected), C.shape[1], rows,
+                               grads.ravel()[2:], opt, 0.003)  # fmt: skip
+    state = [x.copy() for x in (C, moment, square)]
+    covered = _adam_in_the_tiles(n_rows, n, k, flat[0], A.shape[1], flat[1], B.shape[1],
+                                 *(x.ravel()[2:] for x in state), C.shape[1], rows, opt,
+                                 0.003)  # fmt: skip
+    assert covered == done == n - 3
+    for got, want, before in zip(state, expected, (C, moment, square), strict=True):
+        np.testing.assert_array_equal(got, want)
+        others = np.setdiff1d(np.arange(m), rows)
+        np.testing.assert_array_equal(got[others], before[others])
+        np.testing.assert_array_equal(got[:, 2 + covered :], before[:, 2 + covered :])
+    if n_rows:  # the cases the test is about did occur
+        stepped = expected[2][rows, 2 : 2 + covered]
+        assert np.isinf(stepped).any() and np.isnan(stepped).any()
+        assert not expected[1][rows, 7:9].any() and not expected[2][rows, 7:9].any()
+        assert not np.array_equal(state[0][rows], C[rows])
+
+
+@needs_tiles
+def test_adams_step_inside_the_tiles_leaves_a_gradient_too_large_for_the_cache_alone():
+    """B (the batch's deltas) beyond IN_CACHE: nothing is done, nothing is written."""
+    k, n = IN_CACHE // (32 * 4) + 1, 32
+    B = np.ones((k, n), np.float32)
+    A = np.ones((k, 4), np.float32)
+    C, moment, square = np.zeros((3, 4, n), np.float32)
+    rows = np.arange(4, dtype=np.int64)
+    opt = Adam().config()
+    assert _adam_in_the_tiles(4, n, k, A.ravel(), 4, B.ravel(), n, C.ravel(), moment.ravel(),
+                              square.ravel(), n, rows, opt, 1e-3) == 0  # fmt: skip
+    assert not C.any() and not moment.any() and not square.any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
