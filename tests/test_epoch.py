@@ -324,6 +324,35 @@ def _first_batch_plan(X, y, batch_size):
     return path, spans[:n_spans].tolist()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+def test_the_gather_marks_the_used_inputs_counts_them_and_finds_a_bad_value(dtype, bad):
+    """The copy of a batch's dense rows marks the inputs some row uses, counts the nonzero
+    entries, and notes a NaN or an infinity (not the largest finite values, whose sum
+    overflows). It counts each input's rows in uint16, HITS_ROWS rows at a time: an input
+    used by exactly 65,536 rows, which a single uint16 count wraps to 0, is still used."""
+    from fastnn.kernels.batch import compiled_data
+    from fastnn.kernels.minibatch import HITS_ROWS, _gather, batch_work
+
+    m, n_in = HITS_ROWS + 3, 5
+    X = np.zeros((m, n_in), dtype)
+    X[: 2**16, 0] = 1
+    X[::7, 1] = np.finfo(dtype).max
+    X[5, 3] = np.finfo(dtype).smallest_subnormal
+    model = make_model("softmax_cross_entropy", n_in, 2, "numpy")
+    arrays = compiled_data(model._epoch_data(X, np.zeros(m, np.int64)))
+    if bad is not None:  # after the check before training (input 4 is used by no row)
+        X[m - 2, 2] = arrays.X[m - 2, 2] = bad
+    work = batch_work(model._layout, arrays, make_optimizer("plain").config(), m,
+                      model._params.astype(dtype), 1)  # fmt: skip
+    _gather(0, 0, m, arrays, np.arange(m), 0, m, work)
+    np.testing.assert_array_equal(work.xbuf.reshape(m, n_in), X)
+    np.testing.assert_array_equal(work.used[0], (X != 0).any(axis=0))
+    assert work.used[0].tolist() == [1, 1, int(bad is not None), 1, 0]
+    assert work.nonzero_counts[0] == np.count_nonzero(X)
+    assert work.nonfinite[0] == (bad is not None)
+
+
 def test_many_stretches_are_joined_until_few_remain():
     """Thirty stretches of five used inputs, nine apart: more than MAX_SPANS products, so the
     gap doubles until the stretches join (here into one)."""
