@@ -4,11 +4,12 @@ Each batch goes through the phases of a step, the threads meeting (:func:`.sync.
 between the phases that need each other's results:
 
 1. **gather**: the batch's rows are copied into a work buffer (the threads share the rows),
-   and the inputs some row uses are noted (a NaN or an infinity among dense rows' values stops
-   the call there, before any training on the batch); then the batch's first layer is chosen: its
-   nonzero inputs one row at a time when they are few (:func:`goes_sparse`), else products
-   over the stretches of inputs the rows use (an image's empty border is left out, and so are
-   the rows of ``W0`` it would meet: the products read both in place; :data:`SPAN_GAP`);
+   and the inputs some row uses are noted, with a bit for each row's nonzero inputs (a NaN or
+   an infinity among dense rows' values stops the call there, before any training on the
+   batch); then the batch's first layer is chosen: its nonzero inputs one row at a time when
+   they are few (:func:`goes_sparse`), else products over the stretches of inputs the rows
+   use (an image's empty border is left out, and so are the rows of ``W0`` it would meet: the
+   products read both in place; :data:`SPAN_GAP`);
 2. **first layer forward**, ``a = act(x W0 + b0)``;
 3. **the other layers forward**, then the loss and its gradient ``delta_L``;
 4. **backward** through the layers above the first: ``delta_{l-1} = delta_l W_l^T act'`` and
@@ -46,7 +47,9 @@ gradient is neither written out nor read back.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from ._config import JIT_OPTIONS
 from .activations import _activate_row
@@ -57,7 +60,16 @@ from .dropout import _dropout_block, _times_factor
 from .losses import _total_weight, n_correct, rows_loss_and_grad
 from .rows import _copy_into
 from .sync import barrier
-from .tiles import IN_CACHE, ROWS, STEPS, TILES, adam_rows_gemm, picked_gemm
+from .tiles import (
+    BOTH,
+    IN_CACHE,
+    STEPS,
+    TILE_ROWS,
+    TILES,
+    _rows_from,
+    adam_rows_gemm,
+    picked_gemm,
+)
 from .update import ADAM_KIND, _optimizer_update, is_plain_sgd, step_size
 
 # A batch's first layer goes sparse (its nonzero inputs, row by row) when the fraction of its
@@ -72,8 +84,9 @@ SPARSE_ROWS = 1.0
 # fewer than SPAN_GAP inputs apart are joined (a product per stretch costs a call and a pass
 # over its output, a few unused inputs cost little); where that leaves more than MAX_SPANS
 # stretches, the gap doubles until it does not. Where the register tiles run, they take the
-# used inputs themselves (:func:`.tiles.picked_gemm`), and the stretches only the columns
-# they leave, through BLAS.
+# used inputs themselves (:func:`.tiles.picked_gemm`), each tile over the rows and inputs
+# that are not all zero in it (the rows' bits, :func:`_row_bits`), and the stretches only
+# the columns they leave, through BLAS.
 SPAN_GAP = 8
 MAX_SPANS = 16
 
@@ -152,10 +165,11 @@ def block_table(layout):
 
 
 # The work buffers, for batches of up to ``capacity`` rows and ``n_threads`` threads: the
-# batch's dense rows, each thread's mark of the inputs its rows use (and, made on the way, its
-# count of each input's nonzero entries and its mark of each input that holds a NaN or an
-# infinity), its count of their nonzero entries and whether one of its rows holds a NaN or
-# an infinity; the batch's sparse rows (indices, values, counts); every layer's activations
+# batch's dense rows, each thread's mark of the inputs its rows use, the rows' nonzero inputs
+# as bits (``bits[t, w, i]``: bit ``b`` for row ``8 w + b``, of the bytes ``words[t, 0]`` to
+# ``words[t, 1]`` that thread ``t``'s rows fill) and its mark of each input that holds a NaN
+# or an infinity, its count of their nonzero entries and whether one of its rows holds a NaN
+# or an infinity; the batch's sparse rows (indices, values, counts); every layer's activations
 # and deltas (m rows each, one layer after another); the weights' gradient laid out like the
 # parameters (for the optimizers that need it); the batch's labels, targets and weights; rows
 # of zeros (the gradient of unused inputs); the sum of squares of each block of weights (the
@@ -164,13 +178,12 @@ def block_table(layout):
 # (see :func:`.dropout._dropout_block`).
 BatchWork = namedtuple(
     "BatchWork",
-    "capacity n_threads bounds n_blocks xbuf used hits bad nonzero_counts nonfinite nonzero "
+    "capacity n_threads bounds n_blocks xbuf used bits words bad nonzero_counts nonfinite nonzero "
     "values counts abuf dbuf grads labels targets weights zeros squares row_losses "
     "dropout_rates dropout_key dact",
 )
 
 ZERO_ROWS = 64  # rows of zeros: an unused inputs' stretch is stepped this many rows at a time
-HITS_ROWS = 65535  # the gather counts each input's nonzero entries (uint16) in this many rows
 
 
 def batch_work(layout, data, opt, batch_size, params, n_threads, dropout=None):
@@ -191,7 +204,8 @@ def batch_work(layout, data, opt, batch_size, params, n_threads, dropout=None):
         n_blocks=n_blocks,
         xbuf=np.empty(dense * batch_size * n_in0, dtype),
         used=np.zeros((n_threads, dense * n_in0), np.uint8),
-        hits=np.zeros((n_threads, dense * n_in0), np.uint16),
+        bits=np.zeros((n_threads, dense * -(-batch_size // 8), n_in0), np.uint8),
+        words=np.zeros((n_threads, 2), np.int64),
         bad=np.zeros((n_threads, dense * n_in0), np.uint8),
         nonzero_counts=np.zeros(n_threads, np.int64),
         nonfinite=np.zeros(n_threads, np.int64),
@@ -276,6 +290,16 @@ def _column_sums(delta, m, width, lo, hi, out):
             out[j] += row[j]
 
 
+@intrinsic
+def _popcount(typingctx, word):
+    """The number of bits set in the uint8 ``word`` (LLVM's ctpop)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.zext(builder.ctpop(args[0]), ir.IntType(64))
+
+    return types.int64(types.uint8), codegen
+
+
 @njit(**JIT_OPTIONS)
 def _gather(tid, lo, hi, data, order, first, m, work):
     """Copy thread ``tid``'s rows ``lo:hi`` of the batch: dense rows into ``xbuf`` (marking the
@@ -284,25 +308,31 @@ def _gather(tid, lo, hi, data, order, first, m, work):
     the labels, targets and weights of all ``m`` rows."""
     if data.indptr.shape[0] == 0:
         n_in = data.X.shape[1]
-        used, hits, bad = work.used[tid], work.hits[tid], work.bad[tid]
+        used, bits, bad = work.used[tid], work.bits[tid], work.bad[tid]
+        w0, w1 = lo // 8, -(-hi // 8)
+        work.words[tid, 0], work.words[tid, 1] = w0, w1
         for i in range(n_in):
-            used[i] = hits[i] = bad[i] = 0
-        count = nonfinite = 0
-        infinity = data.X.dtype.type(np.inf)  # |v| < inf is false for NaN and infinity alone
-        # per input, not into scalars: the loop then runs on vectors as fast as a plain copy
-        for start in range(lo, hi, HITS_ROWS):
-            for r in range(start, min(hi, start + HITS_ROWS)):
-                src, dst = data.X[order[first + r]], work.xbuf[r * n_in : (r + 1) * n_in]
-                for i in range(n_in):
-                    v = src[i]
-                    dst[i] = v
-                    hits[i] += np.uint16(v != 0)
-                    bad[i] |= not abs(v) < infinity
+            used[i] = bad[i] = 0
+        for w in range(w0, w1):
             for i in range(n_in):
-                used[i] |= hits[i] != 0
-                count += hits[i]
-                nonfinite |= bad[i]
-                hits[i] = 0
+                bits[w, i] = 0
+        infinity = data.X.dtype.type(np.inf)  # |v| < inf is false for NaN and infinity alone
+        for r in range(lo, hi):  # per input, not into scalars: the loop runs on vectors
+            src, dst = data.X[order[first + r]], work.xbuf[r * n_in : (r + 1) * n_in]
+            word, bit, no = bits[r // 8], np.uint8(1 << (r % 8)), np.uint8(0)
+            for i in range(n_in):
+                v = src[i]
+                dst[i] = v
+                word[i] |= bit if v != 0 else no
+                bad[i] |= not abs(v) < infinity
+        count = nonfinite = 0
+        for w in range(w0, w1):
+            word = bits[w]
+            for i in range(n_in):
+                used[i] |= word[i] != 0
+                count += _popcount(word[i])
+        for i in range(n_in):
+            nonfinite |= bad[i]
         work.nonzero_counts[tid] = count
         work.nonfinite[tid] = nonfinite
     else:
@@ -375,6 +405,58 @@ def _plan(m, n_in, work, dense, lazy, columns, position, spans):
 
 
 @njit(**JIT_OPTIONS)
+def _row_bits(work, m, mask):
+    """``mask[w, i]``: the rows of the batch (``m`` rows, 8 to a byte) in which input ``i`` is
+    nonzero, from every thread's bits of its own rows."""
+    n_in = mask.shape[1]
+    for w in range(-(-m // 8)):
+        out = mask[w]
+        for i in range(n_in):
+            out[i] = 0
+        for t in range(work.n_threads):
+            if work.words[t, 0] <= w < work.words[t, 1]:
+                bits = work.bits[t, w]
+                for i in range(n_in):
+                    out[i] |= bits[i]
+
+
+@njit(**JIT_OPTIONS)
+def _tile_steps(mask, n_cols, columns, r, rows, steps):
+    """The used inputs nonzero in some row of ``r:r + rows`` (at most 8 rows), into ``steps``
+    in input order; returns their number: the steps of a tile of those rows."""
+    w, shift = r // 8, r % 8
+    spill = shift + rows > 8  # the rows go on in the next byte
+    keep = (1 << rows) - 1
+    k = 0
+    for c in range(n_cols):
+        i = columns[c]
+        word = np.int64(mask[w, i]) >> shift
+        if spill:
+            word |= np.int64(mask[w + 1, i]) << (8 - shift)
+        steps[k] = i
+        k += (word & keep) != 0
+    return k
+
+
+@njit(**JIT_OPTIONS)
+def _tile_rows(mask, m, columns, c, rows, listed):
+    """The list of a gradient's tile over the used inputs ``columns[c : c + rows]``: those
+    inputs, then from ``listed[TILE_ROWS]`` on the batch's rows (of ``m``) in which one of
+    them is nonzero, in order; returns the number of those rows."""
+    k = 0
+    for q in range(rows):
+        listed[q] = columns[c + q]
+    for w in range(-(-m // 8)):
+        word = 0
+        for q in range(rows):
+            word |= np.int64(mask[w, columns[c + q]])
+        for bit in range(8):
+            listed[TILE_ROWS + k] = 8 * w + bit
+            k += (word >> bit) & 1
+    return k
+
+
+@njit(**JIT_OPTIONS)
 def _join_spans(columns, n_cols, gap, spans):
     """The stretches ``spans[k] = (first, last + 1)`` of the used inputs ``columns[:n_cols]``
     (in input order), those fewer than ``gap`` apart joined; returns their number (at least
@@ -442,21 +524,26 @@ def _block_index(bounds, layer, lo):
 
 
 @njit(**JIT_OPTIONS)
-def _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, r0, r1, lo, hi,
-                   scratch):  # fmt: skip
+def _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, mask, steps,
+                   r0, r1, lo, hi, scratch):  # fmt: skip
     """``a0[r0:r1, lo:hi] = act(x[r0:r1] W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer
-    input: the register tiles over the used inputs ``columns[:n_cols]`` and BLAS over the
-    stretches of inputs for the columns they leave (the rows of ``x`` and of ``W0`` read in
-    place), or each row's nonzero inputs (SPARSE)."""
+    input: register tiles over the used inputs ``columns[:n_cols]``, each tile over those
+    nonzero in one of its rows (``mask``, :func:`_tile_steps` into ``steps``), and BLAS over
+    the stretches of inputs for the columns they leave (the rows of ``x`` and of ``W0`` read
+    in place); or each row's nonzero inputs (SPARSE)."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
     a = work.abuf
     if path == SPANS:
         done = 0
-        if TILES:  # the tiles over the used inputs, the columns they leave over the stretches
-            done = picked_gemm(False, r1 - r0, hi - lo, n_cols, 1.0, work.xbuf[r0 * n_in :],
-                               n_in, params[w + lo :], n_out, 0.0, a[r0 * n_out + lo :], n_out,
-                               columns, STEPS)  # fmt: skip
+        r = r0
+        while TILES and r < r1:  # the tiles, a tile's rows at a time; the columns they leave
+            rows = _rows_from(r1 - r)  # over the stretches
+            k = _tile_steps(mask, n_cols, columns, r, rows, steps)
+            done = picked_gemm(False, rows, hi - lo, k, 1.0, work.xbuf[r * n_in :], n_in,
+                               params[w + lo :], n_out, 0.0, a[r * n_out + lo :], n_out, steps,
+                               STEPS)  # fmt: skip
+            r += rows
         for k in range(n_spans if done < hi - lo else 0):
             start, end = spans[k, 0], spans[k, 1]
             gemm(False, False, r1 - r0, hi - lo - done, end - start, 1.0,
@@ -516,14 +603,14 @@ def _loss(layout, work, m, units, loss, weighted, r0, r1):
 
 @njit(**JIT_OPTIONS)
 def _rows_forward(params, layout, work, m, units, order, first, path, n_cols, columns, spans,
-                  n_spans, r0, r1, loss, weighted, last_phase, scratch):  # fmt: skip
+                  n_spans, mask, steps, r0, r1, loss, weighted, last_phase, scratch):  # fmt: skip
     """The rows ``r0:r1`` of a batch of ``m`` rows through every layer (all of each layer's
     units) and the loss: returns :func:`_loss` of the rows (zeros below the FORWARD phase)."""
     n_layers = layout.shape[0]
     if last_phase >= FIRST_FORWARD:
         n_out = layout[0, N_OUT]
-        _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, r0, r1, 0,
-                       n_out, scratch)  # fmt: skip
+        _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, mask, steps,
+                       r0, r1, 0, n_out, scratch)  # fmt: skip
         _drop_block(work, layout, 0, m, units, order, first, r0, r1, 0, n_out)
     if last_phase < FORWARD:
         return 0.0, 0.0
@@ -621,15 +708,17 @@ def _fuses_adam(opt, path, m, width, params, state):
 
 
 @njit(**JIT_OPTIONS)
-def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans, n_spans, i0,
-                    i1, lo, hi, plain, opt, rate, fused, scratch):  # fmt: skip
+def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans, n_spans, mask,
+                    listed, i0, i1, lo, hi, plain, opt, rate, fused, scratch):  # fmt: skip
     """The first layer's block ``W0[i0:i1, lo:hi]``: plain SGD's step ``W0[i0:i1, lo:hi] -=
     rate x[:, i0:i1]^T delta_0[:, lo:hi]`` on the rows of the inputs the batch uses (inside the
     products: the register tiles over the used inputs, BLAS over the stretches for the columns
     the tiles leave; SPARSE as each row's outer product), or for the other optimizers that
     gradient, written into ``grads`` where :func:`_first_rows_step` reads it (the rows of the
-    used inputs; of the others, a stretch's product may write zeros). ``fused``
-    (:func:`_fuses_adam`): Adam's step of the used inputs' rows instead, inside the tiles."""
+    used inputs; of the others, a stretch's product may write zeros). Each tile of used
+    inputs runs over the batch's rows in which one of them is nonzero (``mask``,
+    :func:`_tile_rows` into ``listed``). ``fused`` (:func:`_fuses_adam`): Adam's step of the
+    used inputs' rows instead, inside the tiles."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     delta = work.dbuf
@@ -644,15 +733,22 @@ def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans
             c1 = c0
             while c1 < n_cols and columns[c1] < i1:
                 c1 += 1
-            if fused:  # every column: no gradient written
-                done = adam_rows_gemm(c1 - c0, width, m, work.xbuf, n_in, delta[lo:], n_out,
-                                      params[w + lo :], state[0, w + lo :], state[1, w + lo :],
-                                      n_out, columns[c0:c1],
-                                      adam_scalars(params, opt, rate))  # fmt: skip
-            else:
-                done = picked_gemm(True, c1 - c0, width, m, -rate if plain else 1.0, work.xbuf,
-                                   n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
-                                   target[w + lo :], n_out, columns[c0:c1], ROWS)  # fmt: skip
+            done = width - width % (128 // params.itemsize)  # a tile's columns: 2 vectors
+            scalars = adam_scalars(params, opt, rate)
+            c = c0
+            while c < c1:  # a tile of used inputs at a time, over the rows that use them
+                rows = _rows_from(c1 - c)
+                k = _tile_rows(mask, m, columns, c, rows, listed)
+                if fused:  # every column: no gradient written
+                    done = adam_rows_gemm(rows, width, k, work.xbuf, n_in, delta[lo:], n_out,
+                                          params[w + lo :], state[0, w + lo :],
+                                          state[1, w + lo :], n_out, listed, BOTH,
+                                          scalars)  # fmt: skip
+                else:
+                    done = picked_gemm(True, rows, width, k, -rate if plain else 1.0, work.xbuf,
+                                       n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                                       target[w + lo :], n_out, listed, BOTH)  # fmt: skip
+                c += rows
         for k in range(n_spans if done < width else 0):
             start, end = max(i0, spans[k, 0]), min(i1, spans[k, 1])
             if start < end:
@@ -753,6 +849,8 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
     columns = np.empty(n_in0, np.int64)
     position = np.empty(n_in0, np.int64)
     spans = np.empty((n_in0 + 1, 2), np.int64)
+    mask = np.empty((dense * -(-work.capacity // 8), n_in0), np.uint8)
+    listed = np.empty(max(n_in0, work.capacity + TILE_ROWS), np.int64)  # a tile's steps
     mine, count = _my_blocks(tid, n_threads, work.bounds, work.n_blocks)
     n_chunks = work.n_blocks[0]  # the first layer's rows, stepped in this many fixed stretches
     record = stats[0]
@@ -785,6 +883,8 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         steps += 1
         path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
+        if TILES and path == SPANS:
+            _row_bits(work, m, mask)
         fused = rows_step and _fuses_adam(opt, path, m, n_out0, params, state)
         if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
             _sparse_rows(lo, hi, n_in0, work)
@@ -795,14 +895,14 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
             for k in range(mine_first, mine_last):
                 work.row_losses[k, 0], work.row_losses[k, 1] = _rows_forward(
                     params, layout, work, m, units, order, first, path, n_cols, columns, spans,
-                    n_spans, k * m // n_rows, (k + 1) * m // n_rows, loss, weighted, last_phase,
-                    scratch)  # fmt: skip
+                    n_spans, mask, listed, k * m // n_rows, (k + 1) * m // n_rows, loss,
+                    weighted, last_phase, scratch)  # fmt: skip
         else:
             if last_phase >= FIRST_FORWARD:
                 for k in range(count[0]):
                     lo, hi = mine[0, k, 0], mine[0, k, 1]
                     _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans,
-                                   0, m, lo, hi, scratch)  # fmt: skip
+                                   mask, listed, 0, m, lo, hi, scratch)  # fmt: skip
                     _drop_block(work, layout, 0, m, units, order, first, 0, m, lo, hi)
             barrier(sync, n_threads)
             for layer in range(1, n_layers - 1):
@@ -854,8 +954,8 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                 lo, hi = mine[0, k, 0], mine[0, k, 1]
                 if not rows_step:
                     _first_gradient(params, state, layout, work, m, path, n_cols, columns,
-                                    spans, n_spans, 0, n_in0, lo, hi, plain, opt, rate, False,
-                                    scratch)  # fmt: skip
+                                    spans, n_spans, mask, listed, 0, n_in0, lo, hi, plain, opt,
+                                    rate, False, scratch)  # fmt: skip
                 _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
                            row)  # fmt: skip
         if not plain and not rows_step:  # every block of the gradient
@@ -865,8 +965,8 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                 i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
                 if rows_step:
                     _first_gradient(params, state, layout, work, m, path, n_cols, columns,
-                                    spans, n_spans, i0, i1, 0, n_out0, plain, opt, rate, fused,
-                                    scratch)  # fmt: skip
+                                    spans, n_spans, mask, listed, i0, i1, 0, n_out0, plain, opt,
+                                    rate, fused, scratch)  # fmt: skip
                 if not plain:
                     work.squares[0, b] = _first_rows_step(params, state, layout, work, position,
                                                           i0, i1, lazy, opt, rate,

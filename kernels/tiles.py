@@ -18,8 +18,12 @@ of ``C`` is the sum over ``k`` in order, so its rounding depends on nothing but 
 of the inner dimension (the first layer's forward product, all in one pass, where a product
 per stretch of inputs would write ``C`` out and read it back for each stretch), or as rows
 (the first layer's gradient, in whole tiles of 8 rows, where each stretch would leave a few
-rows to smaller tiles). The loop of a listed tile is not unrolled: unrolled, it runs out of
-registers.
+rows to smaller tiles), or one tile at a time over both a list of rows and a list of steps
+(:data:`BOTH`): the epoch gives each tile the steps where its rows' inputs are not all zero,
+which leaves out about a third of an MNIST batch's steps. A step left out adds nothing: a
+product with a zero is a zero (where the other operand is finite). The loop of a listed
+tile is not unrolled: unrolled, it runs out of registers. :func:`adam_rows_gemm` takes
+Adam's step of the rows of ``C`` along the tile's sums, in registers.
 
 The tile is written in LLVM IR (:func:`_tile`), as Numba cannot hold an array in registers.
 It is used where Numba compiles for a processor with AVX-512 and FMA (:data:`TILES`): on
@@ -93,9 +97,12 @@ def _tile_codegen(rows, scalar, lanes, picks, adam=False):
         zero = ir.Constant(vector, [0.0] * lanes)
         # the rows of op(A) and of C: r, or the r-th listed (their offsets in A worked out
         # once; the others' in the loop, where LLVM steps from row to row by adding a_rows)
-        row_of = [builder.load(builder.gep(listed, [ir.Constant(_I64, r)])) if picks == ROWS
+        rows_listed = picks in (ROWS, BOTH)
+        row_of = [builder.load(builder.gep(listed, [ir.Constant(_I64, r)])) if rows_listed
                   else ir.Constant(_I64, r) for r in range(rows)]  # fmt: skip
-        listed_offsets = [builder.mul(row, a_rows) for row in row_of] if picks == ROWS else None
+        listed_offsets = [builder.mul(row, a_rows) for row in row_of] if rows_listed else None
+        # the listed steps: from the list's start, or after a whole tile's rows (BOTH)
+        steps = builder.gep(listed, [ir.Constant(_I64, TILE_ROWS if picks == BOTH else 0)])
         entry = builder.block
         loop = builder.append_basic_block("tile.loop")
         done = builder.append_basic_block("tile.done")
@@ -110,7 +117,7 @@ def _tile_codegen(rows, scalar, lanes, picks, adam=False):
         for row in sums:
             for s in row:
                 s.add_incoming(zero, entry)
-        at_step = builder.load(builder.gep(listed, [step])) if picks == STEPS else step
+        at_step = builder.load(builder.gep(steps, [step])) if picks in (STEPS, BOTH) else step
         b_row = builder.gep(b, [builder.mul(at_step, ldb)])
         halves = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(_I64, h * lanes)]),
                                                vector.as_pointer()), align=align)
@@ -118,7 +125,7 @@ def _tile_codegen(rows, scalar, lanes, picks, adam=False):
         a_step = builder.gep(a, [builder.mul(at_step, a_steps)])
         new = []
         for r in range(rows):
-            offset = (listed_offsets[r] if picks == ROWS
+            offset = (listed_offsets[r] if rows_listed
                       else builder.mul(ir.Constant(_I64, r), a_rows))  # fmt: skip
             element = builder.load(builder.gep(a_step, [offset]))
             broadcast = _splat(builder, vector, element)
@@ -214,11 +221,11 @@ def _tile(rows, picks):
     return tile
 
 
-def _adam_tile(rows):
-    """The intrinsic of a tile of ``rows`` listed rows whose sums are the gradient of ``C``
-    and step it by Adam: ``(a, a_rows, a_steps, b, ldb, c, ldc, k, listed, m, v, lr, b1, b2,
-    one_b1, one_b2, eps, tiny)``, as :func:`_tile`'s, with the addresses of the two moments
-    (laid out as ``C``) and Adam's scalars in the dtype."""
+def _adam_tile(rows, picks):
+    """The intrinsic of a tile of ``rows`` listed rows (``picks`` ROWS or BOTH) whose sums are
+    the gradient of ``C`` and step it by Adam: ``(a, a_rows, a_steps, b, ldb, c, ldc, k,
+    listed, m, v, lr, b1, b2, one_b1, one_b2, eps, tiny)``, as :func:`_tile`'s, with the
+    addresses of the two moments (laid out as ``C``) and Adam's scalars in the dtype."""
 
     @intrinsic
     def tile(typingctx, a, a_rows, a_steps, b, ldb, c, ldc, k, listed, m, v, lr, b1, b2,
@@ -227,17 +234,22 @@ def _adam_tile(rows):
             return None
         scalar, lanes = (ir.FloatType(), 16) if lr == types.float32 else (ir.DoubleType(), 8)
         signature = types.void(*([types.int64] * 11), *([lr] * 7))
-        return signature, _tile_codegen(rows, scalar, lanes, ROWS, adam=True)
+        return signature, _tile_codegen(rows, scalar, lanes, picks, adam=True)
 
     return tile
 
 
-# what a tile runs over: every step and row, the steps listed, the rows listed
-EVERY, STEPS, ROWS = 0, 1, 2
+# what a tile runs over: every step and row, the steps listed, the rows listed, or both
+# listed (the tile's rows first, then from the TILE_ROWS-th item on its steps)
+EVERY, STEPS, ROWS, BOTH = 0, 1, 2, 3
 _tile_8, _tile_4, _tile_2, _tile_1 = (_tile(rows, EVERY) for rows in (8, 4, 2, 1))
 _steps_8, _steps_4, _steps_2, _steps_1 = (_tile(rows, STEPS) for rows in (8, 4, 2, 1))
 _rows_8, _rows_4, _rows_2, _rows_1 = (_tile(rows, ROWS) for rows in (8, 4, 2, 1))
-_adam_8, _adam_4, _adam_2, _adam_1 = (_adam_tile(rows) for rows in (8, 4, 2, 1))
+_both_8, _both_4, _both_2, _both_1 = (_tile(rows, BOTH) for rows in (8, 4, 2, 1))
+_adam_8, _adam_4, _adam_2, _adam_1 = (_adam_tile(rows, ROWS) for rows in (8, 4, 2, 1))
+_adam_both_8, _adam_both_4, _adam_both_2, _adam_both_1 = (
+    _adam_tile(rows, BOTH) for rows in (8, 4, 2, 1)
+)
 _NONE = np.zeros(0, np.int64)  # the list of an EVERY tile (unread)
 
 
@@ -257,7 +269,8 @@ def picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, listed, p
     ``listed`` (int64): with ``picks`` STEPS, ``op(A)`` is ``op(A)[:, listed[:k]]`` and ``B``
     ``B[listed[:k]]`` (the sum runs over the listed steps in their order); with ROWS,
     ``op(A)`` is ``op(A)[listed[:m]]`` and ``C`` ``C[listed[:m]]``, the other rows of ``C``
-    left alone; EVERY: :func:`tiled_gemm`."""
+    left alone; with BOTH, one tile (``m`` 8, 4, 2 or 1) of the rows ``listed[:m]`` over the
+    steps ``listed[TILE_ROWS : TILE_ROWS + k]``; EVERY: :func:`tiled_gemm`."""
     width = 2 * 64 // c.itemsize
     covered = n - n % width
     size = c.itemsize
@@ -286,10 +299,11 @@ def picked_gemm(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, listed, p
 
 
 @njit(**EXACT_OPTIONS)  # fastmath flags, which Numba puts on every instruction, would fuse
-def adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, scalars):
+def adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, picks, scalars):
     """Adam's step of the rows ``listed[:m]`` of ``C`` (and of the moments ``moment`` and
-    ``square``, laid out as ``C``) along the gradient ``A[:, listed[:m]]^T B``, as
-    :func:`picked_gemm` computes it with ``trans_a``, ``alpha`` 1 and ``beta`` 0 into a
+    ``square``, laid out as ``C``) along the gradient ``A[:, listed[:m]]^T B`` (``picks``
+    ROWS; BOTH: one tile of rows, over the steps listed after them, as :func:`picked_gemm`),
+    as :func:`picked_gemm` computes it with ``trans_a``, ``alpha`` 1 and ``beta`` 0 into a
     gradient that :func:`.adam.adam_update` then steps along: the same bits, without
     writing the gradient out and reading it back. ``scalars`` :func:`.adam.adam_scalars`.
     Returns the columns done as :func:`tiled_gemm` does; 0 (nothing done) where ``B`` does
@@ -309,7 +323,16 @@ def adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, scal
         for j in range(0, covered, width):  # the rows' places are listed from the r-th on
             places = (a_at, 1, lda, b_at + size * j, ldb, c_at + size * j, ldc, k,
                       listed_at + 8 * r, m_at + size * j, v_at + size * j)  # fmt: skip
-            if rows == 8:
+            if picks == BOTH:
+                if rows == 8:
+                    _adam_both_8(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+                elif rows == 4:
+                    _adam_both_4(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+                elif rows == 2:
+                    _adam_both_2(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+                else:
+                    _adam_both_1(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
+            elif rows == 8:
                 _adam_8(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
             elif rows == 4:
                 _adam_4(*places, lr, b1, b2, one_b1, one_b2, eps, tiny)
@@ -327,7 +350,7 @@ def _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, s
     ``C``; ``at`` the addresses of A, B, C and the list."""
     a_at, b_at, c_at, listed = at
     first_b = b_at + size * j
-    if picks == ROWS:  # the rows' places are listed (int64, 8 bytes each) from the r-th on
+    if picks in (ROWS, BOTH):  # the rows' places are listed (int64) from the r-th on
         first_a, first_c, listed = a_at, c_at + size * j, listed + 8 * r
     else:
         first_a, first_c = a_at + size * r * a_rows, c_at + size * (r * ldc + j)
@@ -350,6 +373,15 @@ def _tile_at(rows, picks, at, a_rows, a_steps, ldb, ldc, k, scale, keep, r, j, s
             _steps_2(*args)
         else:
             _steps_1(*args)
+    elif picks == BOTH:
+        if rows == 8:
+            _both_8(*args)
+        elif rows == 4:
+            _both_4(*args)
+        elif rows == 2:
+            _both_2(*args)
+        else:
+            _both_1(*args)
     elif rows == 8:
         _rows_8(*args)
     elif rows == 4:

@@ -327,16 +327,16 @@ def _first_batch_plan(X, y, batch_size):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
 def test_the_gather_marks_the_used_inputs_counts_them_and_finds_a_bad_value(dtype, bad):
-    """The copy of a batch's dense rows marks the inputs some row uses, counts the nonzero
-    entries, and notes a NaN or an infinity (not the largest finite values, whose sum
-    overflows). It counts each input's rows in uint16, HITS_ROWS rows at a time: an input
-    used by exactly 65,536 rows, which a single uint16 count wraps to 0, is still used."""
+    """Two threads copy a batch's dense rows (rows 0:50 and 50:99: they share a byte of the
+    rows' bits). Each marks the inputs its rows use, counts their nonzero entries, notes a NaN
+    or an infinity (not the largest finite values, whose sum overflows) and sets a bit for
+    each row's nonzero inputs: both threads' bits together are the batch's pattern of zeros."""
     from fastnn.kernels.batch import compiled_data
-    from fastnn.kernels.minibatch import HITS_ROWS, _gather, batch_work
+    from fastnn.kernels.minibatch import _gather, _row_bits, batch_work
 
-    m, n_in = HITS_ROWS + 3, 5
+    m, n_in, split = 99, 5, 50
     X = np.zeros((m, n_in), dtype)
-    X[: 2**16, 0] = 1
+    X[:61, 0] = 1
     X[::7, 1] = np.finfo(dtype).max
     X[5, 3] = np.finfo(dtype).smallest_subnormal
     model = make_model("softmax_cross_entropy", n_in, 2, "numpy")
@@ -344,13 +344,17 @@ def test_the_gather_marks_the_used_inputs_counts_them_and_finds_a_bad_value(dtyp
     if bad is not None:  # after the check before training (input 4 is used by no row)
         X[m - 2, 2] = arrays.X[m - 2, 2] = bad
     work = batch_work(model._layout, arrays, make_optimizer("plain").config(), m,
-                      model._params.astype(dtype), 1)  # fmt: skip
-    _gather(0, 0, m, arrays, np.arange(m), 0, m, work)
+                      model._params.astype(dtype), 2)  # fmt: skip
+    for tid, (lo, hi) in enumerate([(0, split), (split, m)]):
+        _gather(tid, lo, hi, arrays, np.arange(m), 0, m, work)
+        np.testing.assert_array_equal(work.used[tid], (X[lo:hi] != 0).any(axis=0))
+        assert work.nonzero_counts[tid] == np.count_nonzero(X[lo:hi])
     np.testing.assert_array_equal(work.xbuf.reshape(m, n_in), X)
-    np.testing.assert_array_equal(work.used[0], (X != 0).any(axis=0))
-    assert work.used[0].tolist() == [1, 1, int(bad is not None), 1, 0]
-    assert work.nonzero_counts[0] == np.count_nonzero(X)
-    assert work.nonfinite[0] == (bad is not None)
+    assert work.used.max(axis=0).tolist() == [1, 1, int(bad is not None), 1, 0]
+    assert work.nonfinite.tolist() == [0, int(bad is not None)]
+    mask = np.zeros((-(-m // 8), n_in), np.uint8)
+    _row_bits(work, m, mask)
+    np.testing.assert_array_equal(mask, np.packbits(X != 0, axis=0, bitorder="little"))
 
 
 def test_many_stretches_are_joined_until_few_remain():
@@ -442,20 +446,22 @@ def test_adams_first_layer_step_inside_the_tiles_matches_the_twin_for_any_thread
 ):
     """Adam without penalties, a first layer of 128 units on 256 inputs (stepped by stretches
     of rows, every unit in a tile), dense batches with unused inputs: the used inputs' rows are
-    stepped inside the gradient's tiles, the others along zeros. 1, 2 or 3 threads train to the
-    same bits, the numpy backend's numbers; in float64, the naive oracle's too."""
+    stepped inside the gradient's tiles, the others along zeros. The tiles run over the rows
+    and inputs nonzero in them: a batch of 200 goes by two blocks of 100 rows (a tile's rows
+    straddle two bytes of bits), the last of 100 by blocks of units. 1, 2 or 3 threads train
+    to the same bits, the numpy backend's numbers; in float64, the naive oracle's too."""
     from fastnn.kernels import epoch
-    from fastnn.kernels.minibatch import SPANS, _fuses_adam, first_step_by_rows
+    from fastnn.kernels.minibatch import SPANS, _fuses_adam, first_step_by_rows, row_blocks
     from fastnn.kernels.tiles import TILES
 
     monkeypatch.setattr(epoch, "THREADS_FROM", 0)
     monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
     rng = np.random.default_rng(8)
-    X = rng.normal(size=(100, 256))
-    X[rng.random(X.shape) < 0.5] = 0
+    X = rng.normal(size=(300, 256))
+    X[rng.random(X.shape) < 0.7] = 0
     X[:, 40:60] = 0  # unused in every batch
-    X[:32, 100:110] = 0  # and in the first batch alone
-    y = rng.integers(0, 3, 100)
+    X[200:, 100:110] = 0  # and in the last batch alone
+    y = rng.integers(0, 3, 300)
 
     def optimizer():
         return fn.Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
@@ -466,10 +472,11 @@ def test_adams_first_layer_step_inside_the_tiles_matches_the_twin_for_any_thread
         monkeypatch.setenv("FASTNN_NUM_THREADS", str(threads))
         model = fn.Sequential([fn.Dense(256, 128, "relu"), fn.Dense(128, 3)], backend=backend,
                               dtype=dtype, seed=1)  # fmt: skip
-        model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer(), verbose=0)
+        model.fit(X, y, epochs=2, batch_size=200, optimizer=optimizer(), verbose=0)
         results[backend, threads] = model._params.copy()
     params = results["numba", 1]
-    assert _fuses_adam(optimizer().config(), SPANS, 32, 128, params, params[None]) == TILES
+    assert row_blocks(200, 128) == 2 and row_blocks(100, 128) == 1
+    assert _fuses_adam(optimizer().config(), SPANS, 200, 128, params, params[None]) == TILES
     for threads in (2, 3):
         np.testing.assert_array_equal(results["numba", threads], params)
     rtol, atol = (EPOCH_RTOL, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
@@ -477,7 +484,7 @@ def test_adams_first_layer_step_inside_the_tiles_matches_the_twin_for_any_thread
     if dtype == "float64":  # one epoch against the oracle (its state in the weights' dtype)
         data = model._epoch_data(X, y)
         order = np.arange(len(X))
-        kernels, ref = (run_epoch(module, model, data, order, 32, optimizer())
+        kernels, ref = (run_epoch(module, model, data, order, 200, optimizer())
                         for module in (numba_backend, naive))  # fmt: skip
         for got, want in zip(kernels[:2], ref[:2], strict=True):
             np.testing.assert_allclose(got, want, rtol=EPOCH_RTOL, atol=1e-12)

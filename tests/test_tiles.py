@@ -1,9 +1,9 @@
 """The register tiles of the matrix products (kernels/tiles.py): every tile height (8, 4, 2 and
 1 rows), the columns they leave to BLAS, both orders of the tiles, ``beta`` 0 (``C`` not read)
 and 1, either ``A`` or its transpose, over every step and row or over the steps or rows
-listed, against NumPy in float64; Adam's step inside the tiles, against the gradient's tiles
-and then :func:`adam_update`, bit for bit; and :func:`gemm`, which uses them, on the epoch's
-shapes."""
+listed (or both), against NumPy in float64; Adam's step inside the tiles, against the
+gradient's tiles and then :func:`adam_update`, bit for bit; and :func:`gemm`, which uses
+them, on the epoch's shapes."""
 
 import numpy as np
 import pytest
@@ -12,9 +12,11 @@ from numba import njit
 from fastnn.kernels.adam import adam_scalars, adam_update
 from fastnn.kernels.blas import gemm, gemm_scratch
 from fastnn.kernels.tiles import (
+    BOTH,
     IN_CACHE,
     ROWS,
     STEPS,
+    TILE_ROWS,
     TILES,
     adam_rows_gemm,
     picked_gemm,
@@ -139,6 +141,46 @@ def test_tiles_over_listed_rows_write_those_rows_alone(dtype, trans_a, beta, n_r
     np.testing.assert_array_equal(C[others], before[others])
 
 
+def _both_list(rows, steps):
+    """A BOTH tile's list: its rows, padded to TILE_ROWS, then its steps."""
+    padding = [-1] * (TILE_ROWS - len(rows))
+    return np.array(list(rows) + padding + list(steps), np.int64)
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("height", [8, 4, 2, 1])
+@pytest.mark.parametrize("n_steps", [0, 1, 9])
+def test_a_tile_over_listed_rows_and_steps_sums_those_steps_into_those_rows(dtype, trans_a,
+                                                                          beta, height,
+                                                                          n_steps):  # fmt: skip
+    """BOTH: one tile of listed rows (out of order) over listed steps (out of order, with gaps):
+    ``C[rows] = alpha op(A)[rows][:, steps] B[steps] + beta C[rows]``, the other rows of ``C``
+    untouched (no steps: ``alpha 0 + beta C``)."""
+    rng = np.random.default_rng(10 * height + n_steps)
+    m, n, k = 20, 32 if dtype == np.float32 else 16, 23
+    A, B, C, _ = _operands(rng, dtype, trans_a, m, n, k)
+    rows = rng.permutation(m)[:height]
+    steps = rng.permutation(k)[:n_steps]
+    if beta == 0:
+        C[rows, 2 : 2 + n] = np.nan
+    before = C.copy()
+    covered = picked_gemm(trans_a, height, n, n_steps, -1.5, A.ravel()[2:], A.shape[1],
+                          B.ravel()[2:], B.shape[1], beta, C.ravel()[2:], C.shape[1],
+                          _both_list(rows, steps), BOTH)  # fmt: skip
+    assert covered == n
+    op_a = (A[:, 2 : 2 + m].T if trans_a else A[:, 2 : 2 + k]).astype(np.float64)
+    product = op_a[np.ix_(rows, steps)] @ B[steps, 2 : 2 + n].astype(np.float64)
+    expected = before.copy()
+    expected[rows, 2 : 2 + n] = -1.5 * product + (beta * before[rows, 2 : 2 + n] if beta else 0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C, expected, rtol=rtol, atol=rtol * k)
+    others = np.setdiff1d(np.arange(m), rows)
+    np.testing.assert_array_equal(C[others], before[others])
+
+
 @njit
 def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, grads, opt, rate):
     """The listed rows' gradient by the tiles into ``grads``, then Adam's step along it."""
@@ -153,7 +195,7 @@ def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, g
 
 @njit
 def _adam_in_the_tiles(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, opt, rate):
-    return adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows,
+    return adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, ROWS,
                           adam_scalars(c, opt, rate))  # fmt: skip
 
 
@@ -198,6 +240,56 @@ def test_adams_step_inside_the_tiles_is_the_gradient_then_the_step_to_the_bit(dt
         assert np.isinf(stepped).any() and np.isnan(stepped).any()
         assert not expected[1][rows, 7:9].any() and not expected[2][rows, 7:9].any()
         assert not np.array_equal(state[0][rows], C[rows])
+
+
+@njit
+def _listed_gradient_then_adam(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed,
+                               grads, opt, rate):  # fmt: skip
+    """A BOTH tile's gradient into ``grads``, then Adam's step along it."""
+    done = picked_gemm(True, height, n, k, 1.0, a, lda, b, ldb, 0.0, grads, ldc, listed, BOTH)
+    for r in range(height):
+        first = listed[r] * ldc
+        last = first + done
+        adam_update(c[first:last], moment[first:last], square[first:last], grads[first:last],
+                    opt, rate, 0.0)  # fmt: skip
+    return done
+
+
+@njit
+def _listed_adam(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, opt, rate):
+    return adam_rows_gemm(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, BOTH,
+                          adam_scalars(c, opt, rate))  # fmt: skip
+
+
+@needs_tiles
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("height", [8, 4, 2, 1])
+def test_adams_step_inside_a_tile_over_listed_rows_and_steps_is_the_same_bits(dtype, height):
+    """BOTH with Adam's step: the rows listed, over the steps listed (the batch's rows that use
+    them), to the bit as the tile's gradient written out and then :func:`adam_update`."""
+    rng = np.random.default_rng(height)
+    m, k = 30, 40
+    n = 32 if dtype == np.float32 else 16
+    A, B, C, _ = _operands(rng, dtype, True, m, n, k)
+    moment = rng.normal(size=C.shape).astype(dtype) * 1e-3
+    square = np.abs(rng.normal(size=C.shape)).astype(dtype) * 1e-5
+    listed = _both_list(rng.permutation(m)[:height], np.sort(rng.permutation(k)[:25]))
+    opt = Adam(lr=1e-3).config()
+    flat = [x.ravel()[2:] for x in (A, B)]
+    expected = [x.copy() for x in (C, moment, square)]
+    grads = np.full_like(C, np.nan)
+    done = _listed_gradient_then_adam(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
+                                      *(x.ravel()[2:] for x in expected), C.shape[1], listed,
+                                      grads.ravel()[2:], opt, 0.003)  # fmt: skip
+    state = [x.copy() for x in (C, moment, square)]
+    covered = _listed_adam(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
+                           *(x.ravel()[2:] for x in state), C.shape[1], listed, opt,
+                           0.003)  # fmt: skip
+    assert covered == done == n
+    for got, want in zip(state, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(state[0], C)
+    assert np.isfinite(state[0]).all()
 
 
 @needs_tiles
