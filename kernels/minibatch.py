@@ -63,6 +63,7 @@ from .sync import barrier
 from .tiles import (
     BOTH,
     IN_CACHE,
+    ROWS,
     STEPS,
     TILE_ROWS,
     TILES,
@@ -78,6 +79,12 @@ from .update import ADAM_KIND, _optimizer_update, is_plain_sgd, step_size
 # constants are fitted to where the two paths tie (the performance notes give the runs).
 SPARSE_DENSITY = 0.05
 SPARSE_ROWS = 1.0
+
+# The tiles of a dense batch's first layer go by its rows' bits (each tile over the rows and
+# inputs not all zero in it) where at most LISTS_DENSITY of the used inputs' values are
+# nonzero: an MNIST batch's are 28%, and about a third of its tiles' steps are left out; in
+# data without zeros no step is, and the lists cost 5-8% of a digits epoch (performance notes).
+LISTS_DENSITY = 0.5
 
 # A dense batch's products run over the stretches of consecutive inputs its rows use, read in
 # place (the batch's rows and the rows of W0 they meet, with their own strides): stretches
@@ -364,6 +371,15 @@ def _holds_nonfinite(work):
 
 
 @njit(**JIT_OPTIONS)
+def _nonzero(work):
+    """The number of nonzero values in the batch's dense rows (every thread's count)."""
+    nonzero = 0
+    for t in range(work.n_threads):
+        nonzero += work.nonzero_counts[t]
+    return nonzero
+
+
+@njit(**JIT_OPTIONS)
 def _plan(m, n_in, work, dense, lazy, columns, position, spans):
     """This batch's first layer, worked out alike by every thread into its own arrays once the
     rows are gathered: the inputs some row uses in ``columns`` (in input order for dense rows,
@@ -383,9 +399,7 @@ def _plan(m, n_in, work, dense, lazy, columns, position, spans):
                     columns[n_cols] = i
                     n_cols += 1
         return SPARSE, n_cols, 0
-    nonzero = 0
-    for t in range(work.n_threads):
-        nonzero += work.nonzero_counts[t]
+    nonzero = _nonzero(work)
     for i in range(n_in):
         used = 0
         for t in range(work.n_threads):
@@ -527,18 +541,22 @@ def _block_index(bounds, layer, lo):
 def _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans, mask, steps,
                    r0, r1, lo, hi, scratch):  # fmt: skip
     """``a0[r0:r1, lo:hi] = act(x[r0:r1] W0[:, lo:hi] + b0[lo:hi])`` on the batch's first-layer
-    input: register tiles over the used inputs ``columns[:n_cols]``, each tile over those
-    nonzero in one of its rows (``mask``, :func:`_tile_steps` into ``steps``), and BLAS over
-    the stretches of inputs for the columns they leave (the rows of ``x`` and of ``W0`` read
-    in place); or each row's nonzero inputs (SPARSE)."""
+    input: register tiles over the used inputs ``columns[:n_cols]`` (each tile over those
+    nonzero in one of its rows, where ``mask`` holds the rows' bits: :func:`_tile_steps` into
+    ``steps``), and BLAS over the stretches of inputs for the columns they leave (the rows of
+    ``x`` and of ``W0`` read in place); or each row's nonzero inputs (SPARSE)."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w, b = layout[0, W_OFFSET], layout[0, B_OFFSET]
     a = work.abuf
     if path == SPANS:
         done = 0
+        if TILES and mask.shape[0] == 0:  # the tiles over the used inputs, in one pass
+            done = picked_gemm(False, r1 - r0, hi - lo, n_cols, 1.0, work.xbuf[r0 * n_in :],
+                               n_in, params[w + lo :], n_out, 0.0, a[r0 * n_out + lo :], n_out,
+                               columns, STEPS)  # fmt: skip
         r = r0
-        while TILES and r < r1:  # the tiles, a tile's rows at a time; the columns they leave
-            rows = _rows_from(r1 - r)  # over the stretches
+        while TILES and mask.shape[0] > 0 and r < r1:  # or a tile's rows at a time
+            rows = _rows_from(r1 - r)
             k = _tile_steps(mask, n_cols, columns, r, rows, steps)
             done = picked_gemm(False, rows, hi - lo, k, 1.0, work.xbuf[r * n_in :], n_in,
                                params[w + lo :], n_out, 0.0, a[r * n_out + lo :], n_out, steps,
@@ -716,9 +734,9 @@ def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans
     the tiles leave; SPARSE as each row's outer product), or for the other optimizers that
     gradient, written into ``grads`` where :func:`_first_rows_step` reads it (the rows of the
     used inputs; of the others, a stretch's product may write zeros). Each tile of used
-    inputs runs over the batch's rows in which one of them is nonzero (``mask``,
-    :func:`_tile_rows` into ``listed``). ``fused`` (:func:`_fuses_adam`): Adam's step of the
-    used inputs' rows instead, inside the tiles."""
+    inputs runs over the batch's rows in which one of them is nonzero where ``mask`` holds
+    the rows' bits (:func:`_tile_rows` into ``listed``), else over every row. ``fused``
+    (:func:`_fuses_adam`): Adam's step of the used inputs' rows instead, inside the tiles."""
     n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
     w = layout[0, W_OFFSET]
     delta = work.dbuf
@@ -735,11 +753,20 @@ def _first_gradient(params, state, layout, work, m, path, n_cols, columns, spans
                 c1 += 1
             done = width - width % (128 // params.itemsize)  # a tile's columns: 2 vectors
             scalars = adam_scalars(params, opt, rate)
+            if mask.shape[0] == 0 and fused:  # the tiles over every row, no gradient written
+                done = adam_rows_gemm(c1 - c0, width, m, work.xbuf, n_in, delta[lo:], n_out,
+                                      params[w + lo :], state[0, w + lo :], state[1, w + lo :],
+                                      n_out, columns[c0:c1], ROWS, scalars)  # fmt: skip
+            elif mask.shape[0] == 0:
+                done = picked_gemm(True, c1 - c0, width, m, -rate if plain else 1.0, work.xbuf,
+                                   n_in, delta[lo:], n_out, 1.0 if plain else 0.0,
+                                   target[w + lo :], n_out, columns[c0:c1], ROWS)  # fmt: skip
             c = c0
-            while c < c1:  # a tile of used inputs at a time, over the rows that use them
+            while mask.shape[0] > 0 and c < c1:  # or a tile of inputs at a time, over the
+                # rows that use them
                 rows = _rows_from(c1 - c)
                 k = _tile_rows(mask, m, columns, c, rows, listed)
-                if fused:  # every column: no gradient written
+                if fused:
                     done = adam_rows_gemm(rows, width, k, work.xbuf, n_in, delta[lo:], n_out,
                                           params[w + lo :], state[0, w + lo :],
                                           state[1, w + lo :], n_out, listed, BOTH,
@@ -883,8 +910,10 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
         penalty_scale = 1.0 / total if weighted else 1.0  # the L2 term over the batch's weight
         steps += 1
         path, n_cols, n_spans = _plan(m, n_in0, work, dense, lazy, columns, position, spans)
-        if TILES and path == SPANS:
+        bits = mask[:0]  # the rows' bits, where the tiles go by them
+        if TILES and path == SPANS and _nonzero(work) <= LISTS_DENSITY * m * n_cols:
             _row_bits(work, m, mask)
+            bits = mask
         fused = rows_step and _fuses_adam(opt, path, m, n_out0, params, state)
         if path == SPARSE and dense:  # the rows' nonzero entries: every thread needs them all
             _sparse_rows(lo, hi, n_in0, work)
@@ -895,14 +924,14 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
             for k in range(mine_first, mine_last):
                 work.row_losses[k, 0], work.row_losses[k, 1] = _rows_forward(
                     params, layout, work, m, units, order, first, path, n_cols, columns, spans,
-                    n_spans, mask, listed, k * m // n_rows, (k + 1) * m // n_rows, loss,
+                    n_spans, bits, listed, k * m // n_rows, (k + 1) * m // n_rows, loss,
                     weighted, last_phase, scratch)  # fmt: skip
         else:
             if last_phase >= FIRST_FORWARD:
                 for k in range(count[0]):
                     lo, hi = mine[0, k, 0], mine[0, k, 1]
                     _first_forward(params, layout, work, path, n_cols, columns, spans, n_spans,
-                                   mask, listed, 0, m, lo, hi, scratch)  # fmt: skip
+                                   bits, listed, 0, m, lo, hi, scratch)  # fmt: skip
                     _drop_block(work, layout, 0, m, units, order, first, 0, m, lo, hi)
             barrier(sync, n_threads)
             for layer in range(1, n_layers - 1):
@@ -954,7 +983,7 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                 lo, hi = mine[0, k, 0], mine[0, k, 1]
                 if not rows_step:
                     _first_gradient(params, state, layout, work, m, path, n_cols, columns,
-                                    spans, n_spans, mask, listed, 0, n_in0, lo, hi, plain, opt,
+                                    spans, n_spans, bits, listed, 0, n_in0, lo, hi, plain, opt,
                                     rate, False, scratch)  # fmt: skip
                 _bias_step(params, state, layout, 0, work, m, units, lo, hi, plain, opt, rate,
                            row)  # fmt: skip
@@ -965,7 +994,7 @@ def minibatch_worker(tid, sync, params, state, layout, data, order, loss, opt, t
                 i0, i1 = b * n_in0 // n_chunks, (b + 1) * n_in0 // n_chunks
                 if rows_step:
                     _first_gradient(params, state, layout, work, m, path, n_cols, columns,
-                                    spans, n_spans, mask, listed, i0, i1, 0, n_out0, plain, opt,
+                                    spans, n_spans, bits, listed, i0, i1, 0, n_out0, plain, opt,
                                     rate, fused, scratch)  # fmt: skip
                 if not plain:
                     work.squares[0, b] = _first_rows_step(params, state, layout, work, position,

@@ -441,27 +441,39 @@ def test_a_first_layer_wider_than_a_tile_matches_the_naive_oracle(opts, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("zeros", [0.7, 0.0], ids=["by-bits", "every-row"])
 def test_adams_first_layer_step_inside_the_tiles_matches_the_twin_for_any_thread_count(
-    monkeypatch, dtype
+    monkeypatch, dtype, zeros
 ):
     """Adam without penalties, a first layer of 128 units on 256 inputs (stepped by stretches
     of rows, every unit in a tile), dense batches with unused inputs: the used inputs' rows are
     stepped inside the gradient's tiles, the others along zeros. The tiles run over the rows
     and inputs nonzero in them: a batch of 200 goes by two blocks of 100 rows (a tile's rows
-    straddle two bytes of bits), the last of 100 by blocks of units. 1, 2 or 3 threads train
-    to the same bits, the numpy backend's numbers; in float64, the naive oracle's too."""
+    straddle two bytes of bits), the last of 100 by blocks of units; with 70% zeros the tiles
+    go by the rows' bits, without zeros over every row (LISTS_DENSITY). 1, 2 or 3 threads
+    train to the same bits, the numpy backend's numbers; in float64, the naive oracle's too."""
     from fastnn.kernels import epoch
-    from fastnn.kernels.minibatch import SPANS, _fuses_adam, first_step_by_rows, row_blocks
+    from fastnn.kernels.minibatch import (
+        LISTS_DENSITY,
+        SPANS,
+        _fuses_adam,
+        first_step_by_rows,
+        row_blocks,
+    )
     from fastnn.kernels.tiles import TILES
 
     monkeypatch.setattr(epoch, "THREADS_FROM", 0)
     monkeypatch.setattr(epoch, "usable_cpus", lambda: 3)
     rng = np.random.default_rng(8)
     X = rng.normal(size=(300, 256))
-    X[rng.random(X.shape) < 0.7] = 0
+    X[rng.random(X.shape) < zeros] = 0
     X[:, 40:60] = 0  # unused in every batch
     X[200:, 100:110] = 0  # and in the last batch alone
     y = rng.integers(0, 3, 300)
+    for batch in (X[:200], X[200:]):
+        used = np.count_nonzero(batch.any(axis=0))
+        by_bits = np.count_nonzero(batch) <= LISTS_DENSITY * len(batch) * used
+        assert by_bits == (zeros > 0)
 
     def optimizer():
         return fn.Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
