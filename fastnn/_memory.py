@@ -55,12 +55,14 @@ def training_bytes(widths, dtype, batch_size=1, *, row_values=None, slots=1, pla
         # the gradient (plain SGD steps inside the products); per row: its inputs (dense: the
         # row, and room for its nonzero index and value pairs; sparse: the pairs), every
         # layer's activations and deltas, its label; per thread, a few rows of the inputs'
-        # indices (at most one thread per CPU)
+        # indices and, for dense rows, two copies of the rows' bits (a bit per row and input)
+        # (at most one thread per CPU)
         total += 0 if plain else n_params * itemsize
         pairs_bytes = row_values * (itemsize + 8)
         inputs = n_in * itemsize + pairs_bytes if dense else pairs_bytes
         total += batch_size * (inputs + 2 * units * itemsize + 8)
-        total += (os.cpu_count() or 1) * 4 * 8 * n_in
+        bits = 2 * -(-batch_size // 8) * n_in if dense else 0
+        total += (os.cpu_count() or 1) * (4 * 8 * n_in + bits)
     else:
         # per thread: a sample's units three times, four rows of deltas and nonzero values, its
         # input's nonzero pairs, and a layer's gradient for the optimizers that need it
