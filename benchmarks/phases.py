@@ -16,7 +16,8 @@ phase (``Training.train(..., last_phase=k)``, see ``fastnn.kernels.minibatch.PHA
 gather of the batch's rows (and their compaction), the first layer's forward product, the
 other layers and the loss, the backward pass above the first layer, the first layer's step.
 The products of each phase are counted too (multiply-adds of the epoch's actual shapes: the
-inputs each batch uses), and the floor of each phase is that count at the GEMM rate this
+inputs each batch uses, or where the register tiles go by the rows' bits, the steps each tile
+takes), and the floor of each phase is that count at the GEMM rate this
 machine measures with one thread, divided by the threads the epoch uses, on the shape of a
 thread's share of the first layer's forward product by blocks of units: all the batch's rows
 by one block of units (a batch that goes forward by blocks of rows, such as 128 rows at 128
@@ -51,7 +52,14 @@ from fastnn._codes import RELU, EpochData, new_stats
 from fastnn.kernels import softmax_cross_entropy
 from fastnn.kernels.activations import _activate_row, _derivative_row
 from fastnn.kernels.blas import gemm, gemm_scratch
-from fastnn.kernels.minibatch import FIRST_STEP, goes_sparse
+from fastnn.kernels.minibatch import (
+    FIRST_STEP,
+    LISTS_DENSITY,
+    first_step_by_rows,
+    goes_sparse,
+    row_blocks,
+    unit_blocks,
+)
 from fastnn.kernels.minibatch import PHASES as PHASES_OF_A_STEP
 from fastnn.kernels.rows import (
     _backward_cols,
@@ -60,6 +68,7 @@ from fastnn.kernels.rows import (
     _forward_rows,
     _update_rows,
 )
+from fastnn.kernels.tiles import TILES
 from fastnn.params import B_OFFSET, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
@@ -138,21 +147,63 @@ def time_epoch(X, y, hidden, lr, batch_size=1, last_phase=FIRST_STEP, adam=False
         return time.perf_counter() - started, model
 
 
+def _tiles(n):
+    """The tiles over ``n`` rows, as the epoch makes them: (first, height), 8 rows at a time,
+    then 4, 2 and 1."""
+    tiles, first = [], 0
+    while first < n:
+        height = next(h for h in (8, 4, 2, 1) if h <= n - first)
+        tiles.append((first, height))
+        first += height
+    return tiles
+
+
+def _listed_products(batch, hidden, width):
+    """Multiply-adds of the first layer's register tiles, ``width`` of its ``hidden`` units,
+    on a batch that goes by its rows' bits: the forward tiles (8 rows of a block of rows) over
+    the inputs their rows use, the gradient's tiles (8 used inputs of a stretch of the layer's
+    rows, or of all of them) over the rows their inputs use."""
+    m, n_in = batch.shape
+    columns = np.flatnonzero(np.any(batch != 0, axis=0))
+    nonzero = batch[:, columns] != 0
+    n_rows = row_blocks(m, hidden)
+    forward = 0
+    for k in range(n_rows):
+        r0, r1 = k * m // n_rows, (k + 1) * m // n_rows
+        for r, height in _tiles(r1 - r0):
+            forward += height * np.count_nonzero(nonzero[r0 + r : r0 + r + height].any(axis=0))
+    n_chunks = len(unit_blocks(hidden)) - 1 if first_step_by_rows(n_in, hidden) else 1
+    gradient = 0
+    for b in range(n_chunks):
+        c0, c1 = np.searchsorted(columns, [b * n_in // n_chunks, (b + 1) * n_in // n_chunks])
+        for c, height in _tiles(c1 - c0):
+            gradient += height * np.count_nonzero(nonzero[:, c0 + c : c0 + c + height].any(axis=1))
+    return forward * width, gradient * width
+
+
 def batch_products(X, hidden, batch_size):
     """Multiply-adds of the mini-batch epoch's products, per phase, on the shapes it runs:
     each dense batch's first layer over the inputs some row uses (a batch that goes sparse
-    counts its nonzero inputs), and the output layer (10 units) over the hidden ones."""
+    counts its nonzero inputs; one whose register tiles go by the rows' bits, the tiles' own
+    steps, see ``LISTS_DENSITY``), and the output layer (10 units) over the hidden ones."""
     first = other = backward = step = 0
+    tiled = hidden - hidden % 32 if TILES else 0  # float32 columns in tiles; BLAS the rest
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
         m = len(batch)
         nonzero = int(np.count_nonzero(batch))
-        used = int(np.count_nonzero(np.any(batch != 0, axis=0)))
-        inputs = nonzero if goes_sparse(nonzero, m, X.shape[1]) else m * used
-        first += inputs * hidden
+        used = np.any(batch != 0, axis=0)
+        n_used = int(np.count_nonzero(used))
+        inputs = nonzero if goes_sparse(nonzero, m, X.shape[1]) else m * n_used
+        forward = gradient = inputs * hidden
+        if inputs > nonzero and tiled and nonzero <= LISTS_DENSITY * m * n_used:
+            forward, gradient = _listed_products(batch, hidden, tiled)
+            forward += inputs * (hidden - tiled)
+            gradient += inputs * (hidden - tiled)
+        first += forward
         other += m * hidden * 10
         backward += 2 * m * hidden * 10
-        step += inputs * hidden
+        step += gradient
     return {2: first, 3: other, 4: backward, 5: step}
 
 
