@@ -48,7 +48,7 @@ from collections import namedtuple
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import config, njit, types
 from numba.extending import intrinsic
 
 from ._config import JIT_OPTIONS
@@ -305,6 +305,12 @@ def _popcount(typingctx, word):
         return builder.zext(builder.ctpop(args[0]), ir.IntType(64))
 
     return types.int64(types.uint8), codegen
+
+
+if config.DISABLE_JIT:  # the kernels run as Python (an intrinsic cannot)
+
+    def _popcount(word):  # noqa: F811
+        return bin(int(word)).count("1")
 
 
 @njit(**JIT_OPTIONS)

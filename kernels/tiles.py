@@ -47,7 +47,8 @@ def _target_has(feature):
     return bool(ll.get_host_cpu_features().get(feature, False))
 
 
-TILES = _target_has("avx512f") and _target_has("fma")
+# (not where the kernels run as Python, NUMBA_DISABLE_JIT=1: an intrinsic cannot)
+TILES = not config.DISABLE_JIT and _target_has("avx512f") and _target_has("fma")
 
 TILE_ROWS = 8
 

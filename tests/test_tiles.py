@@ -345,3 +345,17 @@ def test_the_tiles_follow_the_processor_numba_compiles_for(monkeypatch):
     monkeypatch.setattr(config, "CPU_NAME", "skylake-avx512")
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+fma,-avx512vnni")
     assert _target_has("avx512f") and _target_has("fma") and not _target_has("avx512vnni")
+
+
+def test_no_tiles_where_the_kernels_run_as_python():
+    """With NUMBA_DISABLE_JIT=1 the kernels run as Python, where an intrinsic cannot: the
+    products go to :func:`gemm`'s NumPy version instead."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from fastnn.kernels.tiles import TILES; print(TILES)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=dict(os.environ, NUMBA_DISABLE_JIT="1"), timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
