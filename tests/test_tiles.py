@@ -182,9 +182,11 @@ def test_a_tile_over_listed_rows_and_steps_sums_those_steps_into_those_rows(dtyp
 
 
 @njit
-def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, grads, opt, rate):
-    """The listed rows' gradient by the tiles into ``grads``, then Adam's step along it."""
-    done = picked_gemm(True, m, n, k, 1.0, a, lda, b, ldb, 0.0, grads, ldc, rows, ROWS)
+def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, picks, grads, opt,
+                        rate):  # fmt: skip
+    """The listed rows' gradient by the tiles (``picks`` ROWS or BOTH) into ``grads``, then
+    Adam's step along it."""
+    done = picked_gemm(True, m, n, k, 1.0, a, lda, b, ldb, 0.0, grads, ldc, rows, picks)
     for r in range(m):
         first = rows[r] * ldc
         last = first + done
@@ -194,8 +196,8 @@ def _gradient_then_adam(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, g
 
 
 @njit
-def _adam_in_the_tiles(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, opt, rate):
-    return adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, ROWS,
+def _adam_in_the_tiles(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, picks, opt, rate):
+    return adam_rows_gemm(m, n, k, a, lda, b, ldb, c, moment, square, ldc, rows, picks,
                           adam_scalars(c, opt, rate))  # fmt: skip
 
 
@@ -223,12 +225,12 @@ def test_adams_step_inside_the_tiles_is_the_gradient_then_the_step_to_the_bit(dt
     expected = [x.copy() for x in (C, moment, square)]
     grads = np.full_like(C, np.nan)
     done = _gradient_then_adam(n_rows, n, k, flat[0], A.shape[1], flat[1], B.shape[1],
-                               *(x.ravel()[2:] for x in expected), C.shape[1], rows,
+                               *(x.ravel()[2:] for x in expected), C.shape[1], rows, ROWS,
                                grads.ravel()[2:], opt, 0.003)  # fmt: skip
     state = [x.copy() for x in (C, moment, square)]
     covered = _adam_in_the_tiles(n_rows, n, k, flat[0], A.shape[1], flat[1], B.shape[1],
-                                 *(x.ravel()[2:] for x in state), C.shape[1], rows, opt,
-                                 0.003)  # fmt: skip
+                                 *(x.ravel()[2:] for x in state), C.shape[1], rows, ROWS,
+                                 opt, 0.003)  # fmt: skip
     assert covered == done == n - 3
     for got, want, before in zip(state, expected, (C, moment, square), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -240,25 +242,6 @@ def test_adams_step_inside_the_tiles_is_the_gradient_then_the_step_to_the_bit(dt
         assert np.isinf(stepped).any() and np.isnan(stepped).any()
         assert not expected[1][rows, 7:9].any() and not expected[2][rows, 7:9].any()
         assert not np.array_equal(state[0][rows], C[rows])
-
-
-@njit
-def _listed_gradient_then_adam(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed,
-                               grads, opt, rate):  # fmt: skip
-    """A BOTH tile's gradient into ``grads``, then Adam's step along it."""
-    done = picked_gemm(True, height, n, k, 1.0, a, lda, b, ldb, 0.0, grads, ldc, listed, BOTH)
-    for r in range(height):
-        first = listed[r] * ldc
-        last = first + done
-        adam_update(c[first:last], moment[first:last], square[first:last], grads[first:last],
-                    opt, rate, 0.0)  # fmt: skip
-    return done
-
-
-@njit
-def _listed_adam(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, opt, rate):
-    return adam_rows_gemm(height, n, k, a, lda, b, ldb, c, moment, square, ldc, listed, BOTH,
-                          adam_scalars(c, opt, rate))  # fmt: skip
 
 
 @needs_tiles
@@ -278,13 +261,13 @@ def test_adams_step_inside_a_tile_over_listed_rows_and_steps_is_the_same_bits(dt
     flat = [x.ravel()[2:] for x in (A, B)]
     expected = [x.copy() for x in (C, moment, square)]
     grads = np.full_like(C, np.nan)
-    done = _listed_gradient_then_adam(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
-                                      *(x.ravel()[2:] for x in expected), C.shape[1], listed,
-                                      grads.ravel()[2:], opt, 0.003)  # fmt: skip
+    done = _gradient_then_adam(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
+                               *(x.ravel()[2:] for x in expected), C.shape[1], listed, BOTH,
+                               grads.ravel()[2:], opt, 0.003)  # fmt: skip
     state = [x.copy() for x in (C, moment, square)]
-    covered = _listed_adam(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
-                           *(x.ravel()[2:] for x in state), C.shape[1], listed, opt,
-                           0.003)  # fmt: skip
+    covered = _adam_in_the_tiles(height, n, 25, flat[0], A.shape[1], flat[1], B.shape[1],
+                                 *(x.ravel()[2:] for x in state), C.shape[1], listed, BOTH,
+                                 opt, 0.003)  # fmt: skip
     assert covered == done == n
     for got, want in zip(state, expected, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -302,7 +285,7 @@ def test_adams_step_inside_the_tiles_leaves_a_gradient_too_large_for_the_cache_a
     rows = np.arange(4, dtype=np.int64)
     opt = Adam().config()
     assert _adam_in_the_tiles(4, n, k, A.ravel(), 4, B.ravel(), n, C.ravel(), moment.ravel(),
-                              square.ravel(), n, rows, opt, 1e-3) == 0  # fmt: skip
+                              square.ravel(), n, rows, ROWS, opt, 1e-3) == 0  # fmt: skip
     assert not C.any() and not moment.any() and not square.any()
 
 
