@@ -68,7 +68,7 @@ from fastnn.kernels.rows import (
     _forward_rows,
     _update_rows,
 )
-from fastnn.kernels.tiles import TILES
+from fastnn.kernels.tiles import TILES, _rows_from
 from fastnn.params import B_OFFSET, W_OFFSET
 
 PHASES = ("nonzero scan", "first layer forward + ReLU", "output logits",
@@ -148,11 +148,10 @@ def time_epoch(X, y, hidden, lr, batch_size=1, last_phase=FIRST_STEP, adam=False
 
 
 def _tiles(n):
-    """The tiles over ``n`` rows, as the epoch makes them: (first, height), 8 rows at a time,
-    then 4, 2 and 1."""
+    """The tiles over ``n`` rows, as the epoch makes them (``_rows_from``): (first, height)."""
     tiles, first = [], 0
     while first < n:
-        height = next(h for h in (8, 4, 2, 1) if h <= n - first)
+        height = _rows_from(n - first)
         tiles.append((first, height))
         first += height
     return tiles
